@@ -1,0 +1,40 @@
+# Two commands set everything up on a fresh machine:
+#   make run    the whole relay in one local process (capi serve)
+#   make test   lint, unit and integration tests, Terraform checks
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8080
+
+.PHONY: run test lint format emulator-setup bench clean
+
+$(BIN)/capi: requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.txt -e .
+	touch $@
+
+run: $(BIN)/capi
+	$(BIN)/capi serve --port $(PORT)
+
+lint: $(BIN)/capi
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(BIN)/capi
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+	terraform fmt -recursive terraform
+
+test: lint
+	$(BIN)/pytest
+
+emulator-setup: $(BIN)/capi
+	$(BIN)/capi emulator-setup
+
+bench: $(BIN)/capi
+	$(BIN)/python bench/bench_ingest.py
+	$(BIN)/python bench/bench_normalize.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

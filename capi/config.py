@@ -1,0 +1,101 @@
+"""Settings read from the environment (the contract in docs: architecture.md, "Configuration").
+
+Reading is cheap and has no side effects: every target calls `Settings.from_env()` once, lazily.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+DEFAULT_GRAPH_URL = "https://graph.facebook.com"
+# Conversions API versions stay usable for at least two years; keep this current, never hard-code
+# an old one elsewhere (CAPI_GRAPH_VERSION overrides it).
+DEFAULT_GRAPH_VERSION = "v26.0"
+DEFAULT_MAX_BODY_BYTES = 1_000_000
+DEFAULT_GRAPH_TIMEOUT_S = 10.0
+DEFAULT_SECRET_TTL_S = 300.0
+
+
+class ConfigError(ValueError):
+    """A setting is present but unusable; the message names the variable."""
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def _topic(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if value and not (value.startswith("projects/") and "/topics/" in value):
+        raise ConfigError(f"{name} must be a topic path like projects/P/topics/T, got {value!r}")
+    return value
+
+
+def _keys(raw: str) -> tuple[str, ...]:
+    return tuple(k.strip() for k in raw.replace("\n", ",").split(",") if k.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    pixel_id: str = ""
+    access_token: str = field(default="", repr=False)
+    access_token_secret: str = ""
+    graph_url: str = DEFAULT_GRAPH_URL
+    graph_version: str = DEFAULT_GRAPH_VERSION
+    graph_timeout_s: float = DEFAULT_GRAPH_TIMEOUT_S
+    topic: str = ""
+    dlq_topic: str = ""
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    api_keys_secret: str = ""
+    allow_unauthenticated: bool = False
+    test_event_code: str = ""
+    default_country: str = ""
+    date_order: str = ""  # "", "MDY" or "DMY": settles 03/04/1990
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    secret_ttl_s: float = DEFAULT_SECRET_TTL_S
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        version = env.get("CAPI_GRAPH_VERSION", "").strip() or DEFAULT_GRAPH_VERSION
+        if not version.startswith("v"):
+            version = "v" + version
+        country = env.get("CAPI_DEFAULT_COUNTRY", "").strip().upper()
+        if country and (len(country) != 2 or not country.isalpha()):
+            raise ConfigError(f"CAPI_DEFAULT_COUNTRY must be an ISO 3166-1 alpha-2 code, got {country!r}")
+        date_order = env.get("CAPI_DATE_ORDER", "").strip().upper()
+        if date_order not in {"", "MDY", "DMY", "YMD"}:
+            raise ConfigError(f"CAPI_DATE_ORDER must be MDY, DMY or YMD, got {date_order!r}")
+        return cls(
+            pixel_id=env.get("CAPI_PIXEL_ID", "").strip(),
+            access_token=env.get("CAPI_ACCESS_TOKEN", "").strip(),
+            access_token_secret=env.get("CAPI_ACCESS_TOKEN_SECRET", "").strip(),
+            graph_url=(env.get("CAPI_GRAPH_URL", "").strip() or DEFAULT_GRAPH_URL).rstrip("/"),
+            graph_version=version,
+            graph_timeout_s=_number(env, "CAPI_GRAPH_TIMEOUT", DEFAULT_GRAPH_TIMEOUT_S),
+            topic=_topic(env, "CAPI_TOPIC"),
+            dlq_topic=_topic(env, "CAPI_DLQ_TOPIC"),
+            api_keys=_keys(env.get("CAPI_API_KEYS", "")),
+            api_keys_secret=env.get("CAPI_API_KEYS_SECRET", "").strip(),
+            allow_unauthenticated=_flag(env.get("CAPI_ALLOW_UNAUTHENTICATED")),
+            test_event_code=env.get("CAPI_TEST_EVENT_CODE", "").strip(),
+            default_country=country,
+            date_order=date_order,
+            max_body_bytes=int(_number(env, "CAPI_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
+            secret_ttl_s=_number(env, "CAPI_SECRET_TTL", DEFAULT_SECRET_TTL_S),
+        )
