@@ -16,6 +16,7 @@ DEFAULT_GRAPH_VERSION = "v26.0"
 DEFAULT_MAX_BODY_BYTES = 1_000_000
 DEFAULT_GRAPH_TIMEOUT_S = 10.0
 DEFAULT_SECRET_TTL_S = 300.0
+DEFAULT_PUBLISH_TIMEOUT_S = 10.0
 
 
 class ConfigError(ValueError):
@@ -39,6 +40,13 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _count(env: Mapping[str, str], name: str) -> int:
+    raw = env.get(name, "").strip() or "0"
+    if not raw.isdigit():
+        raise ConfigError(f"{name} must be a whole number >= 0, got {raw!r}")
+    return int(raw)
+
+
 def _topic(env: Mapping[str, str], name: str) -> str:
     value = env.get(name, "").strip()
     if value and not (value.startswith("projects/") and "/topics/" in value):
@@ -46,7 +54,8 @@ def _topic(env: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _keys(raw: str) -> tuple[str, ...]:
+def split_keys(raw: str) -> tuple[str, ...]:
+    """Comma- or newline-separated keys, blanks dropped."""
     return tuple(k.strip() for k in raw.replace("\n", ",").split(",") if k.strip())
 
 
@@ -68,6 +77,11 @@ class Settings:
     date_order: str = ""  # "", "MDY" or "DMY": settles 03/04/1990
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     secret_ttl_s: float = DEFAULT_SECRET_TTL_S
+    secret_manager_endpoint: str = ""  # tests: a local Secret Manager stand-in (REST)
+    publish_timeout_s: float = DEFAULT_PUBLISH_TIMEOUT_S
+    # When Pub/Sub's delivery attempt reaches this, a transient failure is dead-lettered by the
+    # forwarder itself, with its reason (0: leave it to the subscription's dead-letter policy).
+    max_delivery_attempts: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -77,7 +91,9 @@ class Settings:
             version = "v" + version
         country = env.get("CAPI_DEFAULT_COUNTRY", "").strip().upper()
         if country and (len(country) != 2 or not country.isalpha()):
-            raise ConfigError(f"CAPI_DEFAULT_COUNTRY must be an ISO 3166-1 alpha-2 code, got {country!r}")
+            raise ConfigError(
+                f"CAPI_DEFAULT_COUNTRY must be an ISO 3166-1 alpha-2 code, got {country!r}"
+            )
         date_order = env.get("CAPI_DATE_ORDER", "").strip().upper()
         if date_order not in {"", "MDY", "DMY", "YMD"}:
             raise ConfigError(f"CAPI_DATE_ORDER must be MDY, DMY or YMD, got {date_order!r}")
@@ -90,7 +106,7 @@ class Settings:
             graph_timeout_s=_number(env, "CAPI_GRAPH_TIMEOUT", DEFAULT_GRAPH_TIMEOUT_S),
             topic=_topic(env, "CAPI_TOPIC"),
             dlq_topic=_topic(env, "CAPI_DLQ_TOPIC"),
-            api_keys=_keys(env.get("CAPI_API_KEYS", "")),
+            api_keys=split_keys(env.get("CAPI_API_KEYS", "")),
             api_keys_secret=env.get("CAPI_API_KEYS_SECRET", "").strip(),
             allow_unauthenticated=_flag(env.get("CAPI_ALLOW_UNAUTHENTICATED")),
             test_event_code=env.get("CAPI_TEST_EVENT_CODE", "").strip(),
@@ -98,4 +114,7 @@ class Settings:
             date_order=date_order,
             max_body_bytes=int(_number(env, "CAPI_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
             secret_ttl_s=_number(env, "CAPI_SECRET_TTL", DEFAULT_SECRET_TTL_S),
+            secret_manager_endpoint=env.get("CAPI_SECRET_MANAGER_ENDPOINT", "").strip(),
+            publish_timeout_s=_number(env, "CAPI_PUBLISH_TIMEOUT", DEFAULT_PUBLISH_TIMEOUT_S),
+            max_delivery_attempts=_count(env, "CAPI_MAX_DELIVERY_ATTEMPTS"),
         )

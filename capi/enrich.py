@@ -1,0 +1,62 @@
+"""What the relay adds to a caller's event before validating and queueing it.
+
+- `event_id` when missing: derived deterministically, so a retried request (same body) yields the
+  same id and Meta can deduplicate it (meta-capi.md section 5). From `custom_data.order_id` when
+  present (the natural key of a purchase), otherwise from the event's whole content as sent.
+- `event_time` when missing: now, in Unix seconds. The id is derived before this default is set,
+  so a retry minutes later still carries the same id.
+- `fbc` built from an `fbclid` in `event_source_url` (capi.fbc).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from capi.fbc import add_fbc
+from capi.problems import Problem
+
+# Fixed namespace: the same input gives the same id on every instance and every version.
+EVENT_ID_NAMESPACE = uuid.UUID("6f1d3f4e-2c1a-5b7e-9a0d-c0ffee5ca9e1")
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return ""
+    if isinstance(value, int | float | str):
+        return str(value).strip()
+    return ""
+
+
+def derive_event_id(event: dict[str, Any]) -> str:
+    """A stable UUID for an event that has none: from its order id, or from its content."""
+    custom = event.get("custom_data")
+    order_id = _scalar_text(custom.get("order_id")) if isinstance(custom, dict) else ""
+    if order_id:
+        key = f"order\x1f{_scalar_text(event.get('event_name'))}\x1f{order_id}"
+    else:
+        key = "content\x1f" + json.dumps(event, sort_keys=True, separators=(",", ":"), default=str)
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, key))
+
+
+def enrich(event: dict[str, Any], *, now: float) -> tuple[dict[str, Any], list[Problem]]:
+    """A new event with `event_id`, `event_time` and `fbc` filled in where missing."""
+    warnings: list[Problem] = []
+    result = dict(event)
+    given_id = _scalar_text(event.get("event_id"))
+    if given_id:
+        result["event_id"] = given_id
+    else:
+        result["event_id"] = derive_event_id(event)
+        warnings.append(
+            Problem(
+                "event_id",
+                "no event_id: one was derived from the event's content; send the Pixel's eventID "
+                "as event_id so Meta can deduplicate browser and server events",
+                "derived",
+            )
+        )
+    if event.get("event_time") in (None, ""):
+        result["event_time"] = int(now)
+    return add_fbc(result, int(now * 1000)), warnings

@@ -1,0 +1,345 @@
+"""The forwarder: one queued event -> normalized and hashed -> Meta; ack, retry or dead-letter.
+
+Decisions (architecture.md and meta-capi.md section 6):
+- delivered: ack.
+- transient (network, timeout, 5xx, throttling, `is_transient`): retry, i.e. answer the push with
+  503 so Pub/Sub redelivers with backoff. At the last attempt (`max_delivery_attempts`, when set)
+  the event is dead-lettered with the reason instead, so the DLQ always says why.
+- code 190: the token is re-read once (a rotated secret is picked up) and the event resent.
+- permanent (the event is at fault, or token/permission/pixel configuration): published to the
+  DLQ topic with the reason in its attributes, then acked. If that publish fails: retry, so
+  nothing is lost.
+- poison (data that is not an event): dead-lettered once with the reason, acked.
+
+Redelivery of an event that this instance already delivered (an ack lost on the way back) is
+acked without sending it again: the relay must not manufacture duplicates.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any, TextIO
+
+from capi import logs
+from capi.graph import GraphClient, GraphResult, build_payload
+from capi.http import IncomingRequest, Reply, error_reply
+from capi.meta_errors import Outcome
+from capi.prepare import prepare_event
+from capi.queue import Message, Publisher, PublishError
+from capi.secrets import SecretError
+from capi.tokens import NoToken, TokenSource
+from capi.validation import validate_event
+
+
+class Decision(Enum):
+    ACK = "ack"
+    RETRY = "retry"
+
+
+@dataclass
+class Delivery:
+    """A message taken from the queue, with what Pub/Sub said about it."""
+
+    message: Message
+    message_id: str = ""
+    attempt: int = 1  # Pub/Sub's deliveryAttempt (1 when unknown)
+    problem: str = ""  # set when the message itself is unusable (poison)
+
+
+class PoisonMessage(ValueError):
+    """The push request or its message cannot be turned into an event."""
+
+
+def decode_push(envelope: Any) -> Delivery:
+    """A Pub/Sub push request body -> Delivery. Raises PoisonMessage with the reason."""
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("message"), dict):
+        raise PoisonMessage("not a Pub/Sub push envelope (no message object)")
+    msg = envelope["message"]
+    raw = msg.get("data") or ""
+    problem = ""
+    try:
+        data = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError, TypeError):
+        data, problem = str(raw).encode("utf-8", errors="replace"), "message data is not base64"
+    attributes = msg.get("attributes") or {}
+    if not isinstance(attributes, dict):
+        attributes = {}
+    attempt = envelope.get("deliveryAttempt")
+    return Delivery(
+        Message(data, {str(k): str(v) for k, v in attributes.items()}),
+        message_id=str(msg.get("messageId") or msg.get("message_id") or ""),
+        attempt=attempt if isinstance(attempt, int) and attempt > 0 else 1,
+        problem=problem,
+    )
+
+
+@dataclass
+class DeadLetterReason:
+    kind: str  # rejected | config | poison | invalid | exhausted
+    message: str
+    code: int | None = None
+    subcode: int | None = None
+    http_status: int = 0
+    fbtrace_id: str = ""
+    user_title: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_result(cls, kind: str, result: GraphResult) -> DeadLetterReason:
+        e = result.error
+        if e is None:
+            return cls(kind, result.reason, http_status=result.http_status)
+        return cls(
+            kind,
+            e.user_msg or e.message,
+            e.code,
+            e.subcode,
+            e.http_status,
+            e.fbtrace_id,
+            e.user_title,
+        )
+
+    def attributes(self, attempts: int, now: float) -> dict[str, str]:
+        attrs = {
+            "dlq_reason": self.kind,
+            "error_message": logs.scrub_text(self.message)[:1000],
+            "attempts": str(attempts),
+            "failed_at": datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds"),
+        }
+        optional = {
+            "error_code": self.code,
+            "error_subcode": self.subcode,
+            "http_status": self.http_status or None,
+            "fbtrace_id": self.fbtrace_id,
+            "error_user_title": logs.scrub_text(self.user_title)[:200],
+        }
+        attrs.update({k: str(v) for k, v in optional.items() if v not in (None, "")})
+        attrs.update(self.extra)
+        return attrs
+
+
+class RecentlyDelivered:
+    """A bounded, thread-safe memory of (pixel, event_id) pairs this instance delivered."""
+
+    def __init__(self, capacity: int = 20_000) -> None:
+        self._capacity = capacity
+        self._items: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        with self._lock:
+            return key in self._items
+
+    def add(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._items[key] = None
+            self._items.move_to_end(key)
+            while len(self._items) > self._capacity:
+                self._items.popitem(last=False)
+
+
+class Forwarder:
+    def __init__(
+        self,
+        *,
+        tokens: TokenSource,
+        dead_letters: Publisher | None,
+        graph: GraphClient | None = None,
+        default_pixel: str = "",
+        test_event_code: str = "",
+        default_country: str = "",
+        date_order: str = "",
+        max_delivery_attempts: int = 0,
+        dry_run_stream: TextIO | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.tokens = tokens
+        self.dead_letters = dead_letters
+        self.graph = graph
+        self.default_pixel = default_pixel
+        self.test_event_code = test_event_code
+        self.default_country = default_country
+        self.date_order = date_order
+        self.max_delivery_attempts = max_delivery_attempts
+        self.dry_run = not tokens.configured
+        self.dry_run_stream = dry_run_stream
+        self.clock = clock
+        self.delivered = RecentlyDelivered()
+
+    # -- push endpoint -------------------------------------------------------------------------
+
+    def handle_push(self, request: IncomingRequest) -> Reply:
+        if request.method == "GET" and request.path == "/healthz":
+            return Reply(200, {"status": "ok"})
+        if request.method != "POST":
+            return error_reply(405, "method_not_allowed", "Pub/Sub push requests are POSTs")
+        try:
+            envelope = json.loads(request.body)
+            delivery = decode_push(envelope)
+        except (ValueError, PoisonMessage) as exc:
+            # Not even a push envelope: nothing to dead-letter. 400 makes Pub/Sub retry and
+            # eventually dead-letter it through the subscription's policy.
+            logs.error("push request unusable", error=str(exc)[:200])
+            return error_reply(400, "bad_push_request", str(exc)[:200])
+        decision = self.process(delivery)
+        if decision is Decision.ACK:
+            return Reply(204)
+        return error_reply(503, "retry", "transient failure; Pub/Sub will redeliver")
+
+    # -- one delivery --------------------------------------------------------------------------
+
+    def process(self, delivery: Delivery) -> Decision:
+        attrs = delivery.message.attributes
+        event_id = attrs.get("event_id", "")
+        if delivery.problem:
+            return self.dead_letter(delivery, DeadLetterReason("poison", delivery.problem))
+        try:
+            event = json.loads(delivery.message.data)
+        except ValueError:
+            event = None
+        if not isinstance(event, dict):
+            return self.dead_letter(
+                delivery, DeadLetterReason("poison", "message data is not a JSON event object")
+            )
+        event_id = str(event.get("event_id") or event_id)
+        pixel = attrs.get("pixel_id") or self.default_pixel
+        if not pixel:
+            return self.dead_letter(
+                delivery, DeadLetterReason("config", "no pixel id (attribute or CAPI_PIXEL_ID)")
+            )
+        if (pixel, event_id) in self.delivered:
+            logs.info("redelivery of a delivered event acked", event_id=event_id, pixel_id=pixel)
+            return Decision.ACK
+        errors, _ = validate_event(
+            event,
+            now=self.clock(),
+            default_country=self.default_country,
+            date_order=self.date_order,
+        )
+        if errors:
+            text = "; ".join(f"{p.path}: {p.message}" for p in errors)
+            return self.dead_letter(
+                delivery,
+                DeadLetterReason("invalid", text, extra={"error_paths": _paths(errors)}),
+            )
+        prepared, _ = prepare_event(
+            event, default_country=self.default_country, date_order=self.date_order
+        )
+        test_code = attrs.get("test_event_code") or self.test_event_code
+        if self.dry_run:
+            return self._print_dry_run(pixel, prepared, test_code, event_id)
+        result = self._send(pixel, prepared, test_code)
+        if result is None:  # the token could not be read: transient
+            return self._retry_or_exhaust(delivery, "token secret could not be read")
+        return self._decide(delivery, pixel, event_id, result)
+
+    def _send(self, pixel: str, event: dict[str, Any], test_code: str) -> GraphResult | None:
+        assert self.graph is not None, "a GraphClient is needed when a token is configured"
+        try:
+            token = self.tokens.get(pixel)
+        except SecretError:
+            return None
+        except NoToken as exc:
+            return GraphResult(Outcome.CONFIG, network_error=str(exc))
+        result = self.graph.send(pixel, token, [event], test_event_code=test_code)
+        if result.outcome is Outcome.TOKEN and self.tokens.refresh(pixel):
+            logs.warning("Meta rejected the token (190); re-reading it once", pixel_id=pixel)
+            try:
+                fresh = self.tokens.get(pixel)
+            except SecretError:
+                return None
+            if fresh != token:
+                result = self.graph.send(pixel, fresh, [event], test_event_code=test_code)
+        return result
+
+    def _decide(
+        self, delivery: Delivery, pixel: str, event_id: str, result: GraphResult
+    ) -> Decision:
+        attrs = delivery.message.attributes
+        if result.outcome is Outcome.DELIVERED:
+            self.delivered.add((pixel, event_id))
+            logs.info(
+                "event delivered",
+                event_id=event_id,
+                event_name=attrs.get("event_name", ""),
+                pixel_id=pixel,
+                attempt=delivery.attempt,
+                fbtrace_id=result.fbtrace_id,
+            )
+            return Decision.ACK
+        if result.outcome is Outcome.TRANSIENT:
+            return self._retry_or_exhaust(delivery, result.reason)
+        kind = "rejected" if result.outcome is Outcome.REJECTED else "config"
+        return self.dead_letter(delivery, DeadLetterReason.from_result(kind, result))
+
+    def _retry_or_exhaust(self, delivery: Delivery, reason: str) -> Decision:
+        attrs = delivery.message.attributes
+        last = self.max_delivery_attempts and delivery.attempt >= self.max_delivery_attempts
+        if last:
+            return self.dead_letter(
+                delivery,
+                DeadLetterReason(
+                    "exhausted", f"transient failures until the last attempt: {reason}"
+                ),
+            )
+        logs.warning(
+            "transient failure; will be retried",
+            event_id=attrs.get("event_id", ""),
+            attempt=delivery.attempt,
+            reason=reason[:300],
+        )
+        return Decision.RETRY
+
+    def dead_letter(self, delivery: Delivery, reason: DeadLetterReason) -> Decision:
+        """Publish the original message with the reason to the DLQ; ack only when that worked."""
+        attrs = delivery.message.attributes
+        if self.dead_letters is None:
+            logs.error("no dead-letter topic configured; event kept for retry", reason=reason.kind)
+            return Decision.RETRY
+        dlq_attrs = {**attrs, **reason.attributes(delivery.attempt, self.clock())}
+        if delivery.message_id:
+            dlq_attrs["original_message_id"] = delivery.message_id
+        try:
+            self.dead_letters.publish_all([Message(delivery.message.data, dlq_attrs)])
+        except PublishError as exc:
+            logs.error("dead-letter publish failed; will be retried", error=str(exc))
+            return Decision.RETRY
+        logs.warning(
+            "event dead-lettered",
+            event_id=attrs.get("event_id", ""),
+            event_name=attrs.get("event_name", ""),
+            dlq_reason=reason.kind,
+            error_code=reason.code,
+            error_subcode=reason.subcode,
+            attempt=delivery.attempt,
+        )
+        return Decision.ACK
+
+    def _print_dry_run(
+        self, pixel: str, event: dict[str, Any], test_code: str, event_id: str
+    ) -> Decision:
+        url = f"{self.graph.events_url(pixel) if self.graph else '/' + pixel + '/events'}"
+        record = {
+            "dry_run": True,
+            "url": url,
+            "payload": build_payload([event], test_event_code=test_code),
+        }
+        stream = self.dry_run_stream or sys.stdout
+        stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+        stream.flush()
+        logs.info("dry run: payload printed, nothing sent", event_id=event_id, pixel_id=pixel)
+        return Decision.ACK
+
+
+def _paths(problems: list[Any]) -> str:
+    return ",".join(p.path for p in problems)[:1000]

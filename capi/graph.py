@@ -1,0 +1,103 @@
+"""The Graph API client: POST {graph}/{version}/{pixel}/events, and what came back.
+
+The token travels in the JSON body (`access_token`), never in the URL, so no proxy or log line
+that records URLs can see it. Network errors and timeouts are transient outcomes, not exceptions.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from capi import PARTNER_AGENT
+from capi.meta_errors import MetaError, Outcome, classify
+
+CONNECT_TIMEOUT_S = 3.05
+
+
+@dataclass(frozen=True)
+class GraphResult:
+    outcome: Outcome
+    http_status: int = 0  # 0: no answer (network error or timeout)
+    events_received: int = 0
+    fbtrace_id: str = ""
+    error: MetaError | None = None
+    network_error: str = ""  # exception type when there was no answer
+
+    @property
+    def reason(self) -> str:
+        if self.network_error:
+            return f"network: {self.network_error}"
+        if self.error is not None:
+            e = self.error
+            return f"code={e.code} subcode={e.subcode} http={e.http_status} {e.message}".strip()
+        return f"http={self.http_status}"
+
+
+def build_payload(events: Sequence[dict[str, Any]], *, test_event_code: str = "") -> dict[str, Any]:
+    """The JSON body Meta receives (without the token)."""
+    payload: dict[str, Any] = {"data": list(events), "partner_agent": PARTNER_AGENT}
+    if test_event_code:
+        payload["test_event_code"] = test_event_code
+    return payload
+
+
+class GraphClient:
+    def __init__(self, base_url: str, version: str, *, timeout_s: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.version = version
+        self.timeout_s = timeout_s
+        self._session: Any = None
+        self._lock = threading.Lock()
+
+    def _get_session(self) -> Any:
+        with self._lock:
+            if self._session is None:
+                import requests
+
+                session = requests.Session()
+                adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=32)
+                session.mount("https://", adapter)
+                session.mount("http://", adapter)
+                self._session = session
+            return self._session
+
+    def events_url(self, pixel_id: str) -> str:
+        return f"{self.base_url}/{self.version}/{pixel_id}/events"
+
+    def send(
+        self,
+        pixel_id: str,
+        token: str,
+        events: Sequence[dict[str, Any]],
+        *,
+        test_event_code: str = "",
+    ) -> GraphResult:
+        import requests
+
+        payload = build_payload(events, test_event_code=test_event_code)
+        payload["access_token"] = token
+        try:
+            response = self._get_session().post(
+                self.events_url(pixel_id),
+                json=payload,
+                timeout=(CONNECT_TIMEOUT_S, self.timeout_s),
+            )
+        except requests.RequestException as exc:
+            return GraphResult(Outcome.TRANSIENT, network_error=type(exc).__name__)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if 200 <= response.status_code < 300:
+            received = body.get("events_received", 0) if isinstance(body, dict) else 0
+            trace = str(body.get("fbtrace_id", "")) if isinstance(body, dict) else ""
+            return GraphResult(
+                Outcome.DELIVERED, response.status_code, int(received or 0), fbtrace_id=trace
+            )
+        error = MetaError.from_response(response.status_code, body)
+        return GraphResult(
+            classify(error), response.status_code, fbtrace_id=error.fbtrace_id, error=error
+        )

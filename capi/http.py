@@ -1,0 +1,64 @@
+"""The framework-neutral request and reply the handlers work on, and the Flask adapters.
+
+Handlers take an `IncomingRequest` and return a `Reply`, so they are tested without a server and
+served by Functions Framework (Flask) or `capi serve` alike.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class IncomingRequest:
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes = b""
+    content_type: str = ""
+    query: Mapping[str, str] = field(default_factory=dict)
+    too_large: bool = False  # the body was longer than the limit and was not read whole
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def json_bytes(self) -> bytes:
+        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def error_reply(status: int, code: str, message: str, **extra: Any) -> Reply:
+    return Reply(status, {"error": {"code": code, "message": message, **extra}})
+
+
+def from_flask(request: Any, *, max_body_bytes: int) -> IncomingRequest:
+    """Read a Flask/Werkzeug request without ever holding more than max_body_bytes + 1 bytes."""
+    length = request.content_length
+    too_large = length is not None and length > max_body_bytes
+    body = b""
+    if not too_large:
+        body = request.stream.read(max_body_bytes + 1)
+        too_large = len(body) > max_body_bytes
+    return IncomingRequest(
+        method=request.method,
+        path=request.path,
+        headers=request.headers,
+        body=b"" if too_large else body,
+        content_type=request.headers.get("Content-Type", ""),
+        query=request.args,
+        too_large=too_large,
+    )
+
+
+def to_flask(reply: Reply) -> Any:
+    from flask import Response
+
+    headers = {"Content-Type": "application/json", "Cache-Control": "no-store", **reply.headers}
+    body = b"" if reply.body is None else reply.json_bytes()
+    return Response(body, status=reply.status, headers=headers)

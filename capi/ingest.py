@@ -1,0 +1,154 @@
+"""The ingest endpoint: auth -> parse -> enrich and validate -> publish, wait for the ack -> answer.
+
+Answers (architecture.md, "Ingest HTTP API"): 202 with one result per event when at least one
+event was accepted and Pub/Sub acknowledged all accepted events; 400 when the body is unusable or
+no event is valid; 401 bad or missing key; 413 too large; 415 not JSON; 503 when the queue did not
+take the events (nothing accepted: the caller retries, and the same body yields the same ids).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from capi import logs
+from capi.auth import ApiKeyAuth, AuthResult
+from capi.http import IncomingRequest, Reply, error_reply
+from capi.intake import Batch, BodyError, parse_body
+from capi.pipeline import check_event
+from capi.queue import Publisher, PublishError, event_message
+from capi.secrets import SecretError
+
+EVENT_PATHS = frozenset({"/", "/events"})
+
+_AUTH_MESSAGES = {
+    AuthResult.MISSING: "send your API key in X-API-Key or Authorization: Bearer",
+    AuthResult.INVALID: "the API key is not valid",
+    AuthResult.NOT_CONFIGURED: "the relay has no API keys configured (set CAPI_API_KEYS or "
+    "CAPI_API_KEYS_SECRET)",
+}
+
+
+class Ingest:
+    """Stateless per request; `publisher` and `auth` are shared and thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        publisher: Publisher,
+        auth: ApiKeyAuth,
+        pixel_id: str,
+        test_event_code: str = "",
+        default_country: str = "",
+        date_order: str = "",
+        max_body_bytes: int = 1_000_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.publisher = publisher
+        self.auth = auth
+        self.pixel_id = pixel_id
+        self.test_event_code = test_event_code
+        self.default_country = default_country
+        self.date_order = date_order
+        self.max_body_bytes = max_body_bytes
+        self.clock = clock
+
+    def handle(self, request: IncomingRequest) -> Reply:
+        started = time.perf_counter()
+        reply = self._route(request)
+        logs.info(
+            "ingest request",
+            path=request.path,
+            status=reply.status,
+            latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            **_summary(reply),
+        )
+        return reply
+
+    def _route(self, request: IncomingRequest) -> Reply:
+        if request.method == "GET" and request.path == "/healthz":
+            return Reply(200, {"status": "ok"})
+        if request.path not in EVENT_PATHS:
+            return error_reply(404, "not_found", f"no route {request.path}; POST events to /events")
+        if request.method != "POST":
+            return Reply(405, {"error": {"code": "method_not_allowed", "message": "use POST"}},
+                         {"Allow": "POST"})  # fmt: skip
+        return self.handle_events(request)
+
+    def authenticate(self, request: IncomingRequest) -> Reply | None:
+        """None when the caller may go on, else the 401 (or 500 when unconfigured) reply."""
+        try:
+            result = self.auth.check(request.headers)
+        except SecretError:
+            return error_reply(503, "auth_unavailable", "API keys could not be read; retry later")
+        if result is AuthResult.OK:
+            return None
+        status = 500 if result is AuthResult.NOT_CONFIGURED else 401
+        return error_reply(status, f"auth_{result.value}", _AUTH_MESSAGES[result])
+
+    def handle_events(self, request: IncomingRequest) -> Reply:
+        denied = self.authenticate(request)
+        if denied is not None:
+            return denied
+        if request.too_large:
+            return error_reply(
+                413, "body_too_large", f"the body is larger than {self.max_body_bytes} bytes"
+            )
+        try:
+            batch = parse_body(request.body, request.content_type, max_bytes=self.max_body_bytes)
+        except BodyError as exc:
+            return error_reply(exc.status, exc.code, exc.message)
+        return self.accept(batch, source="events")
+
+    def accept(self, batch: Batch, *, source: str, pixel_id: str | None = None) -> Reply:
+        """Check every event of a batch, publish the valid ones, and build the answer."""
+        now = self.clock()
+        results = [
+            check_event(
+                raw, i, now=now, default_country=self.default_country, date_order=self.date_order
+            )
+            for i, raw in enumerate(batch.events)
+        ]
+        accepted = [r for r in results if r.accepted]
+        body: dict[str, Any] = {
+            "accepted": len(accepted),
+            "rejected": len(results) - len(accepted),
+            "results": [r.as_dict() for r in results],
+        }
+        if not accepted:
+            body["error"] = {"code": "no_valid_event", "message": "no event in the body is valid"}
+            return Reply(400, body)
+        pixel = pixel_id or self.pixel_id
+        if not pixel:
+            return error_reply(500, "no_pixel", "the relay has no pixel id (set CAPI_PIXEL_ID)")
+        test_code = batch.test_event_code or self.test_event_code
+        messages = [
+            event_message(r.event, pixel_id=pixel, test_event_code=test_code, source=source)
+            for r in accepted
+        ]
+        try:
+            self.publisher.publish_all(messages)
+        except PublishError as exc:
+            logs.error("publish failed", error=str(exc), events=len(messages))
+            return error_reply(
+                503,
+                "queue_unavailable",
+                "the queue did not take the events; nothing was accepted, retry the same request",
+            )
+        return Reply(202, body)
+
+
+def _summary(reply: Reply) -> dict[str, Any]:
+    body = reply.body if isinstance(reply.body, dict) else {}
+    summary: dict[str, Any] = {}
+    if "accepted" in body:
+        summary["accepted"] = body["accepted"]
+        summary["rejected"] = body["rejected"]
+        summary["event_ids"] = [r["event_id"] for r in body.get("results", [])][:20]
+        summary["error_codes"] = sorted(
+            {e["code"] for r in body.get("results", []) for e in r["errors"]}
+        )
+    if "error" in body:
+        summary["error_code"] = body["error"].get("code")
+    return summary

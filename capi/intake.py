@@ -1,0 +1,136 @@
+"""Turning a request body into a list of caller events, with limits and clear errors.
+
+Accepted shapes (architecture.md, "Ingest HTTP API"): a Meta body `{"data": [...], "test_event_code"?}`,
+a single event object, or a JSON array of events. Strict JSON: no NaN/Infinity, no duplicate keys,
+bounded nesting. A caller's `access_token` is dropped here, before anything is stored or logged.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_EVENTS_PER_REQUEST = 1000  # Meta's own limit for one request
+MAX_DEPTH = 32
+
+
+class BodyError(ValueError):
+    """The body as a whole is unusable. `status` is the HTTP answer, `code` a short kind."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Batch:
+    events: list[Any]
+    test_event_code: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)  # other body-level fields, e.g. pixel_id
+
+
+def is_json_content_type(content_type: str | None) -> bool:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and "+json" in media)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise BodyError(400, "duplicate_key", f"duplicate key {key!r} in a JSON object")
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise BodyError(400, "invalid_json", f"{name} is not valid JSON; send numbers or null")
+
+
+def _check_depth(value: Any) -> None:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise BodyError(400, "too_deep", f"JSON nested deeper than {MAX_DEPTH} levels")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+
+
+def parse_json(body: bytes) -> Any:
+    """Strict JSON from bytes, or BodyError(400)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BodyError(400, "invalid_utf8", f"body is not UTF-8 (byte {exc.start})") from None
+    try:
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise BodyError(
+            400, "invalid_json", f"body is not JSON: {exc.msg} at line {exc.lineno} col {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise BodyError(400, "too_deep", f"JSON nested deeper than {MAX_DEPTH} levels") from None
+    _check_depth(value)
+    return value
+
+
+def _drop_tokens(event: Any) -> Any:
+    if isinstance(event, dict) and "access_token" in event:
+        return {k: v for k, v in event.items() if k != "access_token"}
+    return event
+
+
+def events_from_value(value: Any) -> Batch:
+    """The events of an already-parsed body (any of the three shapes)."""
+    test_event_code = ""
+    extra: dict[str, Any] = {}
+    if isinstance(value, dict) and "data" in value:
+        events = value["data"]
+        if not isinstance(events, list):
+            raise BodyError(400, "invalid_body", '"data" must be an array of events')
+        code = value.get("test_event_code")
+        if code is not None:
+            if not isinstance(code, str):
+                raise BodyError(400, "invalid_body", '"test_event_code" must be a string')
+            test_event_code = code.strip()
+        extra = {
+            k: v for k, v in value.items() if k not in {"data", "test_event_code", "access_token"}
+        }
+    elif isinstance(value, dict):
+        events = [value]
+    elif isinstance(value, list):
+        events = value
+    else:
+        raise BodyError(
+            400,
+            "invalid_body",
+            "body must be an event object, an array of events, or {data: [...]}",
+        )
+    if not events:
+        raise BodyError(400, "no_events", "the body holds no events")
+    if len(events) > MAX_EVENTS_PER_REQUEST:
+        raise BodyError(
+            413,
+            "too_many_events",
+            f"{len(events)} events in one request; send at most {MAX_EVENTS_PER_REQUEST}",
+        )
+    return Batch([_drop_tokens(e) for e in events], test_event_code, extra)
+
+
+def parse_body(body: bytes, content_type: str | None, *, max_bytes: int) -> Batch:
+    """Check size and media type, parse, and return the events. Raises BodyError."""
+    if len(body) > max_bytes:
+        raise BodyError(
+            413, "body_too_large", f"body is {len(body)} bytes; the limit is {max_bytes}"
+        )
+    if not is_json_content_type(content_type):
+        raise BodyError(415, "unsupported_media_type", "send Content-Type: application/json")
+    if not body.strip():
+        raise BodyError(400, "empty_body", "the body is empty")
+    return events_from_value(parse_json(body))

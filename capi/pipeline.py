@@ -1,0 +1,57 @@
+"""One caller event through the relay's checks: enrich, then validate (the same rules everywhere).
+
+Used by ingest, `capi serve`, `capi validate` and `capi normalize`, so what the CLI says about a
+file is exactly what ingest would answer for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from capi.enrich import enrich
+from capi.problems import Problem
+from capi.validation import validate_event
+
+
+@dataclass
+class EventResult:
+    index: int
+    event: Any  # the enriched event when it was an object, else what was sent
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> bool:
+        return not self.errors
+
+    @property
+    def event_id(self) -> str | None:
+        if isinstance(self.event, dict):
+            value = self.event.get("event_id")
+            return str(value) if value is not None else None
+        return None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "event_id": self.event_id,
+            "status": "accepted" if self.accepted else "rejected",
+            "errors": [p.as_dict() for p in self.errors],
+            "warnings": [p.as_dict() for p in self.warnings],
+        }
+
+
+def check_event(
+    raw: Any, index: int, *, now: float, default_country: str = "", date_order: str = ""
+) -> EventResult:
+    """Enrich and validate one event as a caller sent it."""
+    if not isinstance(raw, dict):
+        return EventResult(
+            index, raw, [Problem("", "each event must be a JSON object", "invalid_type")]
+        )
+    event, warnings = enrich(raw, now=now)
+    errors, more_warnings = validate_event(
+        event, now=now, default_country=default_country, date_order=date_order
+    )
+    return EventResult(index, event, list(errors), warnings + list(more_warnings))

@@ -1,0 +1,64 @@
+"""Functions Framework entry points (Cloud Run functions): `ingest` (HTTP) and `forward` (HTTP,
+receives Pub/Sub push requests).
+
+    functions-framework --source main.py --target ingest --port 8080
+    functions-framework --source main.py --target forward --port 8081
+
+Each target imports only its own modules, and builds its handler (and, through it, any Google
+client) on the first request, after the server forked, under a lock.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from typing import Any
+
+import functions_framework
+
+_lock = threading.Lock()
+_handlers: dict[str, Any] = {}
+_MODULES = {"ingest": "capi.ingest", "forward": "capi.forward"}
+
+# Import the served target's modules now (cold start, before the first request), not the other's.
+if os.environ.get("FUNCTION_TARGET") in _MODULES:
+    importlib.import_module(_MODULES[os.environ["FUNCTION_TARGET"]])
+
+
+def _handler(target: str) -> Any:
+    handler = _handlers.get(target)
+    if handler is None:
+        with _lock:
+            handler = _handlers.get(target)
+            if handler is None:
+                from capi import runtime
+                from capi.config import Settings
+
+                settings = Settings.from_env()
+                if target == "ingest":
+                    handler = (runtime.build_ingest(settings), settings.max_body_bytes)
+                else:  # push bodies carry the event base64-encoded, inside an envelope
+                    handler = (runtime.build_forwarder(settings), 2 * settings.max_body_bytes)
+                _handlers[target] = handler
+    return handler
+
+
+def _serve(target: str, request: Any) -> Any:
+    from capi.http import from_flask, to_flask
+
+    handler, max_body_bytes = _handler(target)
+    incoming = from_flask(request, max_body_bytes=max_body_bytes)
+    if target == "ingest":
+        return to_flask(handler.handle(incoming))
+    return to_flask(handler.handle_push(incoming))
+
+
+@functions_framework.http
+def ingest(request: Any) -> Any:
+    return _serve("ingest", request)
+
+
+@functions_framework.http
+def forward(request: Any) -> Any:
+    return _serve("forward", request)
