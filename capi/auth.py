@@ -1,4 +1,5 @@
-"""Who may call ingest: API keys from `X-API-Key` or `Authorization: Bearer`, compared in constant time.
+"""Who may call ingest: an API key in `X-API-Key` or `Authorization: Bearer`, checked in constant
+time.
 
 Keys come from `CAPI_API_KEYS` (comma-separated) or the Secret Manager version named by
 `CAPI_API_KEYS_SECRET` (same format, re-read after the secret TTL, so a rotation needs no redeploy:

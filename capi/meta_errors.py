@@ -16,7 +16,7 @@ class Outcome(Enum):
     TRANSIENT = "transient"  # retry later (Pub/Sub redelivers with backoff)
     REJECTED = "rejected"  # permanent: the event is at fault -> DLQ with the reason
     CONFIG = "config"  # permanent: token, permissions or pixel are wrong -> DLQ with the reason
-    TOKEN = "token"  # code 190: re-read the token once, then CONFIG
+    TOKEN = "token"  # noqa: S105 - code 190: re-read the token once, then CONFIG
 
 
 TRANSIENT_CODES = frozenset({1, 2, 4, 17, 341, 368, 613, 80003})
