@@ -1,0 +1,169 @@
+"""The `capi` command (also `python -m capi`): serve, validate, normalize, send, replay,
+emulator-setup. Each subcommand imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+from capi.config import ConfigError, Settings
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        raise SystemExit(f"capi: configuration error: {exc}") from None
+
+
+def _read(path: str) -> list:
+    from capi.eventfile import parse_events, read_text
+
+    try:
+        return parse_events(read_text(path))
+    except OSError as exc:
+        raise SystemExit(f"capi: cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise SystemExit(f"capi: {path} is not UTF-8 text") from None
+
+
+def _where(item) -> str:  # noqa: ANN001 - FileEvent
+    return f"event {item.index}" + (f" (line {item.line})" if item.line else "")
+
+
+def _checked(args: argparse.Namespace):  # noqa: ANN202 - yields (FileEvent, EventResult | None)
+    from capi.pipeline import check_event
+
+    settings = _settings()
+    now = time.time()
+    for item in _read(args.file):
+        if item.error:
+            yield item, None
+            continue
+        yield (
+            item,
+            check_event(
+                item.value,
+                item.index,
+                now=now,
+                default_country=settings.default_country,
+                date_order=settings.date_order,
+            ),
+        )
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    invalid = total = 0
+    for item, result in _checked(args):
+        total += 1
+        if result is None:
+            invalid += 1
+            record = {"index": item.index, "line": item.line, "status": "rejected",
+                      "errors": [{"path": "", "code": "invalid_json", "message": item.error}]}  # fmt: skip
+        else:
+            invalid += not result.accepted
+            record = {**result.as_dict(), "line": item.line}
+        if args.json:
+            print(json.dumps(record, ensure_ascii=False))
+            continue
+        status = "ok" if record["status"] == "accepted" else "INVALID"
+        print(f"{_where(item)}: {status}" + (f" event_id={record.get('event_id')}" if
+                                                 record.get("event_id") else ""))  # fmt: skip
+        for problem in record["errors"]:
+            print(f"  error   {problem['path'] or '(event)'}: {problem['message']}")
+        for problem in record.get("warnings", []):
+            print(f"  warning {problem['path']}: {problem['message']}")
+    if not args.json:
+        print(f"{total - invalid} valid, {invalid} invalid, {total} events", file=sys.stderr)
+    return 1 if invalid or total == 0 else 0
+
+
+def cmd_normalize(args: argparse.Namespace) -> int:
+    from capi.prepare import prepare_event
+
+    settings = _settings()
+    invalid = 0
+    for item, result in _checked(args):
+        if result is None or not result.accepted:
+            invalid += 1
+            reasons = (
+                item.error
+                if result is None
+                else "; ".join(f"{p.path or '(event)'}: {p.message}" for p in result.errors)
+            )
+            print(f"capi normalize: {_where(item)} skipped: {reasons}", file=sys.stderr)
+            continue
+        prepared, warnings = prepare_event(
+            result.event, default_country=settings.default_country, date_order=settings.date_order
+        )
+        for problem in result.warnings + warnings:
+            print(f"capi normalize: {_where(item)} warning {problem.path}: {problem.message}",
+                  file=sys.stderr)  # fmt: skip
+        print(json.dumps(prepared, ensure_ascii=False, separators=(",", ":")))
+    return 1 if invalid else 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from capi.serve import run
+
+    return run(_settings(), host=args.host, port=args.port, dlq_path=args.dlq_file)
+
+
+def cmd_emulator_setup(args: argparse.Namespace) -> int:
+    from capi.emulator import setup
+
+    try:
+        names = setup(
+            args.project,
+            push_endpoint=args.push_endpoint,
+            max_delivery_attempts=args.max_delivery_attempts,
+        )
+    except RuntimeError as exc:
+        print(f"capi emulator-setup: {exc}", file=sys.stderr)
+        return 2
+    for key, value in names.items():
+        print(f"{key}: {value}")
+    print(f"export CAPI_TOPIC={names['topic']} CAPI_DLQ_TOPIC={names['dlq_topic']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="capi", description="Meta Conversions API relay")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the whole relay locally (ingest + queue + forwarder)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    p.add_argument("--dlq-file", default="capi-dlq.jsonl", help="where dead letters are written")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("validate", help="check events; exit 1 when any is invalid")
+    p.add_argument("file", help="a file of events, or - for stdin")
+    p.add_argument("--json", action="store_true", help="one JSON result per line")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("normalize", help="print the Meta-ready (hashed) events, one per line")
+    p.add_argument("file", help="a file of events, or - for stdin")
+    p.set_defaults(func=cmd_normalize)
+
+    p = sub.add_parser("emulator-setup", help="create topics and subscriptions in the emulator")
+    p.add_argument("--project", default=os.environ.get("PUBSUB_PROJECT_ID", "capi-local"))
+    p.add_argument("--push-endpoint", default="http://127.0.0.1:8081/")
+    p.add_argument("--max-delivery-attempts", type=int, default=5)
+    p.set_defaults(func=cmd_emulator_setup)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0

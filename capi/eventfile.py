@@ -1,0 +1,62 @@
+"""Reading a file of events for the command line: `-` (stdin), a Meta body, a JSON array, a single
+event object, or JSON Lines (one event, or one Meta body, per line). A line that is not JSON is
+reported at its index and does not stop the others from being read.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class FileEvent:
+    index: int
+    value: Any = None
+    line: int | None = None  # 1-based line number for JSON Lines input
+    error: str = ""  # set when this entry could not be read as JSON
+    test_event_code: str = ""
+
+
+def read_text(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def parse_events(text: str) -> list[FileEvent]:
+    """Every event of a file's text, in input order."""
+    stripped = text.strip()
+    if not stripped:
+        return []
+    try:
+        whole = json.loads(stripped)
+    except json.JSONDecodeError:
+        pass  # not one JSON document: JSON Lines
+    else:
+        if isinstance(whole, dict) and "data" in whole:
+            if not isinstance(whole["data"], list):
+                return [FileEvent(0, error='"data" must be an array of events')]
+            code = str(whole.get("test_event_code") or "")
+            return [FileEvent(i, e, test_event_code=code) for i, e in enumerate(whole["data"])]
+        values = whole if isinstance(whole, list) else [whole]
+        return [FileEvent(i, e) for i, e in enumerate(values)]
+    result: list[FileEvent] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            result.append(FileEvent(len(result), line=lineno, error=f"not JSON: {exc.msg}"))
+            continue
+        if isinstance(value, dict) and isinstance(value.get("data"), list):
+            code = str(value.get("test_event_code") or "")
+            for event in value["data"]:
+                result.append(FileEvent(len(result), event, line=lineno, test_event_code=code))
+        else:
+            result.append(FileEvent(len(result), value, line=lineno))
+    return result
