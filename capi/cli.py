@@ -9,9 +9,14 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from capi.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from capi.eventfile import FileEvent
+    from capi.pipeline import EventResult
 
 
 def _settings() -> Settings:
@@ -21,7 +26,7 @@ def _settings() -> Settings:
         raise SystemExit(f"capi: configuration error: {exc}") from None
 
 
-def _read(path: str) -> list:
+def _read(path: str) -> list[FileEvent]:
     from capi.eventfile import parse_events, read_text
 
     try:
@@ -32,11 +37,11 @@ def _read(path: str) -> list:
         raise SystemExit(f"capi: {path} is not UTF-8 text") from None
 
 
-def _where(item) -> str:  # noqa: ANN001 - FileEvent
+def _where(item: FileEvent) -> str:
     return f"event {item.index}" + (f" (line {item.line})" if item.line else "")
 
 
-def _checked(args: argparse.Namespace):  # noqa: ANN202 - yields (FileEvent, EventResult | None)
+def _checked(args: argparse.Namespace) -> Iterator[tuple[FileEvent, EventResult | None]]:
     from capi.pipeline import check_event
 
     settings = _settings()
@@ -63,8 +68,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         total += 1
         if result is None:
             invalid += 1
+            error = {"path": "", "code": "invalid_json", "message": item.error}
             record = {"index": item.index, "line": item.line, "status": "rejected",
-                      "errors": [{"path": "", "code": "invalid_json", "message": item.error}]}  # fmt: skip
+                      "errors": [error]}  # fmt: skip
         else:
             invalid += not result.accepted
             record = {**result.as_dict(), "line": item.line}
