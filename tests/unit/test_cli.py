@@ -1,0 +1,53 @@
+import json
+
+from capi.cli import main
+from tests.factories import EMAIL_HASH, RAW_EMAIL, lead, purchase
+
+
+def write(tmp_path, events, name="events.jsonl"):
+    path = tmp_path / name
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    return str(path)
+
+
+def test_validate_exit_status_and_per_event_errors(tmp_path, capsys):
+    good = write(tmp_path, [purchase(), lead()])
+    assert main(["validate", good]) == 0
+    bad_event = purchase()
+    del bad_event["action_source"]
+    mixed = write(tmp_path, [purchase(), bad_event], "mixed.jsonl")
+    capsys.readouterr()
+    assert main(["validate", mixed]) == 1
+    out = capsys.readouterr().out
+    assert "event 1 (line 2): INVALID" in out and "action_source" in out
+    assert RAW_EMAIL not in out
+
+
+def test_validate_json_output(tmp_path, capsys):
+    path = write(tmp_path, [lead()])
+    main(["validate", "--json", path])
+    record = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert record["status"] == "accepted" and record["event_id"] == "lead-1"
+
+
+def test_normalize_prints_hashed_events_in_input_order(tmp_path, capsys):
+    path = write(tmp_path, [purchase(event_id="a"), lead(event_id="b"), purchase(event_id="c")])
+    assert main(["normalize", path]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [e["event_id"] for e in lines] == ["a", "b", "c"]
+    assert lines[0]["user_data"]["em"] in (EMAIL_HASH, [EMAIL_HASH])
+
+
+def test_normalize_reads_stdin(monkeypatch, capsys):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps({"data": [lead()]})))
+    assert main(["normalize", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["event_name"] == "Lead"
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    import pytest
+
+    with pytest.raises(SystemExit, match="cannot read"):
+        main(["validate", str(tmp_path / "nope.json")])

@@ -1,0 +1,48 @@
+from capi.enrich import derive_event_id, enrich
+from tests.factories import purchase
+
+NOW = 1_800_000_000.0
+
+
+def test_given_event_id_is_kept_as_text():
+    event, warnings = enrich(purchase(event_id=" abc "), now=NOW)
+    assert event["event_id"] == "abc" and warnings == []
+    assert enrich(purchase(event_id=12345), now=NOW)[0]["event_id"] == "12345"
+
+
+def test_missing_event_id_comes_from_order_id_regardless_of_other_fields():
+    a = purchase(event_id=None)
+    b = purchase(event_id=None, event_time=a["event_time"] + 5)
+    assert derive_event_id(a) == derive_event_id(b)
+    c = purchase(event_id=None, custom_data={"value": 1, "currency": "USD", "order_id": "1002"})
+    assert derive_event_id(a) != derive_event_id(c)
+
+
+def test_order_id_ids_differ_by_event_name():
+    a = purchase(event_id=None)
+    assert derive_event_id(a) != derive_event_id({**a, "event_name": "InitiateCheckout"})
+
+
+def test_without_order_id_the_content_decides_and_a_default_time_does_not_change_it():
+    event = purchase(event_id=None, custom_data={"value": 1, "currency": "USD"})
+    del event["event_time"]
+    first, warnings = enrich(event, now=NOW)
+    later, _ = enrich(event, now=NOW + 600)
+    assert first["event_id"] == later["event_id"]
+    assert first["event_time"] == int(NOW) and later["event_time"] == int(NOW + 600)
+    assert warnings and warnings[0].path == "event_id"
+    other = {**event, "user_data": {**event["user_data"], "em": "other@example.com"}}
+    assert enrich(other, now=NOW)[0]["event_id"] != first["event_id"]
+
+
+def test_input_is_not_mutated():
+    event = purchase(event_id=None)
+    snapshot = repr(event)
+    enrich(event, now=NOW)
+    assert repr(event) == snapshot
+
+
+def test_fbc_is_built_from_fbclid_in_the_page_url():
+    event = purchase(event_source_url="https://shop.example.com/p?fbclid=AbC123_x&utm=1")
+    enriched, _ = enrich(event, now=NOW)
+    assert enriched["user_data"]["fbc"] == f"fb.1.{int(NOW * 1000)}.AbC123_x"

@@ -1,0 +1,46 @@
+import io
+import json
+
+import pytest
+
+from capi import logs
+
+
+@pytest.fixture
+def captured():
+    stream = io.StringIO()
+    logs.set_stream(stream)
+    yield stream
+    logs.set_stream(None)
+
+
+def lines(stream):
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_one_json_object_per_line_with_severity_and_message(captured):
+    logs.info("hello", count=3)
+    logs.error("bad", code=100)
+    first, second = lines(captured)
+    assert first["severity"] == "INFO" and first["message"] == "hello" and first["count"] == 3
+    assert second["severity"] == "ERROR"
+
+
+def test_pii_and_secret_fields_are_redacted_even_when_passed_by_mistake(captured):
+    logs.info(
+        "oops",
+        em="john@example.com",
+        access_token="EAAsecret123456789",
+        extra={"user_data": {"ph": "16505551212"}, "note": "mail john@example.com now"},
+    )
+    text = captured.getvalue()
+    assert "john@example.com" not in text
+    assert "EAAsecret123456789" not in text
+    assert "16505551212" not in text
+    assert lines(captured)[0]["extra"]["user_data"] == "[redacted]"
+
+
+def test_free_text_is_scrubbed_of_emails_and_tokens(captured):
+    logs.warning("failed for Jane.Doe@Example.org with Bearer abc.def and EAAB1234567890abcd")
+    message = lines(captured)[0]["message"]
+    assert "Jane.Doe" not in message and "abc.def" not in message and "EAAB" not in message
