@@ -1,0 +1,151 @@
+"""Meta's Conversions API rules as data: where each rule of docs meta-capi.md lives in code.
+
+Section numbers refer to /work/shared/docs/meta-capi.md (mirrored in docs/NORMALIZATION.md).
+Nothing here imports anything heavy: ISO tables (pycountry) are built lazily by their users.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- section 2: a server event -------------------------------------------------------------------
+
+STANDARD_EVENTS: Final = frozenset(
+    {
+        "AddPaymentInfo",
+        "AddToCart",
+        "AddToWishlist",
+        "CompleteRegistration",
+        "Contact",
+        "CustomizeProduct",
+        "Donate",
+        "FindLocation",
+        "InitiateCheckout",
+        "Lead",
+        "PageView",
+        "Purchase",
+        "Schedule",
+        "Search",
+        "StartTrial",
+        "SubmitApplication",
+        "Subscribe",
+        "ViewContent",
+    }
+)
+
+ACTION_SOURCES: Final = frozenset(
+    {
+        "email",
+        "website",
+        "app",
+        "phone_call",
+        "chat",
+        "physical_store",
+        "system_generated",
+        "business_messaging",
+        "other",
+    }
+)
+
+REQUIRED_EVENT_FIELDS: Final = ("event_name", "event_time", "action_source", "user_data")
+
+# event_time: Unix seconds, at most 7 days old (62 days for physical_store), at most ~1 minute
+# ahead.
+MAX_EVENT_AGE_S: Final = 7 * 24 * 3600
+MAX_PHYSICAL_STORE_AGE_S: Final = 62 * 24 * 3600
+MAX_FUTURE_S: Final = 60
+
+# data_processing_options: ["LDU"] or []; with LDU a country (1 = US, 0 = geolocate) and a state
+# (1000 = California, 0 = geolocate).
+LDU: Final = "LDU"
+LDU_COUNTRIES: Final = frozenset({0, 1})
+LDU_STATES: Final = frozenset({0, 1000})
+
+# --- section 3: user_data ------------------------------------------------------------------------
+
+# Hashed (SHA-256 of the normalized UTF-8 string, lowercase hex); each may be a string or a list.
+HASHED_FIELDS: Final = (
+    "em",
+    "ph",
+    "fn",
+    "ln",
+    "db",
+    "ge",
+    "ct",
+    "st",
+    "zp",
+    "country",
+    "external_id",
+)
+
+# Sent as given (validated), never hashed.
+NEVER_HASHED_FIELDS: Final = (
+    "client_ip_address",
+    "client_user_agent",
+    "fbc",
+    "fbp",
+    "subscription_id",
+    "fb_login_id",
+    "lead_id",
+    "anon_id",
+    "madid",
+    "page_id",
+    "page_scoped_user_id",
+    "ctwa_clid",
+    "ig_account_id",
+    "ig_sid",
+)
+
+USER_DATA_FIELDS: Final = frozenset(HASHED_FIELDS) | frozenset(NEVER_HASHED_FIELDS)
+
+# Since v13, an event whose only customer parameters are one of these sets (or a subset of one) is
+# rejected with subcode 2804050.
+INSUFFICIENT_SETS: Final = (
+    frozenset({"ct", "country", "st", "zp", "ge", "client_user_agent"}),
+    frozenset({"db", "client_user_agent"}),
+    frozenset({"fn", "ge"}),
+    frozenset({"ln", "ge"}),
+)
+
+# Common mistakes in user_data keys, with the key Meta expects (the unknown key is dropped, the
+# warning suggests the right one).
+USER_DATA_KEY_HINTS: Final = {
+    "email": "em",
+    "emails": "em",
+    "phone": "ph",
+    "phones": "ph",
+    "phone_number": "ph",
+    "first_name": "fn",
+    "firstname": "fn",
+    "last_name": "ln",
+    "lastname": "ln",
+    "date_of_birth": "db",
+    "dob": "db",
+    "birthday": "db",
+    "gender": "ge",
+    "city": "ct",
+    "state": "st",
+    "zip": "zp",
+    "zip_code": "zp",
+    "postal_code": "zp",
+    "postcode": "zp",
+    "country_code": "country",
+    "externalid": "external_id",
+    "external_ids": "external_id",
+    "ip": "client_ip_address",
+    "ip_address": "client_ip_address",
+    "user_agent": "client_user_agent",
+    "_fbc": "fbc",
+    "_fbp": "fbp",
+}
+
+# --- section 4: custom_data ----------------------------------------------------------------------
+
+PURCHASE_REQUIRED: Final = ("value", "currency")
+CONTENT_TYPES: Final = frozenset({"product", "product_group"})
+DELIVERY_CATEGORIES: Final = frozenset({"in_store", "curbside", "home_delivery"})
+
+# --- section 5: click ids ------------------------------------------------------------------------
+
+SERVER_SUBDOMAIN_INDEX: Final = 1  # fbc built server-side uses subdomain index 1
+FBCLID_PARAM: Final = "fbclid"

@@ -1,0 +1,748 @@
+"""Normalization of customer information before hashing: one function per user_data field.
+
+Every rule cites meta-capi.md section 3 ("user_data"); docs/NORMALIZATION.md lists them all with
+the deliberate differences from Meta's Python SDK.
+
+Contract of every ``normalize_*`` function (the caller, capi.user_data, turns it into warnings):
+
+- returns the normalized, *unhashed* string, ready for SHA-256;
+- returns ``None`` when the value is empty or only whitespace (there is nothing to send, and the
+  hash of an empty string must never be sent);
+- raises :class:`NormalizationError` when a value is present but unusable (an implausible email,
+  a phone number that cannot be made valid, an ambiguous date...). ``str(error)`` is a short
+  reason that never contains the value itself, so it can go into a Problem message or a log.
+
+They take ``str`` only (capi.user_data converts JSON numbers where a number makes sense) and never
+see pre-hashed values (capi.user_data passes a 64-hex SHA-256 digest through before calling them).
+
+The functions are pure, so they are memoized with a bounded ``functools.lru_cache`` (real traffic
+repeats the same values); the size comes from ``CAPI_NORMALIZE_CACHE_SIZE`` (default 4096 entries
+per function, 0 disables caching). :func:`clear_caches` empties them (the benchmark uses it).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import os
+import re
+import unicodedata
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumber
+
+__all__ = [
+    "NormalizationError",
+    "clear_caches",
+    "normalize_city",
+    "normalize_country",
+    "normalize_date_of_birth",
+    "normalize_email",
+    "normalize_external_id",
+    "normalize_gender",
+    "normalize_name",
+    "normalize_phone",
+    "normalize_state",
+    "normalize_zip",
+]
+
+
+class NormalizationError(ValueError):
+    """A present value cannot be normalized. The message is the reason, without the value."""
+
+
+# --------------------------------------------------------------------------------------------------
+# memoization
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _cache_size() -> int:
+    try:
+        return max(0, int(os.environ.get("CAPI_NORMALIZE_CACHE_SIZE", "4096")))
+    except ValueError:
+        return 4096
+
+
+CACHE_SIZE = _cache_size()
+_CACHED: list[Any] = []
+
+
+def _memoize(fn: _F) -> _F:
+    if CACHE_SIZE == 0:
+        return fn
+    wrapped = functools.lru_cache(maxsize=CACHE_SIZE)(fn)
+    _CACHED.append(wrapped)
+    return wrapped  # type: ignore[return-value]
+
+
+def clear_caches() -> None:
+    """Empty the memoization caches of every normalizer."""
+    for fn in _CACHED:
+        fn.cache_clear()
+
+
+# --------------------------------------------------------------------------------------------------
+# shared helpers
+
+_NFC = functools.partial(unicodedata.normalize, "NFC")
+_ASCII_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+_ASCII_NOT_ALPHA = re.compile(r"[^a-z]+")
+
+
+def _keep(text: str, categories: str) -> str:
+    """Lowercase ``text`` (NFC) and keep only characters whose Unicode category starts with one
+    of ``categories`` ("L" letters, "M" marks, "N" numbers). The result is NFC again, so that
+    removing a character never leaves a decomposed letter behind (idempotency)."""
+    if text.isascii():
+        lowered = text.lower()
+        pattern = _ASCII_NOT_ALNUM if "N" in categories else _ASCII_NOT_ALPHA
+        return pattern.sub("", lowered)
+    lowered = _NFC(_NFC(text).lower())
+    category = unicodedata.category
+    kept = "".join(ch for ch in lowered if category(ch)[0] in categories)
+    return _NFC(kept)
+
+
+def _fold(text: str) -> str:
+    """A lookup key: accents removed, lowercase ASCII letters only ("Côte d'Ivoire" ->
+    "cotedivoire"). Only for matching against tables, never sent."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return _ASCII_NOT_ALPHA.sub("", text.lower())
+
+
+# --------------------------------------------------------------------------------------------------
+# em
+
+
+_EMAIL = re.compile(r"([^\s@\"(),:;<>\[\]\\]+)@([^\s@\"(),:;<>\[\]\\]+)")
+
+
+@_memoize
+def normalize_email(value: str) -> str | None:
+    """``em`` (meta-capi.md section 3): trim, lowercase.
+
+    ``John_Smith@gmail.com`` -> ``john_smith@gmail.com``. A leading ``mailto:`` is removed.
+    Plausibility check (not full RFC 5322): one ``@``, a non-empty local part without spaces,
+    a domain of dot-separated non-empty labels ending in a top-level domain of at least two
+    characters that is not all digits. Anything else ("n/a", "john@", "john at gmail dot com")
+    raises NormalizationError: it would hash fine and never match anyone.
+    """
+    text = value.strip().lower()
+    if not text:
+        return None
+    if text.startswith("mailto:"):
+        text = text[7:].strip()
+    match = _EMAIL.fullmatch(text)
+    if match is None:
+        raise NormalizationError("not a plausible email address (expected name@domain.tld)")
+    labels = match.group(2).split(".")
+    tld = labels[-1]
+    if len(labels) < 2 or not all(labels) or len(tld) < 2 or tld.isdigit():
+        raise NormalizationError("the email domain is not plausible (expected name@domain.tld)")
+    local = match.group(1)
+    if local.startswith(".") or local.endswith(".") or ".." in local:
+        raise NormalizationError("the part before @ is not a plausible mailbox name")
+    return text
+
+
+# --------------------------------------------------------------------------------------------------
+# ph
+
+_ASCII_DIGITS = re.compile(r"[0-9]")
+_LETTER_RUN = re.compile(r"[^\W\d_]+")
+
+
+def _region(country: str) -> str:
+    """An ISO 3166-1 alpha-2 code, upper case, from a code or a country name; '' if unusable."""
+    if not country:
+        return ""
+    code = country.strip()
+    if len(code) == 2 and code.isascii() and code.isalpha():
+        return code.upper()
+    try:
+        found = normalize_country(code)
+    except NormalizationError:
+        return ""
+    return found.upper() if found else ""
+
+
+def _try_parse(text: str, region: str | None) -> PhoneNumber | None:
+    try:
+        number = phonenumbers.parse(text, region)
+    except NumberParseException:
+        return None
+    return number if phonenumbers.is_valid_number(number) else None
+
+
+def _parse_valid(text: str, region: str | None) -> PhoneNumber | None:
+    """phonenumbers' reading of ``text``, if it is a valid number; retried without words such
+    as "(mobile)" (phonenumbers would read letters as a vanity number)."""
+    number = _try_parse(text, region)
+    if number is None and _LETTER_RUN.search(text):
+        number = _try_parse(_LETTER_RUN.sub(" ", text), region)
+    return number
+
+
+def _e164_digits(number: PhoneNumber) -> str:
+    """E.164 without '+': country code and national significant number (extension dropped,
+    Italian leading zero kept)."""
+    return f"{number.country_code}{phonenumbers.national_significant_number(number)}"
+
+
+def normalize_phone(value: str, country: str = "", default_country: str = "") -> str | None:
+    """``ph`` (meta-capi.md section 3): digits only, no leading zeros, **with the country code**.
+
+    ``(650)555-1212`` in the US -> ``16505551212``; ``+44 (0)20 7946 0958`` -> ``442079460958``.
+    The number is parsed with ``phonenumbers`` and must be valid for its country. The country
+    comes, in order, from an explicit ``+`` or ``00`` prefix, then ``country`` (the event's own),
+    then ``default_country`` (``CAPI_DEFAULT_COUNTRY``); both accept ISO alpha-2 codes or names.
+    Trunk prefixes such as ``(0)`` and extensions (``ext. 12``, ``x12``, ``#12``) are dropped.
+    Digits that already carry a country code without ``+`` (``16505551212``, ``442079460958``)
+    are recognised, so normalizing an output again returns it unchanged. A number that cannot be
+    made valid raises NormalizationError: it is never hashed as garbage.
+    """
+    return _phone(value.strip(), _region(country), _region(default_country))
+
+
+@_memoize
+def _phone(text: str, country: str, default_country: str) -> str | None:
+    if not text:
+        return None
+    digits = "".join(_ASCII_DIGITS.findall(text))
+    if not digits and not any(ch.isdigit() for ch in text):
+        raise NormalizationError("contains no digits")
+    regions = [r for r in dict.fromkeys((country, default_country)) if r]
+    head = text.lstrip("( \t")
+    if head.startswith(("+", "00")):
+        international = head if head.startswith("+") else "+" + head[2:]
+        number = _parse_valid(international, None)
+        for region in regions:  # other international call prefixes (011, 0011...)
+            if number is not None:
+                break
+            number = _parse_valid(text, region)
+        if number is None:
+            raise NormalizationError("not a valid international phone number")
+        return _e164_digits(number)
+    for region in regions:
+        number = _parse_valid(text, region)
+        if number is None:
+            continue
+        result = _e164_digits(number)
+        own_code = str(number.country_code)
+        if result != digits and digits.startswith(own_code) and not digits.startswith("0"):
+            # the digits may already be international without '+' ("4930123456" in DE)
+            again = _parse_valid("+" + text, None)
+            if again is not None and again.country_code == number.country_code:
+                return _e164_digits(again)
+        return result
+    if digits and not digits.startswith("0"):
+        number = _parse_valid("+" + text, None)  # already E.164 without '+'
+        if number is not None:
+            return _e164_digits(number)
+    if not regions:
+        raise NormalizationError(
+            "no country code: send the number with +<country code>, set user_data.country, "
+            "or set CAPI_DEFAULT_COUNTRY"
+        )
+    raise NormalizationError(f"not a valid phone number for country {'/'.join(regions)}")
+
+
+# --------------------------------------------------------------------------------------------------
+# fn, ln, ct
+
+
+@_memoize
+def normalize_name(value: str) -> str | None:
+    """``fn`` and ``ln`` (meta-capi.md section 3): lowercase, no punctuation, UTF-8 kept.
+
+    ``Valéry`` -> ``valéry``, ``O'Brien-Smith`` -> ``obriensmith``, ``José María`` ->
+    ``josémaría``. Unicode NFC; letters (and combining marks, needed by scripts such as
+    Devanagari) and digits of any script are kept; punctuation, spaces, symbols and invisible
+    format characters are removed. Nothing left -> NormalizationError.
+    """
+    text = value.strip()
+    if not text:
+        return None
+    result = _keep(text, "LMN")
+    if not result:
+        raise NormalizationError("no letters left after removing punctuation and spaces")
+    return result
+
+
+@_memoize
+def normalize_city(value: str) -> str | None:
+    """``ct`` (meta-capi.md section 3): lowercase, no punctuation, no spaces.
+
+    ``Menlo Park`` -> ``menlopark``, ``Saint-Étienne`` -> ``saintétienne``. Letters only (of any
+    script, NFC); digits, punctuation and spaces are removed. Nothing left -> NormalizationError.
+    """
+    text = value.strip()
+    if not text:
+        return None
+    result = _keep(text, "LM")
+    if not result:
+        raise NormalizationError("no letters left after removing punctuation, digits and spaces")
+    return result
+
+
+# --------------------------------------------------------------------------------------------------
+# st
+
+# Names that ISO 3166-2 (pycountry) does not give, folded with _fold(). US and Canadian codes and
+# their English ISO names come from pycountry; these are extra spellings people use.
+_STATE_ALIASES = {
+    "US": {
+        "washingtondc": "dc",
+        "dc": "dc",
+        "usvirginislands": "vi",
+        "virginislands": "vi",
+        "armedforcesamericas": "aa",
+        "armedforceseurope": "ae",
+        "armedforcespacific": "ap",
+        "aa": "aa",
+        "ae": "ae",
+        "ap": "ap",
+    },
+    "CA": {
+        "newfoundland": "nl",
+        "labrador": "nl",
+        "pei": "pe",
+        "yukonterritory": "yt",
+        "colombiebritannique": "bc",
+        "nouvelleecosse": "ns",
+        "nouveaubrunswick": "nb",
+        "ileduprinceedouard": "pe",
+        "terreneuveetlabrador": "nl",
+        "territoiresdunordouest": "nt",
+    },
+}
+
+
+@functools.cache
+def _state_tables() -> dict[str, dict[str, str]]:
+    import pycountry  # 40 ms to import: only when a state is first normalized
+
+    tables: dict[str, dict[str, str]] = {}
+    for country in ("US", "CA"):
+        table: dict[str, str] = {}
+        for sub in pycountry.subdivisions.get(country_code=country):
+            code = sub.code.split("-", 1)[1].lower()
+            table[code] = code
+            table[_fold(sub.name)] = code
+        table.update(_STATE_ALIASES[country])
+        tables[country] = table
+    return tables
+
+
+_STATE_WORDS = {"US": "a US state", "CA": "a Canadian province"}
+
+
+def normalize_state(value: str, country: str = "") -> str | None:
+    """``st`` (meta-capi.md section 3): US 2-letter code, lowercase; elsewhere lowercase without
+    punctuation or spaces.
+
+    ``California`` -> ``ca``. US states and territories and Canadian provinces (ISO 3166-2 via
+    pycountry, names or codes, accents ignored) become their 2-letter code, lowercase. For the
+    US and Canada a value that is neither raises NormalizationError (only the code can match).
+    When the country is unknown, a US or Canadian name still becomes its code; other values, and
+    every value for other countries, are lowercased with letters and digits kept
+    (``New South Wales`` -> ``newsouthwales``). ``country`` is alpha-2 or a name.
+    """
+    return _state(value.strip(), _region(country))
+
+
+@_memoize
+def _state(text: str, country: str) -> str | None:
+    if not text:
+        return None
+    if country in ("US", "CA") or not country:
+        key = _fold(text)
+        tables = _state_tables()
+        if country:
+            code = tables[country].get(key)
+            if code is None:
+                raise NormalizationError(
+                    f"not {_STATE_WORDS[country]} name or 2-letter code (only the code can match)"
+                )
+            return code
+        code = tables["US"].get(key) or tables["CA"].get(key)
+        if code is not None:
+            return code
+    result = _keep(text, "LMN")
+    if not result:
+        raise NormalizationError("no letters or digits left after removing punctuation")
+    return result
+
+
+# --------------------------------------------------------------------------------------------------
+# zp
+
+_ZIP_PLUS_4 = re.compile(r"(\d{5})\s*-\s*\d{4}")
+
+
+def normalize_zip(value: str, country: str = "") -> str | None:
+    """``zp`` (meta-capi.md section 3): lowercase, no spaces or dash; US: first 5 digits.
+
+    ``94025-1234`` -> ``94025``, ``M1 1AE`` -> ``m11ae``. All punctuation and spaces are removed.
+    US: 5 or 9 digits keep the first 5; 3 or 4 digits are a ZIP code that lost its leading zeros
+    (a spreadsheet or a JSON number) and are padded back (``2134`` -> ``02134``); anything else
+    raises NormalizationError. Country unknown: ``12345-6789`` (the ZIP+4 shape, US only) keeps
+    the first 5 digits. ``country`` is alpha-2 or a name.
+    """
+    return _zip(value.strip(), _region(country))
+
+
+@_memoize
+def _zip(text: str, country: str) -> str | None:
+    if not text:
+        return None
+    if country == "US":
+        digits = _ASCII_NOT_ALNUM.sub("", text.lower())
+        if digits.isdigit() and len(digits) in (5, 9):
+            return digits[:5]
+        if digits.isdigit() and len(digits) in (3, 4) and "-" not in text:
+            return digits.zfill(5)
+        raise NormalizationError("not a US ZIP code (5 digits, or ZIP+4)")
+    if not country:
+        match = _ZIP_PLUS_4.fullmatch(text)
+        if match is not None:
+            return match.group(1)
+    result = _keep(text, "LN")
+    if not result:
+        raise NormalizationError("no letters or digits left after removing spaces and dashes")
+    return result
+
+
+# --------------------------------------------------------------------------------------------------
+# country
+
+# Spellings that are not ISO 3166-1 names in pycountry (folded with _fold()).
+_COUNTRY_ALIASES = {
+    "usa": "us",
+    "unitedstatesofamerica": "us",
+    "america": "us",
+    "uk": "gb",
+    "greatbritain": "gb",
+    "britain": "gb",
+    "england": "gb",
+    "scotland": "gb",
+    "wales": "gb",
+    "northernireland": "gb",
+    "holland": "nl",
+    "thenetherlands": "nl",
+    "russia": "ru",
+    "turkey": "tr",
+    "czechrepublic": "cz",
+    "korea": "kr",
+    "southkorea": "kr",
+    "republicofkorea": "kr",
+    "northkorea": "kp",
+    "ivorycoast": "ci",
+    "macedonia": "mk",
+    "swaziland": "sz",
+    "capeverde": "cv",
+    "burma": "mm",
+    "vatican": "va",
+    "vaticancity": "va",
+    "brunei": "bn",
+    "palestine": "ps",
+    "uae": "ae",
+    "drc": "cd",
+    "democraticrepublicofthecongo": "cd",
+    # a few endonyms seen in shop data
+    "deutschland": "de",
+    "espana": "es",
+    "italia": "it",
+    "nederland": "nl",
+    "osterreich": "at",
+    "schweiz": "ch",
+    "suisse": "ch",
+    "svizzera": "ch",
+    "brasil": "br",
+    "polska": "pl",
+    "sverige": "se",
+    "norge": "no",
+    "danmark": "dk",
+    "suomi": "fi",
+    "belgique": "be",
+    "belgie": "be",
+    "ellada": "gr",
+}
+
+
+@functools.cache
+def _country_table() -> dict[str, str]:
+    import pycountry  # 40 ms to import: only when a country is first normalized
+
+    table: dict[str, str] = {}
+    for entry in pycountry.countries:
+        code = entry.alpha_2.lower()
+        for name in (
+            getattr(entry, "official_name", None),
+            getattr(entry, "common_name", None),
+            entry.name,
+        ):
+            if name:
+                table[_fold(name)] = code
+                # "Korea, Republic of" -> also "Republic of Korea"
+                if ", " in name:
+                    head, _, tail = name.partition(", ")
+                    table[_fold(f"{tail} {head}")] = code
+        table[entry.alpha_3.lower()] = code
+    table.update(_COUNTRY_ALIASES)
+    for entry in pycountry.countries:  # codes last: a 2-letter key is always the ISO code
+        table[entry.alpha_2.lower()] = entry.alpha_2.lower()
+    return table
+
+
+@_memoize
+def normalize_country(value: str) -> str | None:
+    """``country`` (meta-capi.md section 3): ISO 3166-1 alpha-2, lowercase.
+
+    ``United States`` -> ``us``. Accepts alpha-2 and alpha-3 codes and English names (ISO names,
+    common and official names via pycountry, accents and punctuation ignored), plus a few usual
+    spellings (``USA``, ``UK``, ``Deutschland``...). Anything else raises NormalizationError.
+    """
+    text = value.strip()
+    if not text:
+        return None
+    code = _country_table().get(_fold(text))
+    if code is None:
+        raise NormalizationError("not an ISO 3166-1 country code or country name")
+    return code
+
+
+# --------------------------------------------------------------------------------------------------
+# ge
+
+_GENDERS = {
+    **dict.fromkeys(
+        [
+            "m",
+            "male",
+            "man",
+            "men",
+            "boy",
+            "masculine",
+            "masculino",
+            "masculin",
+            "mannlich",
+            "maennlich",
+            "mann",
+            "mr",
+            "homme",
+            "hombre",
+        ],
+        "m",
+    ),
+    **dict.fromkeys(
+        [
+            "f",
+            "female",
+            "woman",
+            "women",
+            "girl",
+            "feminine",
+            "femenino",
+            "femenina",
+            "feminin",
+            "weiblich",
+            "w",
+            "frau",
+            "femme",
+            "mujer",
+            "mrs",
+            "ms",
+            "miss",
+        ],
+        "f",
+    ),
+}
+
+
+@_memoize
+def normalize_gender(value: str) -> str | None:
+    """``ge`` (meta-capi.md section 3): ``f`` or ``m``.
+
+    ``Male`` -> ``m``. Common words in English and a few other languages (male, man, M, Mr,
+    female, woman, F, Mrs, homme, femme, weiblich...) map to ``m`` or ``f``; anything else
+    (unknown, other, x) raises NormalizationError: Meta accepts only these two values.
+    """
+    text = value.strip()
+    if not text:
+        return None
+    gender = _GENDERS.get(_fold(text))
+    if gender is None:
+        raise NormalizationError("not a recognised gender (Meta accepts only m or f)")
+    return gender
+
+
+# --------------------------------------------------------------------------------------------------
+# db
+
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        (
+            "jan january",
+            "feb february",
+            "mar march",
+            "apr april",
+            "may",
+            "jun june",
+            "jul july",
+            "aug august",
+            "sep sept september",
+            "oct october",
+            "nov november",
+            "dec december",
+        ),
+        start=1,
+    )
+    for name in names.split()
+}
+_DATE_NOISE = frozenset(
+    [
+        "st",
+        "nd",
+        "rd",
+        "th",
+        "of",
+        "the",
+        "mon",
+        "tue",
+        "tues",
+        "wed",
+        "thu",
+        "thur",
+        "thurs",
+        "fri",
+        "sat",
+        "sun",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ]
+)
+_ISO_DATE = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[t ].*)?")
+_TIME_SUFFIX = re.compile(
+    r"[t ]\s*\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:am|pm|z|[+-]\d{2}:?\d{2})?"
+)
+_DATE_TOKEN = re.compile(r"\d+|[^\W\d_]+")
+_DATE_ORDERS = frozenset({"MDY", "DMY", "YMD"})
+
+
+def normalize_date_of_birth(value: str, date_order: str = "") -> str | None:
+    """``db`` (meta-capi.md section 3): ``YYYYMMDD``.
+
+    ``2/16/1997`` -> ``19970216``. Accepted: ``YYYYMMDD``, ``YYYY-MM-DD`` (also with ``/`` or
+    ``.`` and an ISO time part), ``MM/DD/YYYY`` and ``DD/MM/YYYY`` (``/``, ``-``, ``.`` or space),
+    the same with two-digit years (``97`` -> 1997, ``05`` -> 2005: the latest year not in the
+    future), ``MMDDYYYY``/``DDMMYYYY``, and English month names (``16 Feb 1997``,
+    ``February 16th, 1997``). When day and month cannot be told apart (``03/04/1990``),
+    ``date_order`` (``CAPI_DATE_ORDER``: ``MDY``, ``DMY`` or ``YMD``) settles it; without it the
+    date raises NormalizationError, as do impossible dates (``02/30/1990``), years before 1900
+    and dates in the future.
+    """
+    return _date(value.strip().lower(), date_order.strip().upper())
+
+
+def _ymd(year: int, month: int, day: int) -> str:
+    try:
+        date = _dt.date(year, month, day)
+    except ValueError:
+        raise NormalizationError("not a real calendar date") from None
+    if year < 1900:
+        raise NormalizationError("the year is before 1900: not a plausible date of birth")
+    if date > _dt.date.today():
+        raise NormalizationError("the date is in the future: not a plausible date of birth")
+    return f"{year:04d}{month:02d}{day:02d}"
+
+
+def _full_year(token: str) -> int:
+    year = int(token)
+    if len(token) <= 2:
+        this_year = _dt.date.today().year
+        year += 2000 if 2000 + year <= this_year else 1900
+    return year
+
+
+def _day_month(first: str, second: str, order: str) -> tuple[int, int]:
+    """(month, day) from the two numbers before a year (MDY or DMY)."""
+    a, b = int(first), int(second)
+    if a > 12 >= b:
+        return b, a
+    if b > 12 >= a or a == b or order == "MDY":
+        return a, b
+    if order == "DMY":
+        return b, a
+    if a > 12:
+        raise NormalizationError("not a real calendar date (no month between 1 and 12)")
+    raise NormalizationError(
+        "ambiguous day and month order: send YYYY-MM-DD, or set CAPI_DATE_ORDER (MDY or DMY)"
+    )
+
+
+@_memoize
+def _date(text: str, order: str) -> str | None:
+    if not text:
+        return None
+    if order not in _DATE_ORDERS:
+        order = ""
+    if len(text) == 8 and text.isascii() and text.isdigit():
+        try:
+            return _ymd(int(text[:4]), int(text[4:6]), int(text[6:]))
+        except NormalizationError:
+            if 1900 <= int(text[:4]) <= _dt.date.today().year:
+                raise
+        month, day = _day_month(text[:2], text[2:4], order)  # MMDDYYYY or DDMMYYYY
+        return _ymd(int(text[4:]), month, day)
+    match = _ISO_DATE.fullmatch(text)
+    if match is not None:
+        return _ymd(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    text = _TIME_SUFFIX.sub("", text, count=1) if ":" in text else text
+    numbers: list[str] = []
+    months: list[int] = []
+    for token in _DATE_TOKEN.findall(text):
+        if token[0].isdigit():
+            numbers.append(str(int(token)).zfill(len(token)) if not token.isascii() else token)
+        elif token in _MONTHS:
+            months.append(_MONTHS[token])
+        elif token not in _DATE_NOISE:
+            raise NormalizationError("not a recognisable date (send YYYY-MM-DD)")
+    if len(months) == 1 and len(numbers) == 2:
+        first, second = numbers
+        if len(first) == 4 or (int(first) > 31 and len(second) != 4):
+            year, day = first, second
+        else:
+            day, year = first, second
+        return _ymd(_full_year(year), months[0], int(day))
+    if months or len(numbers) != 3 or any(len(n) > 4 for n in numbers):
+        raise NormalizationError("not a recognisable date (send YYYY-MM-DD)")
+    a, b, c = numbers
+    if len(a) == 4 or (len(c) <= 2 and (order == "YMD" or int(a) > 31)):
+        return _ymd(_full_year(a), int(b), int(c))
+    if len(a) > 2 or len(b) > 2 or len(c) == 3:
+        raise NormalizationError("not a recognisable date (send YYYY-MM-DD)")
+    month, day = _day_month(a, b, order)
+    return _ymd(_full_year(c), month, day)
+
+
+# --------------------------------------------------------------------------------------------------
+# external_id
+
+
+def normalize_external_id(value: str) -> str | None:
+    """``external_id`` (meta-capi.md section 3): hashing recommended; it must match what the
+    Pixel sends for the same person, so it is only trimmed (case and inner characters are part
+    of the identifier), then hashed by the caller."""
+    text = value.strip()
+    return text or None

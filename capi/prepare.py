@@ -1,0 +1,66 @@
+"""The last step before an event is POSTed to Meta: a Meta-ready copy of the event.
+
+``prepare_event`` is idempotent: preparing its own output changes nothing (hashes pass through,
+the fbc is only built when missing or carrying another fbclid, event_time is already an int).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from capi.fbc import add_fbc
+from capi.problems import Problem
+from capi.user_data import prepare_user_data
+
+__all__ = ["event_time_seconds", "prepare_event"]
+
+
+def event_time_seconds(value: Any) -> int | None:
+    """``event_time`` as an integer number of seconds when it is a finite number or a string of
+    digits (Meta wants an integer), else None. Milliseconds are not converted here: validation
+    rejects them with an explanation."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isascii() and text.isdigit() and len(text) < 20:
+            return int(text)
+    return None
+
+
+def prepare_event(
+    event: dict, *, default_country: str = "", date_order: str = ""
+) -> tuple[dict, list[Problem]]:
+    """A new event dict, ready for Meta, and the warnings about what was dropped.
+
+    - ``user_data`` is replaced by :func:`capi.user_data.prepare_user_data`'s output (normalized
+      and hashed; invalid values dropped with a warning);
+    - ``user_data.fbc`` is built from an ``fbclid`` in ``event_source_url`` when there is none
+      or it carries another fbclid (meta-capi.md section 5), with the event's own time as the
+      creation time, so that the result is stable;
+    - ``event_time`` given as a float or a string of digits becomes an int;
+    - every other field is kept as is (the copy is shallow: nested objects other than
+      ``user_data`` are shared with the input, which is never mutated).
+
+    A non-dict event gives ``({}, [Problem("", ...)])``. Never raises.
+    """
+    if not isinstance(event, dict):
+        return {}, [Problem("", "an event must be a JSON object", "invalid")]
+    result = dict(event)
+    seconds = event_time_seconds(event.get("event_time"))
+    if seconds is not None and type(event.get("event_time")) is not int:
+        result["event_time"] = seconds
+    if seconds is not None and 0 < seconds < 10**11:
+        result = add_fbc(result, seconds * 1000)
+    if "user_data" not in result:
+        return result, []
+    user_data, problems = prepare_user_data(
+        result["user_data"], default_country=default_country, date_order=date_order
+    )
+    result["user_data"] = user_data
+    return result, problems
