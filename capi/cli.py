@@ -69,8 +69,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if result is None:
             invalid += 1
             error = {"path": "", "code": "invalid_json", "message": item.error}
-            record = {"index": item.index, "line": item.line, "status": "rejected",
-                      "errors": [error]}  # fmt: skip
+            record = {
+                "index": item.index,
+                "line": item.line,
+                "status": "rejected",
+                "errors": [error],
+            }
         else:
             invalid += not result.accepted
             record = {**result.as_dict(), "line": item.line}
@@ -78,8 +82,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(json.dumps(record, ensure_ascii=False))
             continue
         status = "ok" if record["status"] == "accepted" else "INVALID"
-        print(f"{_where(item)}: {status}" + (f" event_id={record.get('event_id')}" if
-                                                 record.get("event_id") else ""))  # fmt: skip
+        print(
+            f"{_where(item)}: {status}"
+            + (f" event_id={record.get('event_id')}" if record.get("event_id") else "")
+        )
         for problem in record["errors"]:
             print(f"  error   {problem['path'] or '(event)'}: {problem['message']}")
         for problem in record.get("warnings", []):
@@ -108,8 +114,10 @@ def cmd_normalize(args: argparse.Namespace) -> int:
             result.event, default_country=settings.default_country, date_order=settings.date_order
         )
         for problem in result.warnings + warnings:
-            print(f"capi normalize: {_where(item)} warning {problem.path}: {problem.message}",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"capi normalize: {_where(item)} warning {problem.path}: {problem.message}",
+                file=sys.stderr,
+            )
         print(json.dumps(prepared, ensure_ascii=False, separators=(",", ":")))
     return 1 if invalid else 0
 

@@ -72,8 +72,11 @@ class Ingest:
         if request.path not in EVENT_PATHS:
             return error_reply(404, "not_found", f"no route {request.path}; POST events to /events")
         if request.method != "POST":
-            return Reply(405, {"error": {"code": "method_not_allowed", "message": "use POST"}},
-                         {"Allow": "POST"})  # fmt: skip
+            return Reply(
+                405,
+                {"error": {"code": "method_not_allowed", "message": "use POST"}},
+                {"Allow": "POST"},
+            )
         return self.handle_events(request)
 
     def authenticate(self, request: IncomingRequest) -> Reply | None:

@@ -17,12 +17,35 @@ from typing import Any, TextIO
 
 _SENSITIVE_KEYS = frozenset(
     {
-        "em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country", "external_id",
-        "email", "phone", "first_name", "last_name", "address", "user_data",
-        "client_ip_address", "client_user_agent", "fbc", "fbp",
-        "access_token", "token", "api_key", "authorization", "secret", "password",
+        "em",
+        "ph",
+        "fn",
+        "ln",
+        "db",
+        "ge",
+        "ct",
+        "st",
+        "zp",
+        "country",
+        "external_id",
+        "email",
+        "phone",
+        "first_name",
+        "last_name",
+        "address",
+        "user_data",
+        "client_ip_address",
+        "client_user_agent",
+        "fbc",
+        "fbp",
+        "access_token",
+        "token",
+        "api_key",
+        "authorization",
+        "secret",
+        "password",
     }
-)  # fmt: skip
+)
 _EMAIL = re.compile(r"[^\s@\"'<>]+@[^\s@\"'<>]+\.[A-Za-z]{2,}")
 _TOKENISH = re.compile(r"\b(EAA[A-Za-z0-9]{10,}|Bearer\s+\S+)")
 

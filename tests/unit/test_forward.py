@@ -19,8 +19,14 @@ class ScriptedGraph:
         self.sent = []
 
     def send(self, pixel_id, token, events, *, test_event_code=""):
-        self.sent.append({"pixel": pixel_id, "token": token, "events": events,
-                          "test_event_code": test_event_code})  # fmt: skip
+        self.sent.append(
+            {
+                "pixel": pixel_id,
+                "token": token,
+                "events": events,
+                "test_event_code": test_event_code,
+            }
+        )
         answer = self.answers.pop(0) if self.answers else ok()
         return answer
 
@@ -98,8 +104,12 @@ def test_test_event_code_attribute_is_sent():
 
 
 def test_transient_errors_are_retried_not_dead_lettered():
-    for answer in (meta_error(500, 1), meta_error(400, 613), meta_error(503, None),
-                   GraphResult(Outcome.TRANSIENT, network_error="ReadTimeout")):  # fmt: skip
+    for answer in (
+        meta_error(500, 1),
+        meta_error(400, 613),
+        meta_error(503, None),
+        GraphResult(Outcome.TRANSIENT, network_error="ReadTimeout"),
+    ):
         dlq = RecordingDLQ()
         assert forwarder(ScriptedGraph(answer), dlq).process(delivery()) is Decision.RETRY
         assert dlq.messages == []
@@ -177,8 +187,9 @@ def test_redelivery_after_success_is_acked_without_sending_again():
 
 def test_dry_run_prints_the_exact_payload_with_hashes_only():
     out = io.StringIO()
-    fwd = Forwarder(tokens=TokenSource(), dead_letters=RecordingDLQ(), graph=ScriptedGraph(),
-                    dry_run_stream=out)  # fmt: skip
+    fwd = Forwarder(
+        tokens=TokenSource(), dead_letters=RecordingDLQ(), graph=ScriptedGraph(), dry_run_stream=out
+    )
     assert fwd.dry_run
     assert fwd.process(delivery()) is Decision.ACK
     record = json.loads(out.getvalue())

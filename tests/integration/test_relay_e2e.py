@@ -1,0 +1,172 @@
+"""End to end, as deployed: POST to the ingest process -> Pub/Sub emulator -> push to the forward
+process -> Graph API stand-in. Nothing is mocked: real functions-framework processes, the real
+google-cloud-pubsub client against the real emulator."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.factories import EMAIL_HASH, PHONE_HASH, RAW_EMAIL, lead, purchase
+from tests.integration.conftest import PIXEL, TOKEN
+
+pytestmark = pytest.mark.integration
+
+
+def settle(seconds: float = 1.5) -> None:
+    """Leave time for anything extra (a duplicate, a redelivery) to arrive before counting."""
+    time.sleep(seconds)
+
+
+def test_events_arrive_once_each_hashed_with_their_event_id(start_relay, graph_standin):
+    relay = start_relay()
+    single = relay.post(purchase(event_id="p-1"))
+    array = relay.post([lead(event_id="l-1"), lead(event_id="l-2")])
+    body = relay.post({"data": [purchase(event_id="p-2")], "test_event_code": "TEST42"})
+    assert [r.status_code for r in (single, array, body)] == [202, 202, 202]
+    assert array.json()["accepted"] == 2
+
+    graph_standin.wait_for_events(4, timeout=30)
+    settle()
+    assert sorted(graph_standin.event_ids()) == ["l-1", "l-2", "p-1", "p-2"]  # once each
+    requests_ok = graph_standin.accepted_requests()
+    assert {r.path for r in requests_ok} == {f"/v26.0/{PIXEL}/events"}
+    assert {r.token for r in requests_ok} == {TOKEN}
+    by_id = {e["event_id"]: e for e in graph_standin.events}
+    assert by_id["p-1"]["user_data"]["em"] in (EMAIL_HASH, [EMAIL_HASH])
+    assert by_id["p-1"]["user_data"]["ph"] in (PHONE_HASH, [PHONE_HASH])
+    assert RAW_EMAIL not in json.dumps(graph_standin.events)
+    tests_codes = {r.test_event_code for r in requests_ok if r.events[0]["event_id"] == "p-2"}
+    assert tests_codes == {"TEST42"}
+
+
+def test_derived_event_id_is_the_same_on_a_client_retry(start_relay, graph_standin):
+    relay = start_relay()
+    event = purchase(event_id=None)
+    first = relay.post(event).json()["results"][0]["event_id"]
+    second = relay.post(event).json()["results"][0]["event_id"]
+    assert first == second
+    graph_standin.wait_for_events(2, timeout=30)
+    assert graph_standin.event_ids() == [first, first]
+
+
+def test_transient_failure_is_retried_and_delivered_once(start_relay, graph_standin):
+    relay = start_relay()
+    graph_standin.fail_next(1, status=500)
+    assert relay.post(purchase(event_id="retry-me")).status_code == 202
+    graph_standin.wait_for_events(1, timeout=30)
+    settle()
+    assert graph_standin.event_ids() == ["retry-me"]
+    statuses = [r.status for r in graph_standin.requests]
+    assert statuses[0] == 500 and statuses[-1] == 200
+
+
+def test_permanent_failure_ends_in_the_dlq_with_its_reason(start_relay, graph_standin):
+    relay = start_relay()
+    graph_standin.error_next(100, 2804019, status=400, message="Invalid parameter")
+    assert relay.post(purchase(event_id="doomed")).status_code == 202
+    (dead,) = relay.dead_letters(1)
+    assert json.loads(dead.data)["event_id"] == "doomed"  # the original event, kept
+    attrs = dict(dead.attributes)
+    assert attrs["event_id"] == "doomed" and attrs["pixel_id"] == PIXEL
+    assert attrs["dlq_reason"] == "rejected"
+    assert (attrs["error_code"], attrs["error_subcode"]) == ("100", "2804019")
+    assert attrs["attempts"] and attrs["failed_at"]
+    settle()
+    assert graph_standin.events == []  # not retried forever, not delivered
+    assert len(graph_standin.requests) == 1
+
+
+def test_failed_publish_gives_503(start_relay, graph_standin):
+    relay = start_relay(ingest_env={"CAPI_TOPIC": "projects/capi-missing/topics/nope"})
+    response = relay.post(lead())
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "queue_unavailable"
+    settle(0.5)
+    assert graph_standin.requests == []
+
+
+def test_invalid_events_are_refused_at_the_door(start_relay, graph_standin):
+    relay = start_relay()
+    stale = purchase(event_id="old", event_time=int(time.time()) - 8 * 86400)
+    response = relay.post([stale, lead(event_id="fresh")])
+    assert response.status_code == 202
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["rejected", "accepted"]
+    assert results[0]["errors"][0]["path"] == "event_time"
+    graph_standin.wait_for_events(1, timeout=30)
+    settle()
+    assert graph_standin.event_ids() == ["fresh"]
+
+
+def test_auth_and_body_errors_over_http(start_relay):
+    relay = start_relay()
+    assert relay.post(lead(), key="").status_code == 401
+    assert relay.post(lead(), key="wrong").status_code == 401
+    import requests
+
+    r = requests.post(
+        relay.ingest.url + "/events",
+        data=b"x",
+        timeout=10,
+        headers={"X-API-Key": "it-key-1", "Content-Type": "text/plain"},
+    )
+    assert r.status_code == 415
+    big = requests.post(
+        relay.ingest.url + "/events",
+        data=b"[" + b" " * 1_100_000 + b"]",
+        timeout=10,
+        headers={"X-API-Key": "it-key-1", "Content-Type": "application/json"},
+    )
+    assert big.status_code == 413
+
+
+def test_logs_are_structured_and_carry_no_pii_or_token(start_relay, graph_standin):
+    relay = start_relay()
+    relay.post(purchase(event_id="logged"))
+    graph_standin.wait_for_events(1, timeout=30)
+    settle(0.5)
+    for proc in (relay.ingest, relay.forward):
+        text = proc.logs()
+        assert RAW_EMAIL not in text and "John" not in text and "555" not in text
+        assert TOKEN not in text
+        structured = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+        assert structured, f"no structured log line from {proc.target}"
+        assert all("severity" in e and "message" in e for e in structured)
+    assert "event delivered" in relay.forward.logs()
+
+
+def test_token_and_api_keys_from_secret_manager(start_relay, graph_standin, secret_standin):
+    token_secret = "projects/capi-test/secrets/meta-capi-token"
+    keys_secret = "projects/capi-test/secrets/capi-ingest-keys"
+    secret_standin.set_secret(token_secret, "EAAfromsecret")
+    secret_standin.set_secret(keys_secret, "secret-key-a,secret-key-b")
+    graph_standin.set_tokens(["EAAfromsecret"])
+    endpoint = {"CAPI_SECRET_MANAGER_ENDPOINT": secret_standin.url}
+    relay = start_relay(
+        forward_env={
+            "CAPI_ACCESS_TOKEN": "",
+            "CAPI_ACCESS_TOKEN_SECRET": token_secret + "/versions/latest",
+            **endpoint,
+        },
+        ingest_env={
+            "CAPI_API_KEYS": "",
+            "CAPI_API_KEYS_SECRET": keys_secret + "/versions/latest",
+            **endpoint,
+        },
+    )
+    assert relay.post(lead(event_id="s-1"), key="secret-key-b").status_code == 202
+    assert relay.post(lead(event_id="s-x"), key="it-key-1").status_code == 401
+    graph_standin.wait_for_events(1, timeout=30)
+    assert graph_standin.accepted_requests()[0].token == "EAAfromsecret"
+
+    # Rotation: Meta now refuses the old token (190); the forwarder re-reads the secret once.
+    secret_standin.set_secret(token_secret, "EAArotated")
+    graph_standin.set_tokens(["EAArotated"])
+    assert relay.post(lead(event_id="s-2"), key="secret-key-a").status_code == 202
+    graph_standin.wait_for_events(2, timeout=30)
+    settle()
+    assert graph_standin.event_ids() == ["s-1", "s-2"]
+    assert [r.status for r in graph_standin.requests][-2:] == [401, 200]
