@@ -1,0 +1,52 @@
+# A production deployment: remote state (versions.tf), alert e-mails, optional CMEK on the topics,
+# a warm ingest instance, protected secrets and named operators for `capi replay`.
+# This is the configuration cloudbuild.yaml applies.
+
+provider "google" {
+  project = var.project_id
+  region  = var.region
+}
+
+resource "google_monitoring_notification_channel" "email" {
+  for_each = toset(var.alert_emails)
+
+  project      = var.project_id
+  display_name = "capi-relay alerts: ${each.value}"
+  type         = "email"
+  labels = {
+    email_address = each.value
+  }
+}
+
+module "capi_relay" {
+  source = "../.."
+
+  project_id        = var.project_id
+  region            = var.region
+  pixel_id          = var.pixel_id
+  graph_api_version = var.graph_api_version
+  default_country   = var.default_country
+
+  ingest = {
+    min_instances = 1
+    max_instances = 100
+    concurrency   = 32
+    memory        = "1Gi"
+  }
+
+  forward = {
+    max_instances   = 30
+    concurrency     = 16
+    timeout_seconds = 60
+  }
+
+  max_delivery_attempts      = 15
+  kms_key_name               = var.kms_key_name
+  secret_deletion_protection = true
+  dlq_operators              = var.dlq_operators
+  notification_channels      = [for c in google_monitoring_notification_channel.email : c.id]
+
+  labels = {
+    environment = "production"
+  }
+}

@@ -1,0 +1,29 @@
+output "ingest_url" {
+  description = "POST events to <ingest_url>/events with X-API-Key."
+  value       = module.capi_relay.ingest_url
+}
+
+output "topic" {
+  description = "Main topic path."
+  value       = module.capi_relay.topic
+}
+
+output "dlq_subscription" {
+  description = "Dead-letter pull subscription read by `capi replay`."
+  value       = module.capi_relay.dlq_subscription
+}
+
+output "secret_ids" {
+  description = "Secrets to fill with gcloud secrets versions add."
+  value       = module.capi_relay.secret_ids
+}
+
+output "service_accounts" {
+  description = "Service accounts created by the module."
+  value       = module.capi_relay.service_accounts
+}
+
+output "next_steps" {
+  description = "Commands to run after the first apply."
+  value       = module.capi_relay.next_steps
+}

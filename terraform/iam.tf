@@ -1,0 +1,227 @@
+# Identities and every grant of the module, each on the single resource it is needed for.
+#
+#   ingest SA   publisher on topic <prefix>-events; secretAccessor on the API-keys secret and the two
+#               webhook signing secrets
+#   forward SA  publisher on topic <prefix>-events-dlq (permanent failures, with the reason);
+#               secretAccessor on the Meta token secret
+#   push SA     run.invoker on the forward function's Cloud Run service: the only identity that may
+#               call forward
+#   build SA    builds the function images: log writer (project: logs have no finer resource),
+#               writer on the module's image repository, reader of the function sources
+#   Pub/Sub service agent (Google-managed): publisher on the DLQ topic and subscriber on the push
+#               subscription (needed to dead-letter), token creator on the push SA (OIDC), and
+#               encrypt/decrypt on the CMEK key when var.kms_key_name is set
+#
+# No project-wide editor/owner, and allUsers only as invoker of ingest (var.ingest_invoker_members).
+
+# ---------------------------------------------------------------------------------------------
+# Service accounts
+# ---------------------------------------------------------------------------------------------
+
+resource "google_service_account" "ingest" {
+  project      = var.project_id
+  account_id   = "${local.prefix}-ingest"
+  display_name = "capi-relay ingest function"
+  description  = "Runtime identity of ${local.ingest_function_name}: publishes events, reads the ingest API keys and webhook secrets."
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_service_account" "forward" {
+  project      = var.project_id
+  account_id   = "${local.prefix}-forward"
+  display_name = "capi-relay forward function"
+  description  = "Runtime identity of ${local.forward_function_name}: reads the Meta token, publishes permanent failures to the DLQ."
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_service_account" "push" {
+  project      = var.project_id
+  account_id   = "${local.prefix}-push"
+  display_name = "capi-relay Pub/Sub push"
+  description  = "Identity in the OIDC token of the ${local.push_subscription_name} push subscription; may only invoke ${local.forward_function_name}."
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_service_account" "build" {
+  project      = var.project_id
+  account_id   = "${local.prefix}-build"
+  display_name = "capi-relay function builds"
+  description  = "Cloud Build identity that builds the capi-relay function images."
+
+  depends_on = [google_project_service.apis]
+}
+
+# ---------------------------------------------------------------------------------------------
+# ingest
+# ---------------------------------------------------------------------------------------------
+
+resource "google_pubsub_topic_iam_member" "events_publisher_ingest" {
+  project = var.project_id
+  topic   = google_pubsub_topic.events.name
+  role    = "roles/pubsub.publisher"
+  member  = google_service_account.ingest.member
+}
+
+resource "google_secret_manager_secret_iam_member" "api_keys_accessor_ingest" {
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.api_keys.secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.ingest.member
+}
+
+resource "google_secret_manager_secret_iam_member" "shopify_webhook_secret_accessor_ingest" {
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.shopify_webhook_secret.secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.ingest.member
+}
+
+resource "google_secret_manager_secret_iam_member" "stripe_webhook_secret_accessor_ingest" {
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.stripe_webhook_secret.secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.ingest.member
+}
+
+# Public invocation of ingest: callers are authenticated by API key in the code.
+resource "google_cloud_run_v2_service_iam_member" "ingest_invoker" {
+  # checkov:skip=CKV_GCP_102:ingest must be callable by sGTM, webhook senders and backends that hold no Google identity; the function itself rejects any request without a valid API key (401). The member list is var.ingest_invoker_members.
+  for_each = toset(var.ingest_invoker_members)
+
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.ingest.service_config[0].service
+  role     = "roles/run.invoker"
+  member   = each.value
+}
+
+# ---------------------------------------------------------------------------------------------
+# forward
+# ---------------------------------------------------------------------------------------------
+
+resource "google_pubsub_topic_iam_member" "dlq_publisher_forward" {
+  project = var.project_id
+  topic   = google_pubsub_topic.dlq.name
+  role    = "roles/pubsub.publisher"
+  member  = google_service_account.forward.member
+}
+
+resource "google_secret_manager_secret_iam_member" "meta_token_accessor_forward" {
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.meta_token.secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.forward.member
+}
+
+# Only the push subscription's identity may invoke forward.
+resource "google_cloud_run_v2_service_iam_member" "forward_invoker_push" {
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.forward.service_config[0].service
+  role     = "roles/run.invoker"
+  member   = google_service_account.push.member
+}
+
+# ---------------------------------------------------------------------------------------------
+# Pub/Sub service agent
+# ---------------------------------------------------------------------------------------------
+
+# Dead-lettering is done by the Pub/Sub service agent: it must publish to the DLQ topic and
+# acknowledge (subscriber) on the source subscription.
+resource "google_pubsub_topic_iam_member" "dlq_publisher_pubsub_agent" {
+  project = var.project_id
+  topic   = google_pubsub_topic.dlq.name
+  role    = "roles/pubsub.publisher"
+  member  = local.pubsub_service_agent
+}
+
+resource "google_pubsub_subscription_iam_member" "push_subscriber_pubsub_agent" {
+  project      = var.project_id
+  subscription = google_pubsub_subscription.push.name
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_service_agent
+}
+
+# The service agent mints the push OIDC tokens as the push SA. Projects created after 2021-04-08
+# get this through the agent's own role; older projects need it granted, so it is granted here,
+# on the push SA only (whose one power is invoking forward) rather than project-wide.
+resource "google_service_account_iam_member" "push_token_creator_pubsub_agent" {
+  service_account_id = google_service_account.push.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = local.pubsub_service_agent
+}
+
+# CMEK for the topics: Pub/Sub encrypts with the key as its service agent.
+resource "google_kms_crypto_key_iam_member" "pubsub_topics" {
+  count = var.kms_key_name == null ? 0 : 1
+
+  crypto_key_id = var.kms_key_name
+  role          = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+  member        = local.pubsub_service_agent
+}
+
+# ---------------------------------------------------------------------------------------------
+# Function builds
+# ---------------------------------------------------------------------------------------------
+
+# Build logs. Log writing cannot be granted on anything narrower than the project.
+resource "google_project_iam_member" "build_log_writer" {
+  project = var.project_id
+  role    = "roles/logging.logWriter"
+  member  = google_service_account.build.member
+}
+
+# Cloud Functions copies each deployment's source into its own bucket
+# gcf-v2-sources-<project number>-<region>[-<key hash>], which Cloud Build then reads. That bucket is
+# created by Cloud Functions on first deploy, so the read grant is project-level but conditioned to
+# those buckets only.
+resource "google_project_iam_member" "build_function_sources_reader" {
+  project = var.project_id
+  role    = "roles/storage.objectViewer"
+  member  = google_service_account.build.member
+
+  condition {
+    title       = "cloud-functions-source-buckets-only"
+    description = "Objects of the Cloud Functions source buckets of this project and region."
+    expression  = "resource.name.startsWith(\"projects/_/buckets/gcf-v2-sources-${local.project_number}-${var.region}\")"
+  }
+}
+
+resource "google_storage_bucket_iam_member" "build_source_reader" {
+  bucket = google_storage_bucket.source.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.build.member
+}
+
+resource "google_artifact_registry_repository_iam_member" "build_writer" {
+  project    = var.project_id
+  location   = var.region
+  repository = google_artifact_registry_repository.functions.repository_id
+  role       = "roles/artifactregistry.writer"
+  member     = google_service_account.build.member
+}
+
+# ---------------------------------------------------------------------------------------------
+# Operators allowed to run `capi replay` (optional)
+# ---------------------------------------------------------------------------------------------
+
+resource "google_pubsub_subscription_iam_member" "dlq_subscriber_operators" {
+  for_each = toset(var.dlq_operators)
+
+  project      = var.project_id
+  subscription = google_pubsub_subscription.dlq.name
+  role         = "roles/pubsub.subscriber"
+  member       = each.value
+}
+
+resource "google_pubsub_topic_iam_member" "events_publisher_operators" {
+  for_each = toset(var.dlq_operators)
+
+  project = var.project_id
+  topic   = google_pubsub_topic.events.name
+  role    = "roles/pubsub.publisher"
+  member  = each.value
+}

@@ -1,0 +1,33 @@
+# capi-relay: a self-hosted Meta Conversions API relay.
+#
+#   sGTM / webhooks --HTTPS--> ingest (public, API keys) --> topic <prefix>-events
+#     --> push subscription (OIDC, backoff, dead-letter) --> forward (private) --> Graph API
+#   permanently failed or undeliverable events --> topic <prefix>-events-dlq --> pull subscription
+#
+# Files: apis.tf (services), storage.tf (function source), functions.tf, pubsub.tf, secrets.tf,
+# iam.tf (every grant, resource by resource), monitoring.tf (alerts).
+
+locals {
+  prefix = var.name_prefix
+
+  labels = merge(var.labels, {
+    app        = "capi-relay"
+    managed-by = "terraform"
+  })
+
+  # Google-managed identities that the module grants resource-level roles to.
+  project_number       = data.google_project.this.number
+  pubsub_service_agent = "serviceAccount:service-${local.project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+
+  topic_name             = "${local.prefix}-events"
+  dlq_topic_name         = "${local.prefix}-events-dlq"
+  push_subscription_name = "${local.prefix}-events-forward"
+  dlq_subscription_name  = "${local.prefix}-events-dlq-replay"
+  ingest_function_name   = "${local.prefix}-ingest"
+  forward_function_name  = "${local.prefix}-forward"
+  secret_version_suffix  = "versions/latest"
+}
+
+data "google_project" "this" {
+  project_id = var.project_id
+}

@@ -1,0 +1,93 @@
+# The queue between ingest and forward.
+#
+# A push subscription of our own rather than the function's built-in (Eventarc) trigger: the
+# built-in trigger cannot be given a dead-letter topic in Terraform, keeps messages 24 hours and does
+# not retry by default. This one retries with exponential backoff, keeps undelivered events for
+# var.message_retention_duration and dead-letters after var.max_delivery_attempts.
+
+resource "google_pubsub_topic" "events" {
+  # checkov:skip=CKV_GCP_83:Customer-managed encryption is offered through var.kms_key_name (see the production example); without it Pub/Sub encrypts with Google-managed keys. Making CMEK mandatory would force every user to run Cloud KMS.
+  project      = var.project_id
+  name         = local.topic_name
+  kms_key_name = var.kms_key_name
+  labels       = local.labels
+
+  depends_on = [
+    google_project_service.apis,
+    google_kms_crypto_key_iam_member.pubsub_topics,
+  ]
+}
+
+resource "google_pubsub_topic" "dlq" {
+  # checkov:skip=CKV_GCP_83:Customer-managed encryption is offered through var.kms_key_name (see the production example); without it Pub/Sub encrypts with Google-managed keys. Making CMEK mandatory would force every user to run Cloud KMS.
+  project      = var.project_id
+  name         = local.dlq_topic_name
+  kms_key_name = var.kms_key_name
+  labels       = local.labels
+
+  depends_on = [
+    google_project_service.apis,
+    google_kms_crypto_key_iam_member.pubsub_topics,
+  ]
+}
+
+# Delivers every event to forward. Pub/Sub signs each push with an OIDC token of the push service
+# account; Cloud Run checks it (roles/run.invoker on the forward service only, iam.tf).
+resource "google_pubsub_subscription" "push" {
+  project = var.project_id
+  name    = local.push_subscription_name
+  topic   = google_pubsub_topic.events.id
+  labels  = local.labels
+
+  # forward answers within its timeout; Pub/Sub waits that long before it counts a delivery as failed.
+  ack_deadline_seconds       = var.forward.timeout_seconds
+  message_retention_duration = var.message_retention_duration
+  retain_acked_messages      = false
+
+  push_config {
+    push_endpoint = google_cloudfunctions2_function.forward.service_config[0].uri
+
+    oidc_token {
+      service_account_email = google_service_account.push.email
+      audience              = google_cloudfunctions2_function.forward.service_config[0].uri
+    }
+  }
+
+  retry_policy {
+    minimum_backoff = var.retry_minimum_backoff
+    maximum_backoff = var.retry_maximum_backoff
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.dlq.id
+    max_delivery_attempts = var.max_delivery_attempts
+  }
+
+  # Never expire, however quiet the relay is (the default deletes a subscription after 31 idle days).
+  expiration_policy {
+    ttl = ""
+  }
+
+  depends_on = [
+    google_cloud_run_v2_service_iam_member.forward_invoker_push,
+    google_pubsub_topic_iam_member.dlq_publisher_pubsub_agent,
+  ]
+}
+
+# Holds dead-lettered events (undeliverable after max_delivery_attempts, or rejected by Meta for good
+# and published here by forward with the reason) for inspection and `capi replay`. A dead-letter
+# topic without a subscription would drop them.
+resource "google_pubsub_subscription" "dlq" {
+  project = var.project_id
+  name    = local.dlq_subscription_name
+  topic   = google_pubsub_topic.dlq.id
+  labels  = local.labels
+
+  ack_deadline_seconds       = 60
+  message_retention_duration = var.dlq_message_retention_duration
+  retain_acked_messages      = false
+
+  expiration_policy {
+    ttl = ""
+  }
+}

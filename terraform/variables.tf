@@ -1,0 +1,236 @@
+# Inputs of the capi-relay module. Only project_id, region and pixel_id are required.
+
+variable "project_id" {
+  description = "ID of the Google Cloud project to deploy into."
+  type        = string
+}
+
+variable "region" {
+  description = "Region for the functions, the source bucket and the image repository, e.g. europe-west1."
+  type        = string
+}
+
+variable "pixel_id" {
+  description = "Default Meta pixel (dataset) id that events are sent to (CAPI_PIXEL_ID)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9]+$", var.pixel_id))
+    error_message = "pixel_id must be the numeric id of the pixel / dataset."
+  }
+}
+
+variable "graph_api_version" {
+  description = "Graph API version used for the Conversions API (CAPI_GRAPH_VERSION). Keep it current: versions stay usable for about two years."
+  type        = string
+  default     = "v26.0"
+
+  validation {
+    condition     = can(regex("^v[0-9]+\\.[0-9]+$", var.graph_api_version))
+    error_message = "graph_api_version must look like v26.0."
+  }
+}
+
+variable "name_prefix" {
+  description = "Prefix of every resource name (topics <prefix>-events and <prefix>-events-dlq, functions <prefix>-ingest and <prefix>-forward, ...). Change it to run several relays in one project."
+  type        = string
+  default     = "capi"
+
+  validation {
+    condition     = can(regex("^[a-z]([a-z0-9-]{0,10}[a-z0-9])?$", var.name_prefix))
+    error_message = "name_prefix must be 1 to 12 lowercase letters, digits or hyphens, start with a letter and not end with a hyphen (service account ids are limited to 30 characters)."
+  }
+}
+
+variable "test_event_code" {
+  description = "Optional Meta test event code (CAPI_TEST_EVENT_CODE): when set, every event goes to the Test Events view of Events Manager. Leave empty in production."
+  type        = string
+  default     = ""
+}
+
+variable "default_country" {
+  description = "Optional ISO 3166-1 alpha-2 country (CAPI_DEFAULT_COUNTRY) used to complete phone numbers and states that lack one."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.default_country == "" || can(regex("^[A-Za-z]{2}$", var.default_country))
+    error_message = "default_country must be empty or a two-letter ISO 3166-1 alpha-2 code."
+  }
+}
+
+variable "runtime" {
+  description = "Cloud Run functions runtime for both functions."
+  type        = string
+  default     = "python312"
+
+  validation {
+    condition     = can(regex("^python3[0-9]+$", var.runtime))
+    error_message = "runtime must be a Python runtime such as python312."
+  }
+}
+
+variable "ingest" {
+  description = "Scaling and size of the ingest function (HTTP endpoint called by sGTM, webhooks and backends)."
+  type = object({
+    min_instances   = optional(number, 0)
+    max_instances   = optional(number, 20)
+    concurrency     = optional(number, 16)
+    cpu             = optional(string, "1")
+    memory          = optional(string, "512Mi")
+    timeout_seconds = optional(number, 30)
+  })
+  default = {}
+
+  validation {
+    condition     = var.ingest.min_instances >= 0 && var.ingest.max_instances >= 1 && var.ingest.min_instances <= var.ingest.max_instances
+    error_message = "ingest: need 0 <= min_instances <= max_instances and max_instances >= 1."
+  }
+
+  validation {
+    condition     = var.ingest.concurrency >= 1 && var.ingest.concurrency <= 1000 && (var.ingest.concurrency == 1 || tonumber(var.ingest.cpu) >= 1)
+    error_message = "ingest: concurrency must be 1..1000, and a concurrency above 1 needs cpu >= 1."
+  }
+
+  validation {
+    condition     = var.ingest.timeout_seconds >= 1 && var.ingest.timeout_seconds <= 3600
+    error_message = "ingest: timeout_seconds must be 1..3600."
+  }
+}
+
+variable "forward" {
+  description = "Scaling and size of the forward function (Pub/Sub push handler that calls the Graph API). timeout_seconds is also the push subscription's ack deadline, so it is limited to 10..600."
+  type = object({
+    min_instances   = optional(number, 0)
+    max_instances   = optional(number, 10)
+    concurrency     = optional(number, 8)
+    cpu             = optional(string, "1")
+    memory          = optional(string, "512Mi")
+    timeout_seconds = optional(number, 60)
+  })
+  default = {}
+
+  validation {
+    condition     = var.forward.min_instances >= 0 && var.forward.max_instances >= 1 && var.forward.min_instances <= var.forward.max_instances
+    error_message = "forward: need 0 <= min_instances <= max_instances and max_instances >= 1."
+  }
+
+  validation {
+    condition     = var.forward.concurrency >= 1 && var.forward.concurrency <= 1000 && (var.forward.concurrency == 1 || tonumber(var.forward.cpu) >= 1)
+    error_message = "forward: concurrency must be 1..1000, and a concurrency above 1 needs cpu >= 1."
+  }
+
+  validation {
+    condition     = var.forward.timeout_seconds >= 10 && var.forward.timeout_seconds <= 600
+    error_message = "forward: timeout_seconds must be 10..600 (it is the push subscription's ack deadline)."
+  }
+}
+
+variable "max_delivery_attempts" {
+  description = "Deliveries of one message to forward before Pub/Sub moves it to the dead-letter topic."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
+    error_message = "max_delivery_attempts must be between 5 and 100 (Pub/Sub limits)."
+  }
+}
+
+variable "retry_minimum_backoff" {
+  description = "Shortest delay before Pub/Sub redelivers a message that forward nacked (exponential backoff)."
+  type        = string
+  default     = "10s"
+
+  validation {
+    condition     = can(regex("^[0-9]+(\\.[0-9]+)?s$", var.retry_minimum_backoff))
+    error_message = "retry_minimum_backoff must be a duration in seconds such as 10s (0s to 600s)."
+  }
+}
+
+variable "retry_maximum_backoff" {
+  description = "Longest delay between redeliveries (exponential backoff, at most 600s)."
+  type        = string
+  default     = "600s"
+
+  validation {
+    condition     = can(regex("^[0-9]+(\\.[0-9]+)?s$", var.retry_maximum_backoff))
+    error_message = "retry_maximum_backoff must be a duration in seconds such as 600s (at most 600s)."
+  }
+}
+
+variable "message_retention_duration" {
+  description = "How long the push subscription keeps undelivered events (Meta outage, bad token) before they are lost: 10m to 31 days."
+  type        = string
+  default     = "604800s"
+}
+
+variable "dlq_message_retention_duration" {
+  description = "How long the dead-letter pull subscription keeps events for inspection and `capi replay`: 10m to 31 days."
+  type        = string
+  default     = "2678400s"
+}
+
+variable "kms_key_name" {
+  description = "Optional Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K) that encrypts both topics (CMEK). The module grants the Pub/Sub service agent encrypt/decrypt on this key only. null = Google-managed encryption."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kms_key_name == null || can(regex("^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$", var.kms_key_name))
+    error_message = "kms_key_name must be null or a key path projects/P/locations/L/keyRings/R/cryptoKeys/K."
+  }
+}
+
+variable "ingest_invoker_members" {
+  description = "Who may invoke the ingest function at the IAM layer. Default allUsers: sGTM and webhook senders cannot present Google identities, so ingest is public and every request is authenticated by the API keys checked in the code. Replace with service accounts if all callers are on Google Cloud."
+  type        = list(string)
+  default     = ["allUsers"]
+}
+
+variable "dlq_operators" {
+  description = "Principals (user:..., group:..., serviceAccount:...) allowed to run `capi replay`: subscriber on the dead-letter pull subscription and publisher on the main topic, nothing else."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for m in var.dlq_operators : can(regex("^(user|group|serviceAccount|domain|principal|principalSet):", m))])
+    error_message = "dlq_operators must be IAM members such as group:ops@example.com (allUsers and allAuthenticatedUsers are not accepted)."
+  }
+}
+
+variable "notification_channels" {
+  description = "Cloud Monitoring notification channel ids (projects/P/notificationChannels/N) that receive the alerts."
+  type        = list(string)
+  default     = []
+}
+
+variable "alert_oldest_unacked_age_seconds" {
+  description = "Alert when the oldest event waiting for delivery to Meta is older than this many seconds."
+  type        = number
+  default     = 900
+}
+
+variable "secret_deletion_protection" {
+  description = "Protect the Secret Manager secrets from `terraform destroy` (requires a provider that supports deletion_protection on secrets, 6.50+)."
+  type        = bool
+  default     = false
+}
+
+variable "enable_apis" {
+  description = "Enable the required Google APIs (never disabled on destroy). Set false when APIs are managed elsewhere."
+  type        = bool
+  default     = true
+}
+
+variable "source_dir" {
+  description = "Directory holding main.py, requirements.txt and capi/. null = the repository root (the parent of this module)."
+  type        = string
+  default     = null
+}
+
+variable "labels" {
+  description = "Labels added to every resource that supports them."
+  type        = map(string)
+  default     = {}
+}

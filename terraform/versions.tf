@@ -1,0 +1,19 @@
+# Provider requirements. The configuration is written to be valid on google 6.50 and on the whole
+# 7.x line: it avoids every argument the 7.0 upgrade guide removes or turns read-only (notably
+# google_cloudfunctions2_function.service_config.service) and sets every argument whose default
+# changed in 7.0 (google_project_service.disable_on_destroy) explicitly.
+# tests/terraform/schema_check.py checks it offline against the 6.50.0 schema.
+terraform {
+  required_version = ">= 1.5.0"
+
+  required_providers {
+    google = {
+      source  = "hashicorp/google"
+      version = ">= 6.50.0, < 8.0.0"
+    }
+    archive = {
+      source  = "hashicorp/archive"
+      version = ">= 2.4.0, < 3.0.0"
+    }
+  }
+}
