@@ -154,6 +154,7 @@ def normalize_email(value: str) -> str | None:
 
 _ASCII_DIGITS = re.compile(r"[0-9]")
 _LETTER_RUN = re.compile(r"[^\W\d_]+")
+_NUMBER_START = re.compile(r"[+\d]")
 
 
 def _region(country: str) -> str:
@@ -216,10 +217,13 @@ def _phone(text: str, country: str, default_country: str) -> str | None:
     if not digits and not any(ch.isdigit() for ch in text):
         raise NormalizationError("contains no digits")
     regions = [r for r in dict.fromkeys((country, default_country)) if r]
-    head = text.lstrip("( \t")
+    start = _NUMBER_START.search(text)
+    head = text[start.start() :] if start else text  # "tel:+1 650...", "(+44) 20...", "Tel 0044..."
     if head.startswith(("+", "00")):
         international = head if head.startswith("+") else "+" + head[2:]
         number = _parse_valid(international, None)
+        if number is None and "(0)" in international:  # "+1 (0)650...": a trunk zero misplaced
+            number = _parse_valid(international.replace("(0)", " "), None)
         for region in regions:  # other international call prefixes (011, 0011...)
             if number is not None:
                 break
