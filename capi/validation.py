@@ -471,8 +471,9 @@ def _check_customer_information(
                 "missing",
             )
         )
+    lost = sorted(k for k in (raw or ()) if k in rules.USER_DATA_FIELDS and k not in keys)
+    dropped = f" ({', '.join(lost)} dropped: see the warnings)" if lost else ""
     if not keys:
-        dropped = " (every value given was dropped: see the warnings)" if raw else ""
         errors.append(
             Problem(
                 "user_data",
@@ -486,9 +487,9 @@ def _check_customer_information(
         errors.append(
             Problem(
                 "user_data",
-                f"only {', '.join(sorted(keys))}: Meta rejects events whose only customer "
-                "information is this (subcode 2804050); add em, ph, external_id, fbp, fbc or "
-                "client_ip_address",
+                f"only {', '.join(sorted(keys))}{dropped}: Meta rejects events whose only "
+                "customer information is this (subcode 2804050); add em, ph, external_id, fbp, "
+                "fbc or client_ip_address",
                 "insufficient_customer_information",
             )
         )
