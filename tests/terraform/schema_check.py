@@ -281,6 +281,9 @@ class Block:
 
     @property
     def address(self) -> str:
+        """Terraform's address: type.name for resources, data.type.name, variable.x, ..."""
+        if self.type == "resource":
+            return ".".join(self.labels)
         return ".".join([self.type, *self.labels])
 
 

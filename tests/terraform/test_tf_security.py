@@ -1,0 +1,471 @@
+"""Security properties of the stack, read from the HCL: who may invoke what, what each service
+account may do and on which resource, and that no secret value is in the configuration.
+
+The grant table below is the reviewed least-privilege design; a new grant must be added here
+consciously (with the reason in iam.tf), or this test fails.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import schema_check as sc
+from tf_helpers import REPO, TERRAFORM
+
+ACCESSOR = "roles/secretmanager.secretAccessor"
+PUBLISHER = "roles/pubsub.publisher"
+SUBSCRIBER = "roles/pubsub.subscriber"
+INVOKER = "roles/run.invoker"
+PUBSUB_AGENT = "local.pubsub_service_agent"
+VERSION = "local.secret_version_suffix"
+
+SA_INGEST = "google_service_account.ingest"
+SA_FORWARD = "google_service_account.forward"
+SA_PUSH = "google_service_account.push"
+SA_BUILD = "google_service_account.build"
+
+# The argument naming the resource a grant applies to, per IAM member type.
+TARGET_ARG = {
+    "google_pubsub_topic_iam_member": "topic",
+    "google_pubsub_subscription_iam_member": "subscription",
+    "google_secret_manager_secret_iam_member": "secret_id",
+    "google_cloud_run_v2_service_iam_member": "name",
+    "google_service_account_iam_member": "service_account_id",
+    "google_kms_crypto_key_iam_member": "crypto_key_id",
+    "google_storage_bucket_iam_member": "bucket",
+    "google_artifact_registry_repository_iam_member": "repository",
+    "google_project_iam_member": "project",
+}
+
+TOPIC_IAM = "google_pubsub_topic_iam_member"
+SUB_IAM = "google_pubsub_subscription_iam_member"
+SECRET_IAM = "google_secret_manager_secret_iam_member"
+RUN_IAM = "google_cloud_run_v2_service_iam_member"
+PROJECT_IAM = "google_project_iam_member"
+SECRET = "google_secret_manager_secret."
+FN_INGEST = "google_cloudfunctions2_function.ingest"
+FN_FORWARD = "google_cloudfunctions2_function.forward"
+TOPIC_EVENTS = "google_pubsub_topic.events"
+TOPIC_DLQ = "google_pubsub_topic.dlq"
+
+# (grant type, resource it applies to, role, member)
+EXPECTED_GRANTS = {
+    # ingest: publish events, read the API keys and the webhook signing secrets
+    (TOPIC_IAM, TOPIC_EVENTS, PUBLISHER, SA_INGEST),
+    (SECRET_IAM, SECRET + "api_keys", ACCESSOR, SA_INGEST),
+    (SECRET_IAM, SECRET + "shopify_webhook_secret", ACCESSOR, SA_INGEST),
+    (SECRET_IAM, SECRET + "stripe_webhook_secret", ACCESSOR, SA_INGEST),
+    (RUN_IAM, FN_INGEST, INVOKER, "var.ingest_invoker_members"),
+    # forward: publish permanent failures to the DLQ, read the Meta token
+    (TOPIC_IAM, TOPIC_DLQ, PUBLISHER, SA_FORWARD),
+    (SECRET_IAM, SECRET + "meta_token", ACCESSOR, SA_FORWARD),
+    # push subscription identity: invoke forward, nothing else
+    (RUN_IAM, FN_FORWARD, INVOKER, SA_PUSH),
+    # Pub/Sub service agent: dead-lettering, OIDC tokens, CMEK
+    (TOPIC_IAM, TOPIC_DLQ, PUBLISHER, PUBSUB_AGENT),
+    (SUB_IAM, "google_pubsub_subscription.push", SUBSCRIBER, PUBSUB_AGENT),
+    ("google_service_account_iam_member", SA_PUSH,
+     "roles/iam.serviceAccountTokenCreator", PUBSUB_AGENT),
+    ("google_kms_crypto_key_iam_member", "var.kms_key_name",
+     "roles/cloudkms.cryptoKeyEncrypterDecrypter", PUBSUB_AGENT),
+    # builds of the function images
+    (PROJECT_IAM, "var.project_id", "roles/logging.logWriter", SA_BUILD),
+    (PROJECT_IAM, "var.project_id", "roles/storage.objectViewer", SA_BUILD),
+    ("google_storage_bucket_iam_member", "google_storage_bucket.source",
+     "roles/storage.objectViewer", SA_BUILD),
+    ("google_artifact_registry_repository_iam_member",
+     "google_artifact_registry_repository.functions", "roles/artifactregistry.writer", SA_BUILD),
+    # optional operators of `capi replay`
+    (SUB_IAM, "google_pubsub_subscription.dlq", SUBSCRIBER, "var.dlq_operators"),
+    (TOPIC_IAM, TOPIC_EVENTS, PUBLISHER, "var.dlq_operators"),
+}  # fmt: skip
+
+
+def attr(block: sc.Block, *path: str) -> sc.Attribute | None:
+    body = block.body
+    for name in path[:-1]:
+        inner = body.block(name)
+        if inner is None:
+            return None
+        body = inner.body
+    return body.attributes.get(path[-1])
+
+
+def value(block: sc.Block, *path: str) -> object:
+    a = attr(block, *path)
+    assert a is not None, f"{block.address}: {'.'.join(path)} is not set"
+    return sc.literal(a.expr)
+
+
+def refs(block: sc.Block, *path: str) -> set[str]:
+    a = attr(block, *path)
+    return {r.target for r in sc.references(a.expr)} if a else set()
+
+
+def describe(block: sc.Block, name: str) -> str:
+    """What an argument points at: a literal, a declaration, or the collection for_each runs on."""
+    a = attr(block, name)
+    assert a is not None, f"{block.address}: {name} is not set"
+    try:
+        return str(sc.literal(a.expr))
+    except sc.NotLiteral:
+        pass
+    targets = [r.target for r in sc.references(a.expr)]
+    assert len(targets) == 1, f"{block.address}.{name} = {a.expr.text}: one reference expected"
+    if targets[0] == "each.value":
+        collection = sorted(refs(block, "for_each"))
+        assert len(collection) == 1, block.address
+        return collection[0]
+    return targets[0]
+
+
+def grants(module: sc.Module) -> dict[tuple[str, str, str, str], sc.Block]:
+    found = {}
+    for block in module.resources.values():
+        type_ = block.labels[0]
+        if not re.search(r"_iam_(member|binding|policy)$", type_):
+            continue
+        assert type_ in TARGET_ARG, f"{block.address}: unexpected IAM resource type"
+        target = describe(block, TARGET_ARG[type_])
+        key = (type_, target, str(value(block, "role")), describe(block, "member"))
+        assert key not in found, f"{block.address} duplicates {found[key].address}"
+        found[key] = block
+    return found
+
+
+def function(module: sc.Module, name: str) -> sc.Block:
+    return module.resources[f"google_cloudfunctions2_function.{name}"]
+
+
+def env(module: sc.Module, name: str) -> dict[str, set[str]]:
+    """Environment of a function: variable -> declarations its value refers to (through locals)."""
+    pending = [
+        r.split(".")[1]
+        for r in refs(function(module, name), "service_config", "environment_variables")
+    ]
+    result: dict[str, set[str]] = {}
+    while pending:
+        expr = module.locals[pending.pop()].expr
+        for line in expr.text.splitlines():
+            m = re.search(r"(CAPI_[A-Z_]+)\s*=\s*(.*)$", line)
+            if m:
+                text = m.group(2).rstrip(",} ")
+                line_expr = sc.parse_hcl(f"x = {text}").attributes["x"].expr
+                result[m.group(1)] = {r.target for r in sc.references(line_expr)}
+        pending += [
+            r.parts[1]
+            for r in sc.references(expr)
+            if r.root == "local" and r.parts[1].endswith("_env")
+        ]
+    return result
+
+
+# -------------------------------------------------------------------------------------------------
+
+
+def test_grants_are_exactly_the_reviewed_least_privilege_table(module):
+    found = set(grants(module))
+    assert found - EXPECTED_GRANTS == set(), "grants nobody reviewed"
+    assert EXPECTED_GRANTS - found == set(), "grants the design needs are missing"
+
+
+def test_no_authoritative_iam_and_no_broad_roles(module):
+    for block in module.resources.values():
+        type_ = block.labels[0]
+        assert not type_.endswith(("_iam_binding", "_iam_policy")), (
+            f"{block.address}: authoritative IAM would remove grants made by others"
+        )
+    roles = {role for (_, _, role, _) in grants(module)}
+    for role in roles:
+        assert role not in {"roles/owner", "roles/editor", "roles/viewer"}, role
+        assert "admin" not in role.lower(), role
+        assert not role.endswith(".serviceAgent"), role
+        assert role != "roles/iam.serviceAccountUser", role
+
+
+def test_project_level_grants_are_only_build_logs_and_conditioned_source_reads(module):
+    project = [b for (t, *_), b in grants(module).items() if t == "google_project_iam_member"]
+    assert len(project) == 2
+    for block in project:
+        assert describe(block, "member") == SA_BUILD
+        if value(block, "role") == "roles/storage.objectViewer":
+            condition = attr(block, "condition", "expression")
+            assert condition is not None, "project-wide object reads need a condition"
+            assert 'startsWith(\\"projects/_/buckets/gcf-v2-sources-' in condition.expr.text
+        else:
+            assert value(block, "role") == "roles/logging.logWriter"
+
+
+def test_public_access_only_on_ingest(module):
+    public = re.compile(r"allUsers|allAuthenticatedUsers")
+    # The only public member is the default of var.ingest_invoker_members ...
+    for path in TERRAFORM.rglob("*.tf"):
+        mod = sc.load_module(path.parent)
+        for block in mod.blocks:
+            text = "\n".join(a.expr.text for a in block.body.attributes.values())
+            if block.type == "variable":
+                if block.labels == ["ingest_invoker_members"] and path.parent == TERRAFORM:
+                    assert value(block, "default") == ["allUsers"]
+                    continue
+                default = attr(block, "default")
+                text = str(sc.literal_or(default.expr if default else None))
+            assert not public.search(text), f"{path.name}: {block.address} is public"
+    # ... and that variable feeds only the invoker grant of ingest.
+    users = [
+        b
+        for b in module.resources.values()
+        for a in b.body.attributes.values()
+        if "var.ingest_invoker_members" in {r.target for r in sc.references(a.expr)}
+    ]
+    assert [b.address for b in users] == ["google_cloud_run_v2_service_iam_member.ingest_invoker"]
+    assert describe(users[0], "name") == "google_cloudfunctions2_function.ingest"
+    assert value(users[0], "role") == INVOKER
+
+
+def test_operators_cannot_be_made_public(module):
+    condition = module.variables["dlq_operators"].body.block("validation").body.attributes
+    expected = "^(user|group|serviceAccount|domain|principal|principalSet):"
+    assert expected in condition["condition"].expr.text
+
+
+def test_forward_is_private_and_invoked_only_by_the_push_identity(module):
+    forward = function(module, "forward")
+    assert value(forward, "service_config", "ingress_settings") == "ALLOW_INTERNAL_ONLY"
+    invokers = [k for k in grants(module) if k[1] == "google_cloudfunctions2_function.forward"]
+    assert invokers == [(RUN_IAM, FN_FORWARD, INVOKER, SA_PUSH)]
+    ingest = function(module, "ingest")
+    assert value(ingest, "service_config", "ingress_settings") == "ALLOW_ALL"
+
+
+def test_each_function_runs_as_its_own_service_account(module):
+    accounts = {SA_INGEST, SA_FORWARD, SA_PUSH, SA_BUILD}
+    assert set(module.resources_of("google_service_account")) == accounts
+    for name, sa in (("ingest", SA_INGEST), ("forward", SA_FORWARD)):
+        assert refs(function(module, name), "service_config", "service_account_email") == {sa}
+    for name in ("ingest", "forward"):
+        assert refs(function(module, name), "build_config", "service_account") == {SA_BUILD}
+    # the push identity may do one thing: invoke forward
+    assert {k for k in grants(module) if k[3] == SA_PUSH} == {
+        (RUN_IAM, FN_FORWARD, INVOKER, SA_PUSH)
+    }
+
+
+def test_functions_read_secrets_at_runtime_not_through_mounts(module):
+    for name in ("ingest", "forward"):
+        service = function(module, name).body.block("service_config")
+        assert service is not None
+        assert not service.body.blocks_of("secret_environment_variables"), name
+        assert not service.body.blocks_of("secret_volumes"), name
+    assert sc.literal(module.locals["secret_version_suffix"].expr) == "versions/latest"
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (
+            "ingest",
+            {
+                "CAPI_PIXEL_ID": {"var.pixel_id"},
+                "CAPI_GRAPH_VERSION": {"var.graph_api_version"},
+                "CAPI_TOPIC": {"google_pubsub_topic.events"},
+                "CAPI_API_KEYS_SECRET": {SECRET + "api_keys", VERSION},
+                "CAPI_SHOPIFY_WEBHOOK_SECRET_SECRET": {SECRET + "shopify_webhook_secret", VERSION},
+                "CAPI_STRIPE_WEBHOOK_SECRET_SECRET": {SECRET + "stripe_webhook_secret", VERSION},
+                "CAPI_TEST_EVENT_CODE": {"var.test_event_code"},
+                "CAPI_DEFAULT_COUNTRY": {"var.default_country"},
+            },
+        ),
+        (
+            "forward",
+            {
+                "CAPI_PIXEL_ID": {"var.pixel_id"},
+                "CAPI_GRAPH_VERSION": {"var.graph_api_version"},
+                "CAPI_DLQ_TOPIC": {"google_pubsub_topic.dlq"},
+                "CAPI_ACCESS_TOKEN_SECRET": {SECRET + "meta_token", VERSION},
+                "CAPI_TEST_EVENT_CODE": {"var.test_event_code"},
+                "CAPI_DEFAULT_COUNTRY": {"var.default_country"},
+            },
+        ),
+    ],
+)
+def test_function_environment_matches_the_contract(module, name, expected):
+    assert env(module, name) == expected
+
+
+@pytest.mark.parametrize("name", ["ingest", "forward"])
+def test_every_secret_and_topic_a_function_uses_is_granted_to_it_and_nothing_more(module, name):
+    sa = f"google_service_account.{name}"
+    used = set().union(*env(module, name).values())
+    used_secrets = {r for r in used if r.startswith("google_secret_manager_secret.")}
+    used_topics = {r for r in used if r.startswith("google_pubsub_topic.")}
+    mine = {(t, target, role) for (t, target, role, member) in grants(module) if member == sa}
+    assert {x for (t, x, role) in mine if role == ACCESSOR} == used_secrets
+    assert {x for (t, x, role) in mine if role == PUBLISHER} == used_topics
+    assert {role for (_, _, role) in mine} <= {ACCESSOR, PUBLISHER}
+
+
+def test_push_subscription_delivers_to_forward_with_oidc_backoff_and_dead_letter(module):
+    push = module.resources["google_pubsub_subscription.push"]
+    assert refs(push, "topic") == {"google_pubsub_topic.events"}
+    assert refs(push, "push_config", "push_endpoint") == {FN_FORWARD}
+    assert "service_config[0].uri" in attr(push, "push_config", "push_endpoint").expr.text
+    assert refs(push, "push_config", "oidc_token", "service_account_email") == {SA_PUSH}
+    assert refs(push, "push_config", "oidc_token", "audience") == {FN_FORWARD}
+    assert refs(push, "dead_letter_policy", "dead_letter_topic") == {"google_pubsub_topic.dlq"}
+    assert refs(push, "dead_letter_policy", "max_delivery_attempts") == {
+        "var.max_delivery_attempts"
+    }
+    assert refs(push, "retry_policy", "minimum_backoff") == {"var.retry_minimum_backoff"}
+    assert refs(push, "retry_policy", "maximum_backoff") == {"var.retry_maximum_backoff"}
+    assert refs(push, "ack_deadline_seconds") == {"var.forward"}
+    assert refs(push, "message_retention_duration") == {"var.message_retention_duration"}
+    assert value(push, "expiration_policy", "ttl") == ""
+
+
+def test_dead_letter_topic_has_a_pull_subscription_for_replay(module):
+    subs = module.resources_of("google_pubsub_subscription")
+    on_dlq = [b for b in subs.values() if refs(b, "topic") == {"google_pubsub_topic.dlq"}]
+    assert [b.address for b in on_dlq] == ["google_pubsub_subscription.dlq"]
+    dlq = on_dlq[0]
+    assert dlq.body.block("push_config") is None
+    assert value(dlq, "expiration_policy", "ttl") == ""
+    assert "events-dlq-replay" in module.locals["dlq_subscription_name"].expr.text
+    assert {"dlq_subscription", "dlq_subscription_name"} <= set(module.outputs)
+
+
+def test_topics_take_the_optional_cmek_key(module):
+    for name in ("events", "dlq"):
+        topic = module.resources[f"google_pubsub_topic.{name}"]
+        assert refs(topic, "kms_key_name") == {"var.kms_key_name"}
+        assert "google_kms_crypto_key_iam_member.pubsub_topics" in refs(topic, "depends_on")
+    assert sc.literal(module.variables["kms_key_name"].body.attributes["default"].expr) is None
+
+
+def test_no_secret_value_can_enter_the_configuration_or_the_state(module):
+    for block in module.blocks:
+        assert block.labels[:1] not in (
+            ["google_secret_manager_secret_version"],
+            ["google_secret_manager_secret_version_access"],
+            ["google_secret_manager_regional_secret_version"],
+        ), f"{block.address}: secret versions belong in gcloud, not in Terraform state"
+    forbidden_names = re.compile(r"(token|password|api_?keys?|signing|webhook_secret)$")
+    for name in module.variables:
+        assert not forbidden_names.search(name), f"variable {name} would put a secret in state"
+    secrets = module.resources_of("google_secret_manager_secret")
+    assert set(secrets) == {
+        "google_secret_manager_secret.meta_token",
+        "google_secret_manager_secret.api_keys",
+        "google_secret_manager_secret.shopify_webhook_secret",
+        "google_secret_manager_secret.stripe_webhook_secret",
+    }
+
+
+SECRET_LOOKING = re.compile(
+    r"EAA[A-Za-z0-9]{20,}"  # Meta access tokens
+    r"|sk_(live|test)_[A-Za-z0-9]{10,}|whsec_[A-Za-z0-9]{10,}|rk_live_[A-Za-z0-9]{10,}"  # Stripe
+    r"|shp(ss|at|ca|pa)_[a-fA-F0-9]{16,}"  # Shopify
+    r"|AIza[0-9A-Za-z_-]{30,}"  # Google API keys
+    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----"
+    r"|\"type\":\s*\"service_account\""
+)
+
+
+def test_no_secret_looking_literal_anywhere():
+    files = [*TERRAFORM.rglob("*.tf"), *TERRAFORM.rglob("*.tfvars"), REPO / "cloudbuild.yaml"]
+    for path in files:
+        if path.exists():
+            match = SECRET_LOOKING.search(path.read_text())
+            assert match is None, f"{path}: {match.group(0)[:12]}..."
+
+
+def test_source_bucket_is_private_and_the_object_name_carries_the_content_hash(module):
+    bucket = module.resources["google_storage_bucket.source"]
+    assert value(bucket, "uniform_bucket_level_access") is True
+    assert value(bucket, "public_access_prevention") == "enforced"
+    obj = module.resources["google_storage_bucket_object.source"]
+    assert "local.source_hash" in refs(obj, "name")
+    files = module.locals["source_files"].expr.text
+    assert '"main.py"' in files and '"requirements.txt"' in files and '"capi/**"' in files
+    assert "__pycache__" in files
+    digest = module.locals["source_hash"].expr.text
+    assert "filesha256" in digest and "local.source_files" in digest
+    for name in ("ingest", "forward"):
+        path = ("build_config", "source", "storage_source")
+        assert refs(function(module, name), *path, "object") == {
+            "google_storage_bucket_object.source"
+        }
+        assert refs(function(module, name), *path, "bucket") == {"google_storage_bucket.source"}
+
+
+def test_alerts_watch_the_dead_letter_queue_and_the_delivery_backlog(module):
+    policies = module.resources_of("google_monitoring_alert_policy")
+    filters = {
+        addr: str(attr(b, "conditions", "condition_threshold", "filter").expr.text)
+        for addr, b in policies.items()
+    }
+    dlq = filters["google_monitoring_alert_policy.dlq_not_empty"]
+    assert "num_undelivered_messages" in dlq and "google_pubsub_subscription.dlq.name" in dlq
+    backlog = filters["google_monitoring_alert_policy.delivery_backlog"]
+    assert "oldest_unacked_message_age" in backlog
+    assert "google_pubsub_subscription.push.name" in backlog
+    for b in policies.values():
+        assert refs(b, "notification_channels") == {"var.notification_channels"}
+
+
+def test_required_apis_are_enabled_and_never_disabled(module):
+    services = module.locals["services"].expr.text
+    for api in (
+        "cloudfunctions",
+        "run",
+        "cloudbuild",
+        "artifactregistry",
+        "pubsub",
+        "secretmanager",
+        "storage",
+        "iam",
+        "monitoring",
+    ):
+        assert f'"{api}.googleapis.com"' in services, api
+    apis = module.resources["google_project_service.apis"]
+    assert value(apis, "disable_on_destroy") is False
+
+
+def test_interface_variables_and_outputs(module):
+    assert {
+        "project_id",
+        "region",
+        "pixel_id",
+        "graph_api_version",
+        "ingest",
+        "forward",
+        "max_delivery_attempts",
+        "kms_key_name",
+    } <= set(module.variables)
+    for name in ("project_id", "region", "pixel_id"):
+        assert "default" not in module.variables[name].body.attributes, name
+    scaling = module.variables["ingest"].body.attributes["type"].expr.text
+    for field in ("min_instances", "max_instances", "memory", "cpu", "concurrency"):
+        assert field in scaling
+    assert {
+        "ingest_url",
+        "topic",
+        "topic_name",
+        "dlq_topic",
+        "push_subscription_name",
+        "dlq_subscription_name",
+        "secret_ids",
+        "next_steps",
+    } <= set(module.outputs)
+
+
+def test_examples_use_the_module_and_production_keeps_state_remotely():
+    for name in ("minimal", "production"):
+        mod = sc.load_module(TERRAFORM / "examples" / name)
+        (call,) = mod.modules.values()
+        assert sc.literal(call.body.attributes["source"].expr) == "../.."
+    prod = sc.load_module(TERRAFORM / "examples" / "production")
+    backends = [
+        b for t in prod.blocks if t.type == "terraform" for b in t.body.blocks_of("backend")
+    ]
+    assert [b.labels for b in backends] == [["gcs"]]
