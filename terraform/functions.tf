@@ -23,6 +23,9 @@ locals {
   forward_env = merge(local.common_env, {
     CAPI_DLQ_TOPIC           = google_pubsub_topic.dlq.id
     CAPI_ACCESS_TOKEN_SECRET = "${google_secret_manager_secret.meta_token.id}/${local.secret_version_suffix}"
+    # The subscription's limit: at the last attempt forward dead-letters a still-failing event
+    # itself, with the reason, instead of letting Pub/Sub move it without one.
+    CAPI_MAX_DELIVERY_ATTEMPTS = tostring(var.max_delivery_attempts)
   })
 }
 

@@ -283,6 +283,7 @@ def test_functions_read_secrets_at_runtime_not_through_mounts(module):
                 "CAPI_GRAPH_VERSION": {"var.graph_api_version"},
                 "CAPI_DLQ_TOPIC": {"google_pubsub_topic.dlq"},
                 "CAPI_ACCESS_TOKEN_SECRET": {SECRET + "meta_token", VERSION},
+                "CAPI_MAX_DELIVERY_ATTEMPTS": {"var.max_delivery_attempts"},
                 "CAPI_TEST_EVENT_CODE": {"var.test_event_code"},
                 "CAPI_DEFAULT_COUNTRY": {"var.default_country"},
             },
