@@ -139,8 +139,11 @@ def new_project_id() -> str:
 class FunctionProcess:
     """One Functions Framework target served by the real `functions-framework` command."""
 
-    def __init__(self, target: str, env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, target: str, env: dict[str, str], log_path: Path, source: Path = ROOT / "main.py"
+    ) -> None:
         self.target = target
+        self.source = source
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = env
@@ -155,7 +158,7 @@ class FunctionProcess:
             [
                 str(BIN / "functions-framework"),
                 "--source",
-                str(ROOT / "main.py"),
+                str(self.source),
                 "--target",
                 self.target,
                 "--host",
@@ -169,7 +172,7 @@ class FunctionProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        wait_for_http(self.url + "/healthz", proc=self.proc)
+        wait_for_http(self.url + "/healthz", proc=self.proc)  # any answer means it is serving
         return self
 
     def logs(self) -> str:

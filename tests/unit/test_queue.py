@@ -1,5 +1,5 @@
 import json
-from concurrent.futures import Future
+from types import SimpleNamespace
 
 import pytest
 
@@ -24,32 +24,44 @@ def test_attribute_values_are_cut_to_pubsubs_limit_without_breaking_utf8():
     assert len(msg.attributes["event_name"].encode()) <= 1024
 
 
-class FakePublisherClient:
-    def __init__(self, fail_on=None):
-        self.published = []
-        self.fail_on = fail_on
+class FakePublisherApi:
+    """The GAPIC publisher surface the relay uses: one Publish request per call."""
 
-    def publish(self, topic, data, retry=None, timeout=None, **attrs):
-        future = Future()
-        if self.fail_on is not None and len(self.published) == self.fail_on:
-            future.set_exception(RuntimeError("unavailable"))
-        else:
-            future.set_result(str(len(self.published)))
-        self.published.append((topic, data, attrs))
-        return future
+    def __init__(self, fail=False):
+        self.requests = []
+        self.fail = fail
+
+    def publish(self, request, retry=None, timeout=None):
+        self.requests.append(request)
+        if self.fail:
+            raise RuntimeError("unavailable")
+        first = sum(len(r["messages"]) for r in self.requests[:-1])
+        ids = [str(first + i) for i in range(len(request["messages"]))]
+        return SimpleNamespace(message_ids=ids)
 
 
-def test_publish_all_returns_ids_after_every_ack():
-    client = FakePublisherClient()
-    pub = PubSubPublisher("projects/p/topics/t", client_factory=lambda: client)
+def test_publish_all_sends_one_request_and_returns_the_ids():
+    api = FakePublisherApi()
+    pub = PubSubPublisher("projects/p/topics/t", client_factory=lambda: api)
     ids = pub.publish_all([Message(b"1", {"a": "1"}), Message(b"2")])
     assert ids == ["0", "1"]
-    assert client.published[0] == ("projects/p/topics/t", b"1", {"a": "1"})
+    (request,) = api.requests
+    assert request["topic"] == "projects/p/topics/t"
+    assert request["messages"] == [
+        {"data": b"1", "attributes": {"a": "1"}},
+        {"data": b"2", "attributes": {}},
+    ]
 
 
-def test_one_failed_publish_fails_the_whole_call():
-    client = FakePublisherClient(fail_on=1)
-    pub = PubSubPublisher("projects/p/topics/t", client_factory=lambda: client)
+def test_more_than_one_request_worth_is_split():
+    api = FakePublisherApi()
+    pub = PubSubPublisher("projects/p/topics/t", client_factory=lambda: api)
+    assert len(pub.publish_all([Message(b"x")] * 2500)) == 2500
+    assert [len(r["messages"]) for r in api.requests] == [1000, 1000, 500]
+
+
+def test_a_failed_publish_fails_the_whole_call():
+    pub = PubSubPublisher("projects/p/topics/t", client_factory=lambda: FakePublisherApi(True))
     with pytest.raises(PublishError, match="projects/p/topics/t"):
         pub.publish_all([Message(b"1"), Message(b"2"), Message(b"3")])
 

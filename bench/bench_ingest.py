@@ -1,0 +1,219 @@
+"""Ingest throughput, latency, cold import and memory, against a bare Functions Framework handler
+measured on the same machine in the same run (a script, not a test).
+
+    .venv/bin/python bench/bench_ingest.py [--requests 2000] [--concurrency 8]
+
+Starts the real Pub/Sub emulator, the ingest target and a bare handler as functions-framework
+processes, the forward target wired by a push subscription to the Graph API stand-in, then
+prints requests/s and p50/p99 for single-event requests (ours vs bare, and the ratio), events/s
+for 100-event batches, cold import times, and peak memory (VmHWM) of each process tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from google.cloud import pubsub_v1  # noqa: E402
+
+from capi.emulator import setup  # noqa: E402
+from tests.conftest import FunctionProcess, PubSubEmulator, free_port  # noqa: E402
+from tests.factories import purchase  # noqa: E402
+from tests.standins.meta_graph import MetaGraphStandIn  # noqa: E402
+
+KEY = "bench-key"
+
+
+def load(url: str, bodies: list, concurrency: int) -> tuple[float, list[float], int]:
+    """POST every body with `concurrency` threads; returns (seconds, latencies, non-2xx)."""
+    session_per_thread: dict[int, requests.Session] = {}
+
+    def one(body: object) -> tuple[float, int]:
+        import threading
+
+        s = session_per_thread.setdefault(threading.get_ident(), requests.Session())
+        t = time.perf_counter()
+        r = s.post(url, json=body, headers={"X-API-Key": KEY}, timeout=30)
+        return time.perf_counter() - t, r.status_code
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        results = list(pool.map(one, bodies))
+    elapsed = time.perf_counter() - started
+    return elapsed, [r[0] for r in results], sum(1 for r in results if r[1] >= 300)
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+
+
+def tree_peak_kib(pid: int) -> int:
+    """Sum of VmHWM over a process and its descendants (gunicorn master + worker)."""
+    total = 0
+    pids = [pid]
+    while pids:
+        p = pids.pop()
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            total += int(next(x for x in status.splitlines() if x.startswith("VmHWM")).split()[1])
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+            pids.extend(int(c) for c in children)
+        except (OSError, StopIteration):
+            continue
+    return total
+
+
+def import_time(code: str, env: dict[str, str], runs: int = 5) -> float:
+    """Median wall time, in ms, of a fresh interpreter running `code` (minus a bare start)."""
+
+    def timed(snippet: str) -> float:
+        samples = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-c", snippet], cwd=ROOT, env={**os.environ, **env}, check=True
+            )
+            samples.append(time.perf_counter() - t)
+        return statistics.median(samples)
+
+    return (timed(code) - timed("pass")) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--batches", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="capi-bench-"))
+
+    print("# cold import (median of 5 fresh interpreters, interpreter start subtracted)")
+    rows = [
+        (
+            "bare: functions_framework + pubsub_v1",
+            "import functions_framework; from google.cloud import pubsub_v1",
+            {},
+        ),
+        ("ours: main.py, target ingest", "import main", {"FUNCTION_TARGET": "ingest"}),
+        (
+            "ours: ingest + first-request client import",
+            "import main; from google.cloud import pubsub_v1",
+            {"FUNCTION_TARGET": "ingest"},
+        ),
+        (
+            "bare: functions_framework + requests + secretmanager",
+            "import functions_framework, requests; from google.cloud import secretmanager",
+            {},
+        ),
+        ("ours: main.py, target forward", "import main", {"FUNCTION_TARGET": "forward"}),
+        (
+            "ours: forward + first-request imports",
+            "import main, requests; from google.cloud import secretmanager, pubsub_v1",
+            {"FUNCTION_TARGET": "forward"},
+        ),
+    ]
+    for label, code, env in rows:
+        print(f"{label:58s} {import_time(code, env):8.1f} ms")
+
+    emulator = PubSubEmulator(os.environ.get("GCLOUD", "gcloud"), free_port(), tmp / "emu.log")
+    emulator.start()
+    os.environ["PUBSUB_EMULATOR_HOST"] = emulator.host
+    graph = MetaGraphStandIn(tokens=["EAAbench"], pixels=["1234567890"])
+    graph.start()
+    procs: list[FunctionProcess] = []
+    try:
+        forward = FunctionProcess(
+            "forward",
+            {
+                "CAPI_PIXEL_ID": "1234567890",
+                "CAPI_ACCESS_TOKEN": "EAAbench",
+                "CAPI_GRAPH_URL": graph.url,
+                "CAPI_DLQ_TOPIC": "projects/capi-bench/topics/capi-events-dlq",
+            },
+            tmp / "fwd.log",
+        )
+        names = setup("capi-bench", push_endpoint=forward.url + "/")
+        # Pause pushing while ingest is measured, so the forwarder does not compete for the two
+        # cores; messages wait in the subscription and are pushed when pushing resumes.
+        subscriber = pubsub_v1.SubscriberClient()
+        subscriber.modify_push_config(subscription=names["push_subscription"], push_config={})
+        ingest = FunctionProcess(
+            "ingest",
+            {"CAPI_PIXEL_ID": "1234567890", "CAPI_API_KEYS": KEY, "CAPI_TOPIC": names["topic"]},
+            tmp / "ingest.log",
+        )
+        bare = FunctionProcess("bare", {}, tmp / "bare.log", ROOT / "bench" / "bare_function.py")
+        procs = [forward, ingest, bare]
+        forward.start()
+        ingest.start()
+        bare.start()
+
+        singles = [purchase(event_id=f"b-{i}") for i in range(args.requests)]
+        warm = [purchase(event_id=f"w-{i}") for i in range(50)]
+        load(bare.url + "/", warm, args.concurrency)
+        load(ingest.url + "/events", warm, args.concurrency)
+
+        print(f"\n# single-event requests: {args.requests}, {args.concurrency} concurrent clients")
+        b_t, b_lat, b_err = load(bare.url + "/", singles, args.concurrency)
+        o_t, o_lat, o_err = load(ingest.url + "/events", singles, args.concurrency)
+        b_rps, o_rps = len(singles) / b_t, len(singles) / o_t
+        print(
+            f"{'bare handler (202)':28s} {b_rps:8.1f} req/s  p50 {pct(b_lat, 50):6.1f} ms  "
+            f"p99 {pct(b_lat, 99):6.1f} ms  errors {b_err}"
+        )
+        print(
+            f"{'ingest -> emulator':28s} {o_rps:8.1f} req/s  p50 {pct(o_lat, 50):6.1f} ms  "
+            f"p99 {pct(o_lat, 99):6.1f} ms  errors {o_err}"
+        )
+        print(f"ratio ingest/bare: {o_rps / b_rps:.2f} (goal >= 0.50)")
+
+        batch_bodies = [
+            {"data": [purchase(event_id=f"batch-{j}-{i}") for i in range(100)]}
+            for j in range(args.batches)
+        ]
+        t, lat, err = load(ingest.url + "/events", batch_bodies, min(args.concurrency, 4))
+        print(f"\n# 100-event batches: {args.batches} requests")
+        print(
+            f"{'ingest -> emulator':28s} {100 * args.batches / t:8.1f} events/s  "
+            f"p50 {pct(lat, 50):6.1f} ms  p99 {pct(lat, 99):6.1f} ms  errors {err}"
+        )
+
+        subscriber.modify_push_config(
+            subscription=names["push_subscription"],
+            push_config={"push_endpoint": forward.url + "/"},
+        )
+        total = len(warm) + len(singles) + 100 * args.batches
+        started = time.perf_counter()
+        deadline = time.monotonic() + 300
+        while len(graph.events) < total and time.monotonic() < deadline:
+            time.sleep(0.5)
+        spent = time.perf_counter() - started
+        print(
+            f"\n# forward: delivered to the Graph stand-in {len(graph.events)} of {total} "
+            f"in {spent:.1f} s ({len(graph.events) / spent:.1f} events/s, one push each)"
+        )
+        print("\n# peak memory (VmHWM, process tree)")
+        for proc in (ingest, forward, bare):
+            print(f"{proc.target:10s} {tree_peak_kib(proc.proc.pid) / 1024:8.1f} MiB")
+    finally:
+        for proc in procs:
+            proc.stop()
+        graph.stop()
+        emulator.stop()
+
+
+if __name__ == "__main__":
+    main()
