@@ -128,6 +128,80 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return run(_settings(), host=args.host, port=args.port, dlq_path=args.dlq_file)
 
 
+def cmd_send(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from capi.backfill import (
+        Backfill,
+        SendAborted,
+        StateFile,
+        default_rejected_path,
+        print_progress,
+    )
+    from capi.graph import GraphClient
+    from capi.runtime import secret_reader
+    from capi.secrets import SecretError
+    from capi.tokens import NoToken, TokenSource
+
+    settings = _settings()
+    pixel = args.pixel or settings.pixel_id
+    if not pixel:
+        print("capi send: no pixel: pass --pixel or set CAPI_PIXEL_ID", file=sys.stderr)
+        return 2
+    tokens = TokenSource(
+        token=settings.access_token,
+        secret_name=settings.access_token_secret,
+        reader=secret_reader(settings) if settings.access_token_secret else None,
+    )
+    try:
+        token = tokens.get(pixel)
+    except (NoToken, SecretError) as exc:
+        print(
+            f"capi send: {exc}; set CAPI_ACCESS_TOKEN or CAPI_ACCESS_TOKEN_SECRET", file=sys.stderr
+        )
+        return 2
+    items = _read(args.file)
+    events = [item.value for item in items]
+    unreadable = {item.index: item.error for item in items if item.error}
+    state_path = args.state or (None if args.file == "-" else f"{args.file}.send-state.json")
+    state = (
+        StateFile(Path(state_path), os.path.abspath(args.file), len(events)) if state_path else None
+    )
+    start = state.load() if state else 0
+    if start:
+        print(f"capi send: resuming after {start} events ({state_path})", file=sys.stderr)
+    rejected_path = args.rejected or default_rejected_path(args.file)
+    graph = GraphClient(
+        settings.graph_url, settings.graph_version, timeout_s=settings.graph_timeout_s
+    )
+    with open(rejected_path, "a" if start else "w", encoding="utf-8") as rejected_out:
+        backfill = Backfill(
+            graph,
+            token,
+            pixel,
+            test_event_code=args.test_event_code or settings.test_event_code,
+            batch_size=args.batch_size,
+            rejected_out=rejected_out,
+            progress=print_progress(sys.stderr),
+        )
+        try:
+            report = backfill.run(
+                events,
+                start=start,
+                checkpoint=state.save if state else (lambda n: None),
+                unreadable=unreadable,
+            )
+        except SendAborted as exc:
+            print(f"\ncapi send: stopped: {exc}", file=sys.stderr)
+            return 2
+    print(
+        f"\ncapi send: {report.delivered} delivered, {report.rejected} rejected "
+        f"(written to {rejected_path}), {report.requests} requests",
+        file=sys.stderr,
+    )
+    return 1 if report.rejected else 0
+
+
 def cmd_emulator_setup(args: argparse.Namespace) -> int:
     from capi.emulator import setup
 
@@ -164,6 +238,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("normalize", help="print the Meta-ready (hashed) events, one per line")
     p.add_argument("file", help="a file of events, or - for stdin")
     p.set_defaults(func=cmd_normalize)
+
+    p = sub.add_parser("send", help="deliver a file of events straight to Meta, in batches")
+    p.add_argument("file", help="a file of events, or - for stdin")
+    p.add_argument("--pixel", default="", help="pixel / dataset id (default CAPI_PIXEL_ID)")
+    p.add_argument("--batch-size", type=int, default=1000, help="events per request, 1..1000")
+    p.add_argument("--rejected", default="", help="where rejected events go (JSON Lines)")
+    p.add_argument("--state", default="", help="resume file (default FILE.send-state.json)")
+    p.add_argument("--test-event-code", default="")
+    p.set_defaults(func=cmd_send)
 
     p = sub.add_parser("emulator-setup", help="create topics and subscriptions in the emulator")
     p.add_argument("--project", default=os.environ.get("PUBSUB_PROJECT_ID", "capi-local"))

@@ -1,0 +1,202 @@
+"""`capi send FILE`: deliver a file of events straight to Meta, in batches of up to 1,000.
+
+- Every event goes through the relay's checks first (enrich, validate); an invalid one is not
+  sent but written to the rejected file with its errors.
+- One invalid event makes Meta reject its whole batch (meta-capi.md section 1). A rejected batch
+  is therefore split in halves and resent until the offending events are isolated: the rest is
+  delivered, and each offender is written out with Meta's reason. A rejected request was not
+  processed, so resending its halves cannot duplicate anything.
+- Transient failures are retried with exponential backoff; a bad token, missing permission or
+  unknown pixel stops the run (nothing more can succeed) with a clear message.
+- Resumable: after every batch the number of input events fully handled is written to the state
+  file; running the same command again continues from there.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from capi.graph import GraphClient, GraphResult
+from capi.meta_errors import Outcome
+from capi.pipeline import check_event
+from capi.prepare import prepare_event
+
+MAX_BATCH = 1000
+
+
+class SendAborted(RuntimeError):
+    """Nothing more can be delivered (configuration error or retries exhausted)."""
+
+
+@dataclass
+class SendReport:
+    total: int = 0
+    delivered: int = 0
+    rejected: int = 0  # by our validation or by Meta
+    skipped: int = 0  # already handled by an earlier, resumed run
+    requests: int = 0
+    rejected_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Item:
+    index: int
+    event: dict[str, Any]
+
+
+class Backfill:
+    def __init__(
+        self,
+        graph: GraphClient,
+        token: str,
+        pixel_id: str,
+        *,
+        test_event_code: str = "",
+        batch_size: int = MAX_BATCH,
+        max_retries: int = 6,
+        backoff_s: float = 1.0,
+        rejected_out: TextIO,
+        progress: Callable[[SendReport], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not 1 <= batch_size <= MAX_BATCH:
+            raise ValueError(f"batch size must be between 1 and {MAX_BATCH}")
+        self.graph = graph
+        self.token = token
+        self.pixel_id = pixel_id
+        self.test_event_code = test_event_code
+        self.batch_size = batch_size
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.rejected_out = rejected_out
+        self.progress = progress or (lambda report: None)
+        self.sleep = sleep
+        self.report = SendReport()
+
+    def _reject(self, index: int, event: Any, errors: list[dict[str, Any]]) -> None:
+        self.report.rejected += 1
+        event_id = event.get("event_id") if isinstance(event, dict) else None
+        if event_id:
+            self.report.rejected_ids.append(str(event_id))
+        record = {"index": index, "event_id": event_id, "errors": errors, "event": event}
+        self.rejected_out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.rejected_out.flush()
+
+    def _post(self, items: Sequence[_Item]) -> GraphResult:
+        for attempt in range(self.max_retries + 1):
+            result = self.graph.send(
+                self.pixel_id,
+                self.token,
+                [i.event for i in items],
+                test_event_code=self.test_event_code,
+            )
+            self.report.requests += 1
+            if result.outcome is not Outcome.TRANSIENT:
+                return result
+            if attempt < self.max_retries:
+                self.sleep(min(self.backoff_s * 2**attempt, 60.0))
+        raise SendAborted(f"Meta kept failing transiently ({result.reason}); run again to resume")
+
+    def _deliver(self, items: Sequence[_Item]) -> None:
+        """Send items; isolate and write out the ones Meta rejects."""
+        result = self._post(items)
+        if result.outcome is Outcome.DELIVERED:
+            self.report.delivered += len(items)
+            return
+        if result.outcome in (Outcome.TOKEN, Outcome.CONFIG):
+            raise SendAborted(f"Meta refused the request: {result.reason}")
+        if len(items) == 1:
+            error = result.error
+            reason = {
+                "path": "",
+                "code": "meta_rejected",
+                "message": result.reason,
+                "meta_code": error.code if error else None,
+                "meta_subcode": error.subcode if error else None,
+            }
+            self._reject(items[0].index, items[0].event, [reason])
+            return
+        middle = len(items) // 2
+        self._deliver(items[:middle])
+        self._deliver(items[middle:])
+
+    def run(
+        self,
+        events: Sequence[Any],
+        *,
+        start: int = 0,
+        checkpoint: Callable[[int], None],
+        unreadable: dict[int, str] | None = None,
+    ) -> SendReport:
+        """Send events[start:]; `checkpoint(n)` is called when the first n are handled.
+        `unreadable` maps input indexes that could not be read to the reason."""
+        unreadable = unreadable or {}
+        self.report.total = len(events)
+        self.report.skipped = start
+        now = time.time()
+        for offset in range(start, len(events), self.batch_size):
+            batch: list[_Item] = []
+            for index in range(offset, min(offset + self.batch_size, len(events))):
+                if index in unreadable:
+                    error = {"path": "", "code": "invalid_json", "message": unreadable[index]}
+                    self._reject(index, None, [error])
+                    continue
+                result = check_event(events[index], index, now=now)
+                if not result.accepted:
+                    self._reject(index, events[index], [p.as_dict() for p in result.errors])
+                    continue
+                prepared, _ = prepare_event(result.event)
+                batch.append(_Item(index, prepared))
+            if batch:
+                self._deliver(batch)
+            checkpoint(min(offset + self.batch_size, len(events)))
+            self.progress(self.report)
+        return self.report
+
+
+class StateFile:
+    """Remembers how many events of one input file were handled, for resuming."""
+
+    def __init__(self, path: Path, source: str, total: int) -> None:
+        self.path = path
+        self.source = source
+        self.total = total
+
+    def load(self) -> int:
+        try:
+            state = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return 0
+        if state.get("source") != self.source or state.get("total") != self.total:
+            return 0
+        return int(state.get("done", 0))
+
+    def save(self, done: int) -> None:
+        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+        tmp.write_text(json.dumps({"source": self.source, "total": self.total, "done": done}))
+        tmp.replace(self.path)
+
+
+def print_progress(stream: TextIO) -> Callable[[SendReport], None]:
+    def show(r: SendReport) -> None:
+        done = r.skipped + r.delivered + r.rejected
+        width = 30
+        filled = int(width * done / r.total) if r.total else width
+        bar = "#" * filled + "-" * (width - filled)
+        end = "\r" if stream.isatty() else "\n"
+        stream.write(
+            f"[{bar}] {done}/{r.total} events: {r.delivered} delivered, {r.rejected} rejected, "
+            f"{r.requests} requests{end}"
+        )
+        stream.flush()
+
+    return show
+
+
+def default_rejected_path(source: str) -> str:
+    return "rejected.jsonl" if source == "-" else f"{source}.rejected.jsonl"

@@ -1,0 +1,120 @@
+"""`capi send`: batches, isolation of the events Meta rejects, retries, resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from capi.cli import main
+from tests.factories import lead, purchase
+from tests.standins import meta_graph
+
+TOKEN = "EAAbackfill"
+PIXEL = "1234567890"
+
+
+class PickyMeta(meta_graph.MetaGraphStandIn):
+    """Meta rejects the whole request when one event carries order_id "poison"; our own
+    validation cannot know that, so only isolation by bisection can find it."""
+
+    def _validate_event(self, ev, now):
+        super()._validate_event(ev, now)
+        if (ev.get("custom_data") or {}).get("order_id") == "poison":
+            raise meta_graph._invalid(2804019, "Invalid parameter", "order_id is not allowed")
+
+
+@pytest.fixture
+def meta(monkeypatch):
+    with PickyMeta(tokens=[TOKEN], pixels=[PIXEL]) as standin:
+        monkeypatch.setenv("CAPI_GRAPH_URL", standin.url)
+        monkeypatch.setenv("CAPI_ACCESS_TOKEN", TOKEN)
+        monkeypatch.setenv("CAPI_PIXEL_ID", PIXEL)
+        monkeypatch.delenv("CAPI_ACCESS_TOKEN_SECRET", raising=False)
+        yield standin
+
+
+def write_events(tmp_path, events):
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    return path
+
+
+def poisoned(i):
+    return purchase(
+        event_id=f"e-{i}", custom_data={"value": 1, "currency": "EUR", "order_id": "poison"}
+    )
+
+
+def test_rejected_events_are_isolated_and_the_rest_delivered(tmp_path, meta):
+    events = [lead(event_id=f"e-{i}") for i in range(2500)]
+    for i in (7, 1500, 2499):
+        events[i] = poisoned(i)
+    path = write_events(tmp_path, events)
+    assert main(["send", str(path)]) == 1  # some events were rejected
+    delivered = meta.event_ids()
+    assert len(delivered) == 2497 and len(set(delivered)) == 2497
+    assert not {"e-7", "e-1500", "e-2499"} & set(delivered)
+    rejected = [
+        json.loads(x) for x in (tmp_path / "events.jsonl.rejected.jsonl").read_text().splitlines()
+    ]
+    assert [r["event_id"] for r in rejected] == ["e-7", "e-1500", "e-2499"]
+    assert all(r["errors"][0]["meta_subcode"] == 2804019 for r in rejected)
+    assert max(len(r.events) for r in meta.requests) <= 1000
+
+
+def test_invalid_events_are_not_sent_and_unreadable_lines_are_reported(tmp_path, meta):
+    bad = lead(event_id="bad")
+    del bad["action_source"]
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps(lead(event_id="ok")) + "\n{oops\n" + json.dumps(bad) + "\n")
+    assert main(["send", str(path)]) == 1
+    assert meta.event_ids() == ["ok"]
+    rejected = [
+        json.loads(x) for x in (tmp_path / "events.jsonl.rejected.jsonl").read_text().splitlines()
+    ]
+    assert [r["errors"][0]["code"] for r in rejected] == ["invalid_json", "missing"]
+
+
+def test_transient_failures_are_retried(tmp_path, meta, monkeypatch):
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    meta.fail_next(2, status=503)
+    meta.error_next(613, status=400)
+    path = write_events(tmp_path, [lead(event_id=f"t-{i}") for i in range(10)])
+    assert main(["send", str(path)]) == 0
+    assert sorted(meta.event_ids()) == sorted(f"t-{i}" for i in range(10))
+
+
+def test_bad_token_stops_and_a_rerun_resumes_without_duplicates(tmp_path, meta, capsys):
+    path = write_events(tmp_path, [lead(event_id=f"r-{i}") for i in range(2500)])
+    meta.set_tokens([TOKEN])
+    original_handle = meta.handle
+    calls = {"n": 0}
+
+    def revoke_after_first(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            meta.set_tokens(["EAAother"])  # the token is revoked mid-run
+        return original_handle(*args, **kwargs)
+
+    meta.handle = revoke_after_first
+    assert main(["send", str(path), "--batch-size", "1000"]) == 2
+    assert "code=190" in capsys.readouterr().err
+    assert len(meta.event_ids()) == 1000
+    state = json.loads((tmp_path / "events.jsonl.send-state.json").read_text())
+    assert state["done"] == 1000
+
+    meta.handle = original_handle
+    meta.set_tokens([TOKEN])
+    assert main(["send", str(path)]) == 0
+    ids = meta.event_ids()
+    assert len(ids) == 2500 and len(set(ids)) == 2500
+
+
+def test_needs_pixel_and_token(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("CAPI_PIXEL_ID", raising=False)
+    monkeypatch.delenv("CAPI_ACCESS_TOKEN", raising=False)
+    path = write_events(tmp_path, [lead()])
+    assert main(["send", str(path)]) == 2
+    assert main(["send", str(path), "--pixel", "1"]) == 2
+    assert "CAPI_ACCESS_TOKEN" in capsys.readouterr().err
