@@ -470,3 +470,25 @@ def test_examples_use_the_module_and_production_keeps_state_remotely():
         b for t in prod.blocks if t.type == "terraform" for b in t.body.blocks_of("backend")
     ]
     assert [b.labels for b in backends] == [["gcs"]]
+
+
+def test_the_packaged_files_exist_and_can_be_zipped_by_terraform():
+    """What local.source_files selects (main.py, requirements.txt, capi/** without caches and dot
+    files), emulated: the files must exist, be UTF-8 (Terraform's file() reads text) and the
+    requirements must not point at anything outside the zip."""
+    selected = ["main.py", "requirements.txt"] + [
+        str(p.relative_to(REPO))
+        for p in (REPO / "capi").rglob("*")
+        if p.is_file()
+        and "__pycache__" not in p.parts
+        and p.suffix != ".pyc"
+        and not p.name.startswith(".")
+    ]
+    assert "capi/__init__.py" in selected
+    for name in selected:
+        path = REPO / name
+        assert path.is_file(), f"{name} is missing: terraform plan would fail"
+        path.read_text(encoding="utf-8")
+    for line in (REPO / "requirements.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        assert not line.startswith(("-r", "-e", ".", "/", "file:")), f"not in the zip: {line}"
