@@ -716,7 +716,7 @@ def _date(text: str, order: str) -> str | None:
     numbers: list[str] = []
     months: list[int] = []
     for token in _DATE_TOKEN.findall(text):
-        if token[0].isdigit():
+        if token[0].isdecimal():
             numbers.append(str(int(token)).zfill(len(token)) if not token.isascii() else token)
         elif token in _MONTHS:
             months.append(_MONTHS[token])

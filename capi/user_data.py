@@ -33,7 +33,7 @@ from capi.fbc import is_valid_fbc, is_valid_fbp
 from capi.meta_rules import HASHED_FIELDS, NEVER_HASHED_FIELDS, USER_DATA_KEY_HINTS
 from capi.problems import Problem
 
-__all__ = ["is_sha256", "prepare_user_data"]
+__all__ = ["EMPTY_SHA256", "is_sha256", "prepare_user_data"]
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _HASHED = frozenset(HASHED_FIELDS)
@@ -41,6 +41,7 @@ _NEVER = frozenset(NEVER_HASHED_FIELDS)
 _NUMERIC_OK = frozenset({"ph", "zp", "db", "external_id"})
 _ID_FIELDS = _NEVER - {"client_ip_address", "client_user_agent", "fbc", "fbp"}
 _sha256 = hashlib.sha256
+EMPTY_SHA256 = _sha256(b"").hexdigest()
 
 # What each hashed field must look like, for warnings (meta-capi.md section 3).
 _RULES = {
@@ -120,7 +121,18 @@ def _hash_field(
         if not text:
             continue
         if len(text) == 64 and _HEX64.fullmatch(text):
-            digests[text.lower()] = None
+            digest = text.lower()
+            if digest == EMPTY_SHA256:
+                problems.append(
+                    Problem(
+                        _path(key, index),
+                        "dropped: this is the SHA-256 of an empty string (the sender hashed a "
+                        "missing value); never send it",
+                        "invalid",
+                    )
+                )
+            else:
+                digests[digest] = None
             continue
         try:
             if key == "ph":
@@ -148,6 +160,15 @@ def _hash_field(
                 Problem(
                     _path(key, index),
                     f"dropped: {reason}; Meta expects {key} as {_RULES[key]}",
+                    "invalid",
+                )
+            )
+            continue
+        except Exception:  # a normalizer bug must cost one value, never the event
+            problems.append(
+                Problem(
+                    _path(key, index),
+                    f"dropped: could not be normalized; Meta expects {key} as {_RULES[key]}",
                     "invalid",
                 )
             )

@@ -400,6 +400,8 @@ DATES = [
     ("01/01/2999", "", ERR),  # in the future
     ("yesterday", "", ERR),
     ("1997", "", ERR),
+    ("²", "", ERR),  # a superscript digit is not a number (found by hypothesis)
+    ("٠٢/١٦/١٩٩٧", "", "19970216"),  # Arabic-Indic digits are
     ("", "", None),
 ]
 
