@@ -202,6 +202,57 @@ def cmd_send(args: argparse.Namespace) -> int:
     return 1 if report.rejected else 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from capi.queue import PubSubPublisher
+    from capi.replay import Replayer, ReplayFilter, parse_duration
+
+    settings = _settings()
+    topic = args.topic or settings.topic
+    if not topic:
+        print("capi replay: no main topic: pass --topic or set CAPI_TOPIC", file=sys.stderr)
+        return 2
+    project = topic.split("/")[1]
+    subscription = args.subscription or os.environ.get(
+        "CAPI_DLQ_SUBSCRIPTION", f"projects/{project}/subscriptions/capi-events-dlq-replay"
+    )
+    try:
+        older = parse_duration(args.older_than) if args.older_than else None
+        newer = parse_duration(args.newer_than) if args.newer_than else None
+    except ValueError as exc:
+        print(f"capi replay: {exc}", file=sys.stderr)
+        return 2
+    from google.cloud import pubsub_v1
+
+    subscriber = pubsub_v1.SubscriberClient()
+    try:
+        report = Replayer(
+            subscriber,
+            subscription,
+            PubSubPublisher(topic, timeout_s=settings.publish_timeout_s),
+            filter=ReplayFilter(
+                event_names=frozenset(args.event_name),
+                error_codes=frozenset(args.error_code),
+                reasons=frozenset(args.reason),
+                older_than_s=older,
+                newer_than_s=newer,
+            ),
+            dry_run=args.dry_run,
+            limit=args.limit,
+        ).run()
+    finally:
+        subscriber.close()
+    for item in report.listed:
+        keys = ("message_id", "event_id", "event_name", "dlq_reason", "error_code", "failed_at")
+        print(json.dumps({k: item.get(k) for k in keys}))
+    verb = "would replay" if args.dry_run else "replayed"
+    print(
+        f"capi replay: {verb} {report.replayed} of {report.seen} dead letters from "
+        f"{subscription} to {topic}; {report.skipped} did not match, {report.failed} failed",
+        file=sys.stderr,
+    )
+    return 1 if report.failed else 0
+
+
 def cmd_emulator_setup(args: argparse.Namespace) -> int:
     from capi.emulator import setup
 
@@ -247,6 +298,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", default="", help="resume file (default FILE.send-state.json)")
     p.add_argument("--test-event-code", default="")
     p.set_defaults(func=cmd_send)
+
+    p = sub.add_parser("replay", help="move dead-lettered events back to the main topic")
+    p.add_argument("--subscription", default="", help="DLQ pull subscription path")
+    p.add_argument("--topic", default="", help="main topic path (default CAPI_TOPIC)")
+    p.add_argument("--event-name", action="append", default=[], help="only these event names")
+    p.add_argument("--error-code", action="append", default=[], help="only these Meta codes")
+    p.add_argument(
+        "--reason",
+        action="append",
+        default=[],
+        help="only these DLQ reasons: rejected, config, invalid, poison, exhausted",
+    )
+    p.add_argument("--older-than", default="", help="only dead letters older than e.g. 1h")
+    p.add_argument("--newer-than", default="", help="only dead letters newer than e.g. 2d")
+    p.add_argument("--limit", type=int, default=None, help="replay at most this many")
+    p.add_argument("--dry-run", action="store_true", help="list only; acknowledge nothing")
+    p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("emulator-setup", help="create topics and subscriptions in the emulator")
     p.add_argument("--project", default=os.environ.get("PUBSUB_PROJECT_ID", "capi-local"))
