@@ -17,6 +17,8 @@ DEFAULT_MAX_BODY_BYTES = 1_000_000
 DEFAULT_GRAPH_TIMEOUT_S = 10.0
 DEFAULT_SECRET_TTL_S = 300.0
 DEFAULT_PUBLISH_TIMEOUT_S = 10.0
+DEFAULT_STRIPE_TOLERANCE_S = 300.0  # the official Stripe libraries' default
+CONSENT_POLICIES = ("ignore", "drop", "ldu")
 
 
 class ConfigError(ValueError):
@@ -54,6 +56,36 @@ def _topic(env: Mapping[str, str], name: str) -> str:
     return value
 
 
+def _seconds_or_zero(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must be >= 0 (0 switches the check off), got {raw!r}")
+    return value
+
+
+def _consent_policy(env: Mapping[str, str]) -> str:
+    value = env.get("CAPI_CONSENT_POLICY", "").strip().lower() or "ignore"
+    if value not in CONSENT_POLICIES:
+        raise ConfigError(
+            f"CAPI_CONSENT_POLICY must be one of {', '.join(CONSENT_POLICIES)}, got {value!r}"
+        )
+    return value
+
+
+def _states(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    states = tuple(s.strip().upper() for s in env.get(name, "").split(",") if s.strip())
+    for state in states:
+        if len(state) != 2 or not state.isalpha():
+            raise ConfigError(f"{name} must list 2-letter US state codes such as CA, got {state!r}")
+    return states
+
+
 def split_keys(raw: str) -> tuple[str, ...]:
     """Comma- or newline-separated keys, blanks dropped."""
     return tuple(k.strip() for k in raw.replace("\n", ",").split(",") if k.strip())
@@ -71,6 +103,7 @@ class Settings:
     dlq_topic: str = ""
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     api_keys_secret: str = ""
+    cors_origins: tuple[str, ...] = ()  # browser origins allowed to call ingest
     allow_unauthenticated: bool = False
     test_event_code: str = ""
     default_country: str = ""
@@ -82,6 +115,17 @@ class Settings:
     # When Pub/Sub's delivery attempt reaches this, a transient failure is dead-lettered by the
     # forwarder itself, with its reason (0: leave it to the subscription's dead-letter policy).
     max_delivery_attempts: int = 0
+    # Sources (docs/SOURCES.md). Every secret X is given directly or as X_SECRET, a Secret
+    # Manager version read with the shared SecretReader.
+    shopify_webhook_secret: str = field(default="", repr=False)
+    shopify_webhook_secret_secret: str = ""
+    stripe_webhook_secret: str = field(default="", repr=False)
+    stripe_webhook_secret_secret: str = ""
+    stripe_tolerance_s: float = DEFAULT_STRIPE_TOLERANCE_S
+    webhook_mappings: str = ""  # path to the generic webhook mapping file (YAML or JSON)
+    pixels_config: str = ""  # CAPI_PIXELS: path to a YAML/JSON routing file, or inline JSON
+    consent_policy: str = "ignore"  # ignore | drop | ldu
+    ldu_states: tuple[str, ...] = ()  # US states whose LDU code the relay sets (CA -> 1000)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -108,6 +152,7 @@ class Settings:
             dlq_topic=_topic(env, "CAPI_DLQ_TOPIC"),
             api_keys=split_keys(env.get("CAPI_API_KEYS", "")),
             api_keys_secret=env.get("CAPI_API_KEYS_SECRET", "").strip(),
+            cors_origins=split_keys(env.get("CAPI_CORS_ORIGINS", "")),
             allow_unauthenticated=_flag(env.get("CAPI_ALLOW_UNAUTHENTICATED")),
             test_event_code=env.get("CAPI_TEST_EVENT_CODE", "").strip(),
             default_country=country,
@@ -117,4 +162,15 @@ class Settings:
             secret_manager_endpoint=env.get("CAPI_SECRET_MANAGER_ENDPOINT", "").strip(),
             publish_timeout_s=_number(env, "CAPI_PUBLISH_TIMEOUT", DEFAULT_PUBLISH_TIMEOUT_S),
             max_delivery_attempts=_count(env, "CAPI_MAX_DELIVERY_ATTEMPTS"),
+            shopify_webhook_secret=env.get("CAPI_SHOPIFY_WEBHOOK_SECRET", "").strip(),
+            shopify_webhook_secret_secret=env.get("CAPI_SHOPIFY_WEBHOOK_SECRET_SECRET", "").strip(),
+            stripe_webhook_secret=env.get("CAPI_STRIPE_WEBHOOK_SECRET", "").strip(),
+            stripe_webhook_secret_secret=env.get("CAPI_STRIPE_WEBHOOK_SECRET_SECRET", "").strip(),
+            stripe_tolerance_s=_seconds_or_zero(
+                env, "CAPI_STRIPE_WEBHOOK_TOLERANCE", DEFAULT_STRIPE_TOLERANCE_S
+            ),
+            webhook_mappings=env.get("CAPI_WEBHOOK_MAPPINGS", "").strip(),
+            pixels_config=env.get("CAPI_PIXELS", "").strip(),
+            consent_policy=_consent_policy(env),
+            ldu_states=_states(env, "CAPI_LDU_STATES"),
         )

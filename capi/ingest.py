@@ -14,6 +14,7 @@ from typing import Any
 
 from capi import logs
 from capi.auth import ApiKeyAuth, AuthResult
+from capi.cors import CorsPolicy
 from capi.http import IncomingRequest, Reply, error_reply
 from capi.intake import Batch, BodyError, parse_body
 from capi.pipeline import check_event
@@ -44,6 +45,7 @@ class Ingest:
         date_order: str = "",
         max_body_bytes: int = 1_000_000,
         clock: Callable[[], float] = time.time,
+        cors: CorsPolicy | None = None,
     ) -> None:
         self.publisher = publisher
         self.auth = auth
@@ -53,10 +55,12 @@ class Ingest:
         self.date_order = date_order
         self.max_body_bytes = max_body_bytes
         self.clock = clock
+        self.cors = cors or CorsPolicy()
 
     def handle(self, request: IncomingRequest) -> Reply:
         started = time.perf_counter()
-        reply = self._route(request)
+        reply = self.cors.screen(request) or self._route(request)
+        self.cors.decorate(request, reply)
         logs.info(
             "ingest request",
             path=request.path,

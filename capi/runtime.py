@@ -10,6 +10,7 @@ from typing import TextIO
 
 from capi.auth import ApiKeyAuth
 from capi.config import Settings, split_keys
+from capi.cors import CorsPolicy
 from capi.forward import Forwarder
 from capi.graph import GraphClient
 from capi.ingest import Ingest
@@ -52,6 +53,7 @@ def build_ingest(
         default_country=settings.default_country,
         date_order=settings.date_order,
         max_body_bytes=settings.max_body_bytes,
+        cors=CorsPolicy(settings.cors_origins),
     )
 
 

@@ -141,3 +141,30 @@ def test_error_answers_never_echo_raw_pii():
     reply = post(ingest, event)
     assert "John_Smith" not in json.dumps(reply.body)
     assert "650" not in json.dumps(reply.body)
+
+
+def test_cors_preflight_and_requests_from_allowed_origins_only():
+    from capi.cors import CorsPolicy
+
+    ingest, pub = make(cors=CorsPolicy(("https://shop.example.com",)))
+    ok_origin = {"Origin": "https://shop.example.com"}
+    preflight = ingest.handle(IncomingRequest("OPTIONS", "/events", ok_origin))
+    assert preflight.status == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://shop.example.com"
+    assert "X-API-Key" in preflight.headers["Access-Control-Allow-Headers"]
+    evil = {"Origin": "https://evil.example"}
+    assert ingest.handle(IncomingRequest("OPTIONS", "/events", evil)).status == 403
+    assert post(ingest, lead(), headers={"X-API-Key": "k1", **evil}).status == 403
+    allowed = post(ingest, lead(), headers={"X-API-Key": "k1", **ok_origin})
+    assert allowed.status == 202
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://shop.example.com"
+    assert len(pub.messages) == 1  # the refused request published nothing
+
+
+def test_without_an_allow_list_browsers_are_refused_and_servers_unaffected():
+    ingest, _ = make()
+    assert (
+        post(ingest, lead(), headers={"X-API-Key": "k1", "Origin": "https://a.example"}).status
+        == 403
+    )
+    assert post(ingest, lead()).status == 202
