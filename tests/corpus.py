@@ -70,7 +70,7 @@ CITIES = {
 }  # fmt: skip
 STATES = {
     "US": ("California", "CA", "ca", "New York", "NY", "Texas", "tx", "Massachusetts", "MA",
-           "North Carolina", "District of Columbia", "Washington", " fl "),
+           "North Carolina", "District of Columbia", "Washington", " fl ", "Calif."),
     "CA": ("Ontario", "ON", "Québec", "QC", "British Columbia", "bc"),
     "GB": ("England", "Greater Manchester", "Scotland"),
     "DE": ("Berlin", "Bayern", "BY", "Nordrhein-Westfalen"),
@@ -102,7 +102,8 @@ ZIPS = {
 DOMAINS = ("gmail.com", "yahoo.com", "Outlook.com", "example.org", "web.de", "orange.fr",
            "icloud.com", "company.co.uk")  # fmt: skip
 GENDERS = ("m", "f", "M", "F", "Male", "female", "FEMALE", "Woman", "man", " f ", "x", "unknown")
-BAD_EMAILS = ("n/a", "none", "john@", "@gmail.com", "john at gmail dot com", "test@test", "  ")
+BAD_EMAILS = ("n/a", "none", "john@", "@gmail.com", "john at gmail dot com", "test@test", "  ",
+              "john..smith@gmail.com", "mary@gmail.c")  # fmt: skip
 BAD_PHONES = ("n/a", "000", "12345", "call me", "+1 555 1212", "0")
 USER_AGENTS = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
@@ -321,7 +322,34 @@ def make_event(rng: random.Random, index: int, now: int = NOW) -> dict[str, Any]
     return event
 
 
+# Hand-picked user_data mixed into the corpus (every 50th event), so that the rare shapes are
+# always there whatever the random draw: the classic mistakes of meta-capi.md section 3.
+CLASSICS: tuple[dict[str, Any], ...] = (
+    {"ph": "06 1234 5678", "country": "Italy", "em": "Mario.Rossi@Example.it"},
+    {"ph": "+44 (0)20 7946 0958", "fn": "Siobhán", "ln": "O'Brien", "zp": "SW1A 1AA"},
+    {"ph": "(650)555-1212", "country": "United States", "st": "California", "zp": "94025-1234"},
+    {"em": "John_Smith@gmail.com", "db": "2/16/1997", "ge": "Male", "ct": "Menlo Park"},
+    {"ph": "0044 7911 123456", "country": "GBR", "external_id": " CRM-0042 "},
+    {"fn": unicodedata.normalize("NFD", "Zoë"), "ln": "Nguyễn", "country": "VN"},
+    {"ph": "1-650-555-1212 ext. 12", "country": "us", "zp": 2134},
+    {"em": ["A@Example.com", "a@example.com ", "A@EXAMPLE.COM"], "ge": "x"},
+    {"st": "13", "country": "JP", "ph": "090-1234-5678"},
+    {"db": "03/04/1990", "em": "ambiguous.date@example.org"},
+    {"country": "Deutschland", "ph": "030 123456", "zp": "10115", "ct": "Frankfurt am Main"},
+    {"em": _sha("mary@example.com").upper(), "ph": "   ", "fn": ""},
+)
+
+
 def make_corpus(n: int = 600, seed: int = SEED, now: int = NOW) -> list[dict[str, Any]]:
     """``n`` events, the same on every call with the same arguments."""
     rng = random.Random(seed)
-    return [make_event(rng, index, now) for index in range(n)]
+    events = [make_event(rng, index, now) for index in range(n)]
+    for slot, classic in enumerate(CLASSICS):
+        index = slot * 50
+        if index < n:
+            user = events[index]["user_data"]
+            events[index]["user_data"] = {
+                **{k: v for k, v in user.items() if k not in classic and k != "country"},
+                **classic,
+            }
+    return events
