@@ -9,11 +9,13 @@ bounded nesting. A caller's `access_token` is dropped here, before anything is s
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 MAX_EVENTS_PER_REQUEST = 1000  # Meta's own limit for one request
 MAX_DEPTH = 32
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class BodyError(ValueError):
@@ -51,14 +53,26 @@ def _reject_constant(name: str) -> Any:
     raise BodyError(400, "invalid_json", f"{name} is not valid JSON; send numbers or null")
 
 
-def _check_depth(value: Any) -> None:
+def _bad_text(text: str) -> bool:
+    """True for a string that is not valid Unicode (a lone surrogate from a \\uD800 escape)."""
+    return not text.isascii() and _SURROGATE.search(text) is not None
+
+
+def _check_structure(value: Any) -> None:
+    """Bounded nesting, and only valid Unicode in keys and strings (so it can be re-encoded)."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if depth > MAX_DEPTH:
             raise BodyError(400, "too_deep", f"JSON nested deeper than {MAX_DEPTH} levels")
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
+        if isinstance(item, str):
+            if _bad_text(item):
+                raise BodyError(400, "invalid_unicode", "a string holds an unpaired surrogate")
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if _bad_text(key):
+                    raise BodyError(400, "invalid_unicode", "a key holds an unpaired surrogate")
+                stack.append((child, depth + 1))
         elif isinstance(item, list):
             stack.extend((v, depth + 1) for v in item)
 
@@ -77,7 +91,7 @@ def parse_json(body: bytes) -> Any:
         ) from None
     except RecursionError:
         raise BodyError(400, "too_deep", f"JSON nested deeper than {MAX_DEPTH} levels") from None
-    _check_depth(value)
+    _check_structure(value)
     return value
 
 

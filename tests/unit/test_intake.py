@@ -71,3 +71,22 @@ def test_more_than_meta_batch_limit_is_refused():
     err = error_of([EVENT] * (MAX_EVENTS_PER_REQUEST + 1), max_bytes=10_000_000)
     assert err.status == 413 and err.code == "too_many_events"
     assert len(parse([EVENT] * MAX_EVENTS_PER_REQUEST, max_bytes=10_000_000).events) == 1000
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"event_name": "Lead", "custom_data": {"note": "\\ud800"}}',
+        b'{"event_name": "Lead", "user_data": {"fn": "Jo\\udc00hn"}}',
+        b'{"\\ud800": 1}',
+    ],
+)
+def test_unpaired_surrogates_are_refused_at_the_door(body):
+    # regression: such an event was accepted, then crashed when encoded for the queue (500)
+    err = error_of(body)
+    assert (err.status, err.code) == (400, "invalid_unicode")
+
+
+def test_paired_surrogates_are_fine():
+    batch = parse(b'{"event_name": "Lead", "custom_data": {"note": "\\ud83d\\ude00"}}')
+    assert batch.events[0]["custom_data"]["note"] == "\U0001f600"

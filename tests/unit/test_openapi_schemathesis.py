@@ -1,0 +1,57 @@
+"""schemathesis against a local ingest served over HTTP: for any request the OpenAPI description
+allows (and many it does not), no 5xx, and every answer matches the description."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi import checks as openapi_checks
+
+from capi.auth import ApiKeyAuth
+from capi.ingest import Ingest
+from capi.serve import make_app
+
+ROOT = Path(__file__).resolve().parents[2]
+schema = schemathesis.openapi.from_path(ROOT / "openapi.yaml")
+KEY = "schema-key"
+
+
+class CountingPublisher:
+    def __init__(self):
+        self.count = 0
+
+    def publish_all(self, messages):
+        self.count += len(messages)
+        return [str(i) for i in range(len(messages))]
+
+
+@pytest.fixture(scope="module")
+def base_url():
+    from werkzeug.serving import make_server
+
+    ingest = Ingest(
+        publisher=CountingPublisher(), auth=ApiKeyAuth(lambda: (KEY,)), pixel_id="1234567890"
+    )
+    server = make_server("127.0.0.1", 0, make_app(ingest), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+CHECKS = [
+    schemathesis.checks.not_a_server_error,
+    openapi_checks.status_code_conformance,
+    openapi_checks.content_type_conformance,
+    openapi_checks.response_schema_conformance,
+]
+
+
+@schema.parametrize()
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+def test_ingest_matches_its_openapi_description(case, base_url):
+    case.call_and_validate(base_url=base_url, headers={"X-API-Key": KEY}, checks=CHECKS)
