@@ -15,6 +15,7 @@ from typing import Any
 
 MAX_EVENTS_PER_REQUEST = 1000  # Meta's own limit for one request
 MAX_DEPTH = 32
+MAX_STRING_LENGTH = 16_384  # far above any Meta field; a longer string is a mistake or an attack
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -58,23 +59,40 @@ def _bad_text(text: str) -> bool:
     return not text.isascii() and _SURROGATE.search(text) is not None
 
 
+def _path(parts: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or "(body)"
+
+
 def _check_structure(value: Any) -> None:
-    """Bounded nesting, and only valid Unicode in keys and strings (so it can be re-encoded)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
+    """Bounded nesting and string length, and only valid Unicode in keys and strings (so that
+    everything accepted can be re-encoded for the queue). Errors name the path, not the value."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
     while stack:
-        item, depth = stack.pop()
-        if depth > MAX_DEPTH:
+        item, path = stack.pop()
+        if len(path) >= MAX_DEPTH:
             raise BodyError(400, "too_deep", f"JSON nested deeper than {MAX_DEPTH} levels")
         if isinstance(item, str):
+            if len(item) > MAX_STRING_LENGTH:
+                raise BodyError(
+                    400,
+                    "string_too_long",
+                    f"{_path(path)} is {len(item)} characters long; the limit is "
+                    f"{MAX_STRING_LENGTH}",
+                )
             if _bad_text(item):
-                raise BodyError(400, "invalid_unicode", "a string holds an unpaired surrogate")
+                raise BodyError(
+                    400, "invalid_unicode", f"{_path(path)} holds an unpaired surrogate"
+                )
         elif isinstance(item, dict):
             for key, child in item.items():
-                if _bad_text(key):
-                    raise BodyError(400, "invalid_unicode", "a key holds an unpaired surrogate")
-                stack.append((child, depth + 1))
+                if _bad_text(key) or len(key) > MAX_STRING_LENGTH:
+                    raise BodyError(400, "invalid_key", f"a key in {_path(path)} is not usable")
+                stack.append((child, (*path, key)))
         elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
+            stack.extend((child, (*path, i)) for i, child in enumerate(item))
 
 
 def parse_json(body: bytes) -> Any:

