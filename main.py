@@ -21,9 +21,14 @@ _lock = threading.Lock()
 _handlers: dict[str, Any] = {}
 _MODULES = {"ingest": "capi.ingest", "forward": "capi.forward"}
 
-# Import the served target's modules now (cold start, before the first request), not the other's.
+# Import the served target's modules now (cold start, before the first request), not the other's,
+# and read the settings: a misconfigured deployment fails to start, naming the variable, instead
+# of answering 500 to every request.
 if os.environ.get("FUNCTION_TARGET") in _MODULES:
     importlib.import_module(_MODULES[os.environ["FUNCTION_TARGET"]])
+    from capi.config import Settings
+
+    Settings.from_env()
 
 
 def _handler(target: str) -> Any:
