@@ -14,14 +14,17 @@ from typing import Any
 
 from capi import logs
 from capi.auth import ApiKeyAuth, AuthResult
+from capi.consent import ConsentPolicy
 from capi.cors import CorsPolicy
 from capi.http import IncomingRequest, Reply, error_reply
 from capi.intake import Batch, BodyError, parse_body
 from capi.pipeline import check_event
 from capi.queue import Publisher, PublishError, event_message
+from capi.routing import Routing, RoutingError, requested_pixels
 from capi.secrets import SecretError
 
 EVENT_PATHS = frozenset({"/", "/events"})
+SOURCE_PATHS = frozenset({"/sgtm"})  # plus /webhooks/<name>: capi.sources.routes
 
 _AUTH_MESSAGES = {
     AuthResult.MISSING: "send your API key in X-API-Key or Authorization: Bearer",
@@ -46,6 +49,9 @@ class Ingest:
         max_body_bytes: int = 1_000_000,
         clock: Callable[[], float] = time.time,
         cors: CorsPolicy | None = None,
+        routing: Routing | None = None,
+        consent: ConsentPolicy | None = None,
+        sources: Any = None,
     ) -> None:
         self.publisher = publisher
         self.auth = auth
@@ -56,6 +62,12 @@ class Ingest:
         self.max_body_bytes = max_body_bytes
         self.clock = clock
         self.cors = cors or CorsPolicy()
+        # Which pixels each request's events go to (CAPI_PIXELS; default: pixel_id alone).
+        self.routing = routing or Routing.single(pixel_id)
+        self.consent = consent or ConsentPolicy()
+        # capi.sources.routes.SourceRoutes: /sgtm and /webhooks/<name> (built on first use when
+        # not given: sGTM works, webhooks answer that they are not configured).
+        self.sources = sources
 
     def handle(self, request: IncomingRequest) -> Reply:
         started = time.perf_counter()
@@ -73,6 +85,12 @@ class Ingest:
     def _route(self, request: IncomingRequest) -> Reply:
         if request.method == "GET" and request.path == "/healthz":
             return Reply(200, {"status": "ok"})
+        if request.path in SOURCE_PATHS or request.path.startswith("/webhooks/"):
+            if self.sources is None:
+                from capi.sources.routes import SourceRoutes
+
+                self.sources = SourceRoutes()
+            return self.sources.handle(self, request)
         if request.path not in EVENT_PATHS:
             return error_reply(404, "not_found", f"no route {request.path}; POST events to /events")
         if request.method != "POST":
@@ -85,17 +103,24 @@ class Ingest:
 
     def authenticate(self, request: IncomingRequest) -> Reply | None:
         """None when the caller may go on, else the 401 (or 500 when unconfigured) reply."""
+        return self.authenticate_key(request)[0]
+
+    def authenticate_key(self, request: IncomingRequest) -> tuple[Reply | None, str]:
+        """(None, the key's name) when the caller may go on, else (the error reply, "")."""
         try:
-            result = self.auth.check(request.headers)
+            result, name = self.auth.identify(request.headers)
         except SecretError:
-            return error_reply(503, "auth_unavailable", "API keys could not be read; retry later")
+            return (
+                error_reply(503, "auth_unavailable", "API keys could not be read; retry later"),
+                "",
+            )
         if result is AuthResult.OK:
-            return None
+            return None, name
         status = 500 if result is AuthResult.NOT_CONFIGURED else 401
-        return error_reply(status, f"auth_{result.value}", _AUTH_MESSAGES[result])
+        return error_reply(status, f"auth_{result.value}", _AUTH_MESSAGES[result]), ""
 
     def handle_events(self, request: IncomingRequest) -> Reply:
-        denied = self.authenticate(request)
+        denied, key_name = self.authenticate_key(request)
         if denied is not None:
             return denied
         if request.too_large:
@@ -106,34 +131,76 @@ class Ingest:
             batch = parse_body(request.body, request.content_type, max_bytes=self.max_body_bytes)
         except BodyError as exc:
             return error_reply(exc.status, exc.code, exc.message)
-        return self.accept(batch, source="events")
+        return self.accept(batch, source="events", key_name=key_name, route="/events")
 
-    def accept(self, batch: Batch, *, source: str, pixel_id: str | None = None) -> Reply:
-        """Check every event of a batch, publish the valid ones, and build the answer."""
+    def accept(
+        self,
+        batch: Batch,
+        *,
+        source: str,
+        pixel_id: str | None = None,
+        key_name: str = "",
+        route: str = "",
+    ) -> Reply:
+        """Check every event of a batch, publish the valid ones, and build the answer.
+
+        Every source (/events, /sgtm, webhooks) ends here. The pixels come from `pixel_id` when
+        given, else from the routing (key name, route, the body's `pixel_id`); each accepted
+        event becomes one message per pixel, all with the same event_id. The consent policy is
+        applied before the checks: a dropped event is reported as `status: "dropped"`.
+        """
         now = self.clock()
-        results = [
-            check_event(
-                raw, i, now=now, default_country=self.default_country, date_order=self.date_order
+        try:
+            pixels = (
+                [pixel_id]
+                if pixel_id
+                else self.routing.resolve(
+                    key_name=key_name, route=route, requested=requested_pixels(batch.extra)
+                )
             )
-            for i, raw in enumerate(batch.events)
-        ]
+        except RoutingError as exc:
+            return error_reply(exc.status, exc.code, exc.message)
+        results = []
+        for i, raw in enumerate(batch.events):
+            decision = self.consent.decide(raw, batch.extra)
+            result = check_event(
+                decision.event,
+                i,
+                now=now,
+                default_country=self.default_country,
+                date_order=self.date_order,
+            )
+            if decision.dropped and not result.errors:
+                result.dropped = decision.dropped
+            results.append(result)
         accepted = [r for r in results if r.accepted]
+        dropped = sum(1 for r in results if r.status == "dropped")
         body: dict[str, Any] = {
             "accepted": len(accepted),
-            "rejected": len(results) - len(accepted),
+            "rejected": len(results) - len(accepted) - dropped,
+            "dropped": dropped,
+            "pixel_ids": pixels,
             "results": [r.as_dict() for r in results],
         }
-        if not accepted:
+        if not accepted and not dropped:
             body["error"] = {"code": "no_valid_event", "message": "no event in the body is valid"}
             return Reply(400, body)
-        pixel = pixel_id or self.pixel_id
-        if not pixel:
-            return error_reply(500, "no_pixel", "the relay has no pixel id (set CAPI_PIXEL_ID)")
-        test_code = batch.test_event_code or self.test_event_code
         messages = [
-            event_message(r.event, pixel_id=pixel, test_event_code=test_code, source=source)
+            event_message(
+                r.event,
+                pixel_id=pixel,
+                test_event_code=(
+                    batch.test_event_code
+                    or self.routing.test_event_code(pixel)
+                    or self.test_event_code
+                ),
+                source=source,
+            )
             for r in accepted
+            for pixel in pixels
         ]
+        if not messages:
+            return Reply(202, body)
         try:
             self.publisher.publish_all(messages)
         except PublishError as exc:
@@ -152,6 +219,8 @@ def _summary(reply: Reply) -> dict[str, Any]:
     if "accepted" in body:
         summary["accepted"] = body["accepted"]
         summary["rejected"] = body["rejected"]
+        summary["dropped"] = body.get("dropped", 0)
+        summary["pixel_ids"] = body.get("pixel_ids", [])
         summary["event_ids"] = [r["event_id"] for r in body.get("results", [])][:20]
         summary["error_codes"] = sorted(
             {e["code"] for r in body.get("results", []) for e in r["errors"]}

@@ -20,10 +20,19 @@ class EventResult:
     event: Any  # the enriched event when it was an object, else what was sent
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
+    # Set when a valid event is deliberately not sent (e.g. consent denies ad_storage under
+    # CAPI_CONSENT_POLICY=drop): neither an error nor queued; the reason is reported.
+    dropped: str = ""
 
     @property
     def accepted(self) -> bool:
-        return not self.errors
+        return not self.errors and not self.dropped
+
+    @property
+    def status(self) -> str:
+        if self.errors:
+            return "rejected"
+        return "dropped" if self.dropped else "accepted"
 
     @property
     def event_id(self) -> str | None:
@@ -33,13 +42,16 @@ class EventResult:
         return None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        result = {
             "index": self.index,
             "event_id": self.event_id,
-            "status": "accepted" if self.accepted else "rejected",
+            "status": self.status,
             "errors": [p.as_dict() for p in self.errors],
             "warnings": [p.as_dict() for p in self.warnings],
         }
+        if self.dropped and not self.errors:
+            result["reason"] = self.dropped
+        return result
 
 
 def check_event(

@@ -1,0 +1,18 @@
+"""Source adapters: pure functions from a provider's payload to Meta-shaped caller events.
+
+Each adapter (sgtm, shopify, stripe, generic) turns what its sender posts into events with Meta's
+field names and raw PII, which then take the same path as `POST /events`: `Ingest.accept`
+(consent, enrich, validate, publish, 202). Signatures are checked over the raw body before any
+adapter runs (capi.signatures); the HTTP routes live in capi.sources.routes.
+"""
+
+from __future__ import annotations
+
+
+class Ignored(Exception):
+    """The payload is authentic but deliberately not turned into events (answered 2xx, so the
+    sender does not retry). The message says why; it never contains PII."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
