@@ -26,9 +26,12 @@ _MODULES = {"ingest": "capi.ingest", "forward": "capi.forward"}
 # of answering 500 to every request.
 if os.environ.get("FUNCTION_TARGET") in _MODULES:
     importlib.import_module(_MODULES[os.environ["FUNCTION_TARGET"]])
+    from capi import runtime
     from capi.config import Settings
 
-    Settings.from_env()
+    _settings = Settings.from_env()
+    if os.environ["FUNCTION_TARGET"] == "forward":
+        runtime.require_token(_settings)  # a forwarder without a token must not start
 
 
 def _handler(target: str) -> Any:

@@ -160,6 +160,7 @@ class Forwarder:
         default_country: str = "",
         date_order: str = "",
         max_delivery_attempts: int = 0,
+        dry_run: bool = False,
         dry_run_stream: TextIO | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -171,7 +172,7 @@ class Forwarder:
         self.default_country = default_country
         self.date_order = date_order
         self.max_delivery_attempts = max_delivery_attempts
-        self.dry_run = not tokens.configured
+        self.dry_run = dry_run  # print payloads instead of sending (capi serve without a token)
         self.dry_run_stream = dry_run_stream
         self.clock = clock
         self.delivered = RecentlyDelivered()

@@ -1,22 +1,26 @@
 """Building the ingest and forward handlers from Settings (what main.py and `capi serve` share).
 
 Nothing here creates a Google client: publishers and secret readers create theirs on first use.
+Each builder imports its own target's modules, so a target never loads the other's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from capi.auth import ApiKeyAuth
-from capi.config import Settings, split_keys
-from capi.cors import CorsPolicy
-from capi.forward import Forwarder
-from capi.graph import GraphClient
-from capi.ingest import Ingest
+from capi.config import ConfigError, Settings, split_keys
 from capi.queue import Publisher, PubSubPublisher
 from capi.secrets import SecretReader
-from capi.tokens import TokenSource
+
+if TYPE_CHECKING:
+    from capi.forward import Forwarder
+    from capi.ingest import Ingest
+
+
+def require_token(settings: Settings) -> None:
+    if not (settings.access_token or settings.access_token_secret):
+        raise ConfigError("set CAPI_ACCESS_TOKEN or CAPI_ACCESS_TOKEN_SECRET for the forwarder")
 
 
 def secret_reader(settings: Settings) -> SecretReader:
@@ -38,6 +42,10 @@ def build_ingest(
     reader: SecretReader | None = None,
     require_pixel: bool = True,
 ) -> Ingest:
+    from capi.auth import ApiKeyAuth
+    from capi.cors import CorsPolicy
+    from capi.ingest import Ingest
+
     reader = reader or secret_reader(settings)
     if publisher is None:
         if not settings.topic:
@@ -62,8 +70,17 @@ def build_forwarder(
     *,
     dead_letters: Publisher | None = None,
     reader: SecretReader | None = None,
+    dry_run: bool = False,
     dry_run_stream: TextIO | None = None,
 ) -> Forwarder:
+    """The forwarder. Without a token it refuses to be built, unless `dry_run` is asked for (only
+    `capi serve` does): a deployed forwarder must never ack events it did not send."""
+    if not dry_run:
+        require_token(settings)
+    from capi.forward import Forwarder
+    from capi.graph import GraphClient
+    from capi.tokens import TokenSource
+
     if dead_letters is None and settings.dlq_topic:
         dead_letters = PubSubPublisher(settings.dlq_topic, timeout_s=settings.publish_timeout_s)
     tokens = TokenSource(
@@ -82,5 +99,6 @@ def build_forwarder(
         default_country=settings.default_country,
         date_order=settings.date_order,
         max_delivery_attempts=settings.max_delivery_attempts,
+        dry_run=dry_run,
         dry_run_stream=dry_run_stream,
     )

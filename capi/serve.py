@@ -39,7 +39,10 @@ class LocalRelay:
 
     def __init__(self, settings: Settings, *, dlq_path: str, workers: int = 2) -> None:
         self.queue = LocalQueue(workers=workers)
-        forwarder = build_forwarder(settings, dead_letters=FileDeadLetters(dlq_path))
+        dry_run = not (settings.access_token or settings.access_token_secret)
+        forwarder = build_forwarder(
+            settings, dead_letters=FileDeadLetters(dlq_path), dry_run=dry_run
+        )
         self.queue.attach(forwarder)
         self.forwarder = forwarder
         self.ingest = build_ingest(settings, publisher=self.queue, require_pixel=False)

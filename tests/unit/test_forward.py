@@ -188,7 +188,11 @@ def test_redelivery_after_success_is_acked_without_sending_again():
 def test_dry_run_prints_the_exact_payload_with_hashes_only():
     out = io.StringIO()
     fwd = Forwarder(
-        tokens=TokenSource(), dead_letters=RecordingDLQ(), graph=ScriptedGraph(), dry_run_stream=out
+        tokens=TokenSource(),
+        dead_letters=RecordingDLQ(),
+        graph=ScriptedGraph(),
+        dry_run=True,
+        dry_run_stream=out,
     )
     assert fwd.dry_run
     assert fwd.process(delivery()) is Decision.ACK
@@ -228,3 +232,12 @@ def test_push_envelope_decoding():
         IncomingRequest("POST", "/", {}, b"{}", "application/json")
     )
     assert bad.status == 400
+
+
+def test_without_a_token_and_not_in_dry_run_events_are_dead_lettered_not_acked_silently():
+    dlq = RecordingDLQ()
+    graph = ScriptedGraph()
+    fwd = Forwarder(tokens=TokenSource(), dead_letters=dlq, graph=graph)
+    assert fwd.process(delivery()) is Decision.ACK
+    assert graph.sent == []
+    assert dlq.messages[0].attributes["dlq_reason"] == "config"

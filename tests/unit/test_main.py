@@ -26,7 +26,7 @@ CLIENTS = {"google.cloud.pubsub_v1", "google.cloud.secretmanager", "grpc", "requ
 
 
 def imported(target: str) -> set[str]:
-    out = run(MODULES, FUNCTION_TARGET=target)
+    out = run(MODULES, FUNCTION_TARGET=target, CAPI_ACCESS_TOKEN="EAAx")
     assert out.returncode == 0, out.stderr
     return set(out.stdout.split())
 
@@ -49,3 +49,10 @@ def test_misconfiguration_stops_the_start_and_names_the_variable():
     out = run("import main", FUNCTION_TARGET="ingest", CAPI_TOPIC="not-a-path")
     assert out.returncode != 0
     assert "CAPI_TOPIC" in out.stderr
+
+
+def test_a_forwarder_without_a_token_refuses_to_start():
+    # regression: it used to start in dry-run mode and ack every event without sending it
+    out = run("import main", FUNCTION_TARGET="forward")
+    assert out.returncode != 0
+    assert "CAPI_ACCESS_TOKEN" in out.stderr
