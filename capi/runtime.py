@@ -6,7 +6,8 @@ Each builder imports its own target's modules, so a target never loads the other
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, TextIO
 
 from capi.config import ConfigError, Settings, split_keys
@@ -16,6 +17,8 @@ from capi.secrets import SecretReader
 if TYPE_CHECKING:
     from capi.forward import Forwarder
     from capi.ingest import Ingest
+    from capi.routing import Routing
+    from capi.sources.routes import SourceRoutes
 
 
 def require_token(settings: Settings) -> None:
@@ -35,6 +38,61 @@ def api_keys(settings: Settings, reader: SecretReader) -> Callable[[], tuple[str
     return lambda: split_keys(reader.get(settings.api_keys_secret))
 
 
+def secret_values(
+    direct: str, secret_name: str, reader: SecretReader
+) -> Callable[[], tuple[str, ...]] | None:
+    """A secret setting given directly (X) or as a Secret Manager version (X_SECRET, re-read
+    after the TTL); comma- or newline-separated values are all valid (rotation). None: unset."""
+    if direct:
+        values = split_keys(direct)
+        return lambda: values
+    if secret_name:
+        return lambda: split_keys(reader.get(secret_name))
+    return None
+
+
+def routing(settings: Settings, *, default_pixel: str | None = None) -> Routing:
+    from capi.routing import load_routing
+
+    pixel = settings.pixel_id if default_pixel is None else default_pixel
+    return load_routing(settings.pixels_config, default_pixel=pixel)
+
+
+def build_sources(
+    settings: Settings, reader: SecretReader, env: Mapping[str, str] | None = None
+) -> SourceRoutes:
+    """/sgtm and the webhooks: signing secrets (each X or X_SECRET) and generic mappings."""
+    from capi.sources.generic import load_mappings
+    from capi.sources.routes import SourceRoutes
+
+    env = os.environ if env is None else env
+    mappings = load_mappings(settings.webhook_mappings)
+    mapping_secrets = {}
+    for name, mapping in mappings.items():
+        if mapping.verify is None:
+            continue
+        if mapping.verify.secret:
+            fn = secret_values("", mapping.verify.secret, reader)
+        else:
+            variable = mapping.verify.secret_env
+            fn = secret_values(
+                env.get(variable, "").strip(), env.get(variable + "_SECRET", "").strip(), reader
+            )
+        if fn is not None:
+            mapping_secrets[name] = fn
+    return SourceRoutes(
+        shopify_secrets=secret_values(
+            settings.shopify_webhook_secret, settings.shopify_webhook_secret_secret, reader
+        ),
+        stripe_secrets=secret_values(
+            settings.stripe_webhook_secret, settings.stripe_webhook_secret_secret, reader
+        ),
+        stripe_tolerance_s=settings.stripe_tolerance_s,
+        mappings=mappings,
+        mapping_secrets=mapping_secrets,
+    )
+
+
 def build_ingest(
     settings: Settings,
     *,
@@ -43,6 +101,7 @@ def build_ingest(
     require_pixel: bool = True,
 ) -> Ingest:
     from capi.auth import ApiKeyAuth
+    from capi.consent import ConsentPolicy
     from capi.cors import CorsPolicy
     from capi.ingest import Ingest
 
@@ -51,17 +110,23 @@ def build_ingest(
         if not settings.topic:
             raise ValueError("CAPI_TOPIC is not set (projects/P/topics/capi-events)")
         publisher = PubSubPublisher(settings.topic, timeout_s=settings.publish_timeout_s)
+    pixel_id = settings.pixel_id or ("" if require_pixel else "dry-run")
     return Ingest(
         publisher=publisher,
         auth=ApiKeyAuth(
             api_keys(settings, reader), allow_unauthenticated=settings.allow_unauthenticated
         ),
-        pixel_id=settings.pixel_id or ("" if require_pixel else "dry-run"),
+        pixel_id=pixel_id,
         test_event_code=settings.test_event_code,
         default_country=settings.default_country,
         date_order=settings.date_order,
         max_body_bytes=settings.max_body_bytes,
         cors=CorsPolicy(settings.cors_origins),
+        routing=routing(settings, default_pixel=pixel_id),
+        consent=ConsentPolicy(
+            settings.consent_policy, frozenset(settings.ldu_states), settings.default_country
+        ),
+        sources=build_sources(settings, reader),
     )
 
 
@@ -75,7 +140,9 @@ def build_forwarder(
 ) -> Forwarder:
     """The forwarder. Without a token it refuses to be built, unless `dry_run` is asked for (only
     `capi serve` does): a deployed forwarder must never ack events it did not send."""
-    if not dry_run:
+    pixels = routing(settings)
+    per_pixel = pixels.token_secrets()  # each cached separately: the cache is keyed by name
+    if not dry_run and not per_pixel:
         require_token(settings)
     from capi.forward import Forwarder
     from capi.graph import GraphClient
@@ -86,7 +153,12 @@ def build_forwarder(
     tokens = TokenSource(
         token=settings.access_token,
         secret_name=settings.access_token_secret,
-        reader=(reader or secret_reader(settings)) if settings.access_token_secret else None,
+        reader=(
+            (reader or secret_reader(settings))
+            if settings.access_token_secret or per_pixel
+            else None
+        ),
+        secrets_by_pixel=per_pixel,
     )
     return Forwarder(
         tokens=tokens,

@@ -1,12 +1,290 @@
-"""HTTP routes of the sources: /sgtm and /webhooks/<name>."""
+"""The HTTP routes of the sources, called by `Ingest._route`:
+
+- `POST /sgtm`: sGTM event data (capi.sources.sgtm), API key as for /events.
+- `POST /webhooks/shopify`: Shopify order webhooks, `X-Shopify-Hmac-Sha256` signature.
+- `POST /webhooks/stripe`: Stripe events, `Stripe-Signature` with its timestamp tolerance.
+- `POST /webhooks/<name>`: a generic JSON webhook mapped in CAPI_WEBHOOK_MAPPINGS (HMAC when the
+  mapping says so, else the API key); an unmapped name is 404.
+
+Webhooks prove their origin by signature, not by API key (Shopify and Stripe cannot send custom
+headers); the signature is checked over the raw bytes before the JSON is parsed. Every adapted
+event then goes through `Ingest.accept`, like /events.
+
+Answers for Shopify and Stripe, which retry every non-2xx answer for days (and disable endpoints
+that keep failing): 202 queued; 200 `{"status": "ignored", "reason"}` for topics / types / events
+the relay deliberately does not send; 200 `{"status": "rejected", ...results}` when the adapted
+event is invalid (a retry cannot fix it; the reason is in the body and the log); 401 missing or
+bad signature; 400 a stale Stripe timestamp (a correctly signed but old request: replay or a
+wrong clock), an unknown Shopify topic or a body that is not the provider's JSON; 500 the
+signing secret is not configured; 503 the secret could not be read or the queue failed (both
+retried). Logs name the source, topic or type and the reason, never customer data.
+
+`?test_event_code=...` and `?pixel_id=...` on a webhook URL are honoured (the pixel only when the
+routing allows it for that route).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
+from capi import logs
 from capi.http import IncomingRequest, Reply, error_reply
+from capi.intake import Batch, BodyError, is_json_content_type, parse_json
+from capi.secrets import SecretError
+from capi.signatures import (
+    STRIPE_DEFAULT_TOLERANCE_S,
+    SignatureError,
+    header_value,
+    verify_hmac,
+    verify_shopify,
+    verify_stripe,
+)
+from capi.sources import Ignored, generic, sgtm, shopify, stripe
+
+if TYPE_CHECKING:
+    from capi.ingest import Ingest
+
+SecretsFn = Callable[[], tuple[str, ...]]
+MAX_QUERY_VALUE = 128
 
 
 class SourceRoutes:
-    def handle(self, ingest: Any, request: IncomingRequest) -> Reply:
-        return error_reply(404, "not_found", f"no route {request.path}")
+    """Per-process, thread-safe: holds the source settings; each request is independent."""
+
+    def __init__(
+        self,
+        *,
+        shopify_secrets: SecretsFn | None = None,
+        stripe_secrets: SecretsFn | None = None,
+        stripe_tolerance_s: float = STRIPE_DEFAULT_TOLERANCE_S,
+        mappings: Mapping[str, generic.WebhookMapping] | None = None,
+        mapping_secrets: Mapping[str, SecretsFn] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.shopify_secrets = shopify_secrets
+        self.stripe_secrets = stripe_secrets
+        self.stripe_tolerance_s = stripe_tolerance_s
+        self.mappings = dict(mappings or {})
+        self.mapping_secrets = dict(mapping_secrets or {})
+        self.clock = clock
+
+    def handle(self, ingest: Ingest, request: IncomingRequest) -> Reply:
+        name = request.path.removeprefix("/webhooks/") if request.path != "/sgtm" else ""
+        if name and name not in ("shopify", "stripe") and name not in self.mappings:
+            return error_reply(
+                404,
+                "not_found",
+                f"no webhook named {name!r}: map it in CAPI_WEBHOOK_MAPPINGS, or use "
+                "/webhooks/shopify, /webhooks/stripe, /sgtm or /events",
+            )
+        if request.method != "POST":
+            return Reply(
+                405,
+                {"error": {"code": "method_not_allowed", "message": "use POST"}},
+                {"Allow": "POST"},
+            )
+        if request.too_large or len(request.body) > ingest.max_body_bytes:
+            return error_reply(
+                413, "body_too_large", f"the body is larger than {ingest.max_body_bytes} bytes"
+            )
+        if request.path == "/sgtm":
+            return self.sgtm(ingest, request)
+        if name == "shopify":
+            return self.shopify(ingest, request)
+        if name == "stripe":
+            return self.stripe(ingest, request)
+        return self.generic(ingest, request, self.mappings[name])
+
+    # -- sGTM ------------------------------------------------------------------------------------
+
+    def sgtm(self, ingest: Ingest, request: IncomingRequest) -> Reply:
+        denied, key_name = ingest.authenticate_key(request)
+        if denied is not None:
+            return denied
+        if not is_json_content_type(request.content_type):
+            return error_reply(415, "unsupported_media_type", "send Content-Type: application/json")
+        try:
+            batch = sgtm.adapt(_parse(request.body))
+        except BodyError as exc:
+            return error_reply(exc.status, exc.code, exc.message)
+        return ingest.accept(batch, source="sgtm", key_name=key_name, route="/sgtm")
+
+    # -- Shopify ---------------------------------------------------------------------------------
+
+    def shopify(self, ingest: Ingest, request: IncomingRequest) -> Reply:
+        topic = header_value(request.headers, "X-Shopify-Topic")
+        secrets, problem = _read_secrets(
+            self.shopify_secrets,
+            "set CAPI_SHOPIFY_WEBHOOK_SECRET or CAPI_SHOPIFY_WEBHOOK_SECRET_SECRET",
+        )
+        if problem is not None:
+            return problem
+        try:
+            verify_shopify(
+                request.body, header_value(request.headers, "X-Shopify-Hmac-Sha256"), secrets
+            )
+            body = _parse(request.body)
+            events = shopify.adapt(
+                body,
+                topic=topic,
+                shop_domain=header_value(request.headers, "X-Shopify-Shop-Domain"),
+            )
+        except SignatureError as exc:
+            return _refused("shopify", exc, topic=topic)
+        except BodyError as exc:
+            return error_reply(exc.status, exc.code, exc.message)
+        except Ignored as exc:
+            return _ignored("shopify", exc.reason, topic=topic)
+        except shopify.UnknownTopic as exc:
+            logs.warning("webhook topic unknown", source="shopify", topic=topic[:100])
+            return error_reply(400, "unknown_topic", str(exc))
+        except ValueError as exc:
+            return error_reply(400, "invalid_body", str(exc))
+        batch = _query_batch(events, request)
+        if isinstance(batch, Reply):
+            return batch
+        reply = ingest.accept(batch, source="shopify", route="/webhooks/shopify")
+        return _settled("shopify", reply)
+
+    # -- Stripe ----------------------------------------------------------------------------------
+
+    def stripe(self, ingest: Ingest, request: IncomingRequest) -> Reply:
+        secrets, problem = _read_secrets(
+            self.stripe_secrets,
+            "set CAPI_STRIPE_WEBHOOK_SECRET or CAPI_STRIPE_WEBHOOK_SECRET_SECRET",
+        )
+        if problem is not None:
+            return problem
+        event_type = ""
+        try:
+            verify_stripe(
+                request.body,
+                header_value(request.headers, "Stripe-Signature"),
+                secrets,
+                tolerance_s=self.stripe_tolerance_s,
+                now=self.clock(),
+            )
+            body = _parse(request.body)
+            if isinstance(body, dict):
+                event_type = str(body.get("type") or "")[:100]
+            batch = _query_batch([], request)
+            if isinstance(batch, Reply):
+                return batch
+            test_mode_ok = bool(batch.test_event_code or ingest.test_event_code)
+            batch.events = stripe.adapt(body, allow_test_mode=test_mode_ok)
+        except SignatureError as exc:
+            return _refused("stripe", exc)
+        except BodyError as exc:
+            return error_reply(exc.status, exc.code, exc.message)
+        except Ignored as exc:
+            return _ignored("stripe", exc.reason, type=event_type)
+        except ValueError as exc:
+            return error_reply(400, "invalid_body", str(exc))
+        reply = ingest.accept(batch, source="stripe", route="/webhooks/stripe")
+        return _settled("stripe", reply)
+
+    # -- generic ---------------------------------------------------------------------------------
+
+    def generic(
+        self, ingest: Ingest, request: IncomingRequest, mapping: generic.WebhookMapping
+    ) -> Reply:
+        source = f"webhook:{mapping.name}"
+        key_name = ""
+        if mapping.verify is not None:
+            env = mapping.verify.secret_env
+            hint = f"set {env} or {env}_SECRET" if env else f"check {mapping.verify.secret}"
+            secrets, problem = _read_secrets(self.mapping_secrets.get(mapping.name), hint)
+            if problem is not None:
+                return problem
+            try:
+                verify_hmac(
+                    request.body,
+                    header_value(request.headers, mapping.verify.scheme.header),
+                    secrets,
+                    mapping.verify.scheme,
+                )
+            except SignatureError as exc:
+                return _refused(source, exc)
+        else:
+            denied, key_name = ingest.authenticate_key(request)
+            if denied is not None:
+                return denied
+        try:
+            body = _parse(request.body)
+        except BodyError as exc:
+            return error_reply(exc.status, exc.code, exc.message)
+        events, skipped = generic.apply(mapping, body)
+        if not events:
+            return _ignored(
+                source,
+                f"no record produced an event ({skipped} got no event name)",
+                records=skipped,
+            )
+        batch = _query_batch(events, request)
+        if isinstance(batch, Reply):
+            return batch
+        return ingest.accept(
+            batch, source=source, key_name=key_name, route=f"/webhooks/{mapping.name}"
+        )
+
+
+def _parse(body: bytes) -> Any:
+    if not body.strip():
+        raise BodyError(400, "empty_body", "the body is empty")
+    return parse_json(body)
+
+
+def _read_secrets(fn: SecretsFn | None, hint: str) -> tuple[tuple[str, ...], Reply | None]:
+    """The signing secrets (several during a rotation), or the reply that ends the request."""
+    try:
+        secrets = tuple(s for s in fn() if s) if fn is not None else ()
+    except SecretError:
+        return (), error_reply(
+            503, "secret_unavailable", "the signing secret could not be read; retry later"
+        )
+    if not secrets:
+        return (), error_reply(
+            500, "webhook_not_configured", f"the signing secret is not configured: {hint}"
+        )
+    return secrets, None
+
+
+def _query_text(request: IncomingRequest, name: str) -> str:
+    value = request.query.get(name) if request.query else None
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _query_batch(events: list[Any], request: IncomingRequest) -> Batch | Reply:
+    """A batch with the URL's optional test_event_code and pixel_id."""
+    code = _query_text(request, "test_event_code")
+    pixel = _query_text(request, "pixel_id")
+    if len(code) > MAX_QUERY_VALUE or len(pixel) > MAX_QUERY_VALUE:
+        return error_reply(400, "invalid_query", "query values are limited to 128 characters")
+    extra = {"pixel_id": [p for p in pixel.split(",") if p]} if pixel else {}
+    return Batch(events, code, extra)
+
+
+def _refused(source: str, exc: SignatureError, **fields: Any) -> Reply:
+    logs.warning(
+        "webhook signature refused", source=source, code=exc.code, status=exc.status, **fields
+    )
+    return error_reply(exc.status, exc.code, exc.message)
+
+
+def _ignored(source: str, reason: str, **fields: Any) -> Reply:
+    logs.info("webhook ignored", source=source, reason=reason, **fields)
+    return Reply(200, {"status": "ignored", "reason": reason})
+
+
+def _settled(source: str, reply: Reply) -> Reply:
+    """Shopify and Stripe retry every non-2xx: an event that validation rejected is answered 200
+    with the results (a retry would be rejected the same way); everything else is kept."""
+    body = reply.body if isinstance(reply.body, dict) else {}
+    if reply.status == 400 and "results" in body:
+        codes = sorted({e["code"] for r in body["results"] for e in r.get("errors", [])})
+        paths = sorted({e["path"] for r in body["results"] for e in r.get("errors", [])})
+        logs.warning("webhook event rejected", source=source, error_codes=codes, paths=paths)
+        return Reply(200, {**body, "status": "rejected"})
+    return reply
