@@ -31,7 +31,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumber
+from phonenumbers import NumberParseException
+
+from capi import phone_fast
 
 __all__ = [
     "NormalizationError",
@@ -71,11 +73,33 @@ _CACHED: list[Any] = []
 
 
 def _memoize(fn: _F) -> _F:
+    """``fn`` with a bounded cache of its results, failures included: an invalid value that keeps
+    coming back is not parsed again each time (its reason is cached, a fresh error raised).
+
+    ``fn.outcome(*args)`` is the cached ``(value, reason)`` form, without raising, for the hot
+    path of capi.user_data (reason is None on success)."""
+
+    def outcome(*args: Any) -> tuple[Any, str | None]:
+        try:
+            return fn(*args), None
+        except NormalizationError as error:
+            return None, str(error)
+
     if CACHE_SIZE == 0:
+        fn.outcome = outcome  # type: ignore[attr-defined]
         return fn
-    wrapped = functools.lru_cache(maxsize=CACHE_SIZE)(fn)
-    _CACHED.append(wrapped)
-    return wrapped  # type: ignore[return-value]
+    cached_outcome = functools.lru_cache(maxsize=CACHE_SIZE)(outcome)
+
+    @functools.wraps(fn)
+    def cached(*args: Any) -> Any:
+        value, reason = cached_outcome(*args)
+        if reason is not None:
+            raise NormalizationError(reason)
+        return value
+
+    cached.outcome = cached_outcome  # type: ignore[attr-defined]
+    _CACHED.append(cached_outcome)
+    return cached  # type: ignore[return-value]
 
 
 def clear_caches() -> None:
@@ -171,27 +195,28 @@ def _region(country: str) -> str:
     return found.upper() if found else ""
 
 
-def _try_parse(text: str, region: str | None) -> PhoneNumber | None:
+def _try_parse(text: str, region: str | None) -> tuple[int, str] | None:
     try:
         number = phonenumbers.parse(text, region)
     except NumberParseException:
         return None
-    return number if phonenumbers.is_valid_number(number) else None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return number.country_code, phonenumbers.national_significant_number(number)
 
 
-def _parse_valid(text: str, region: str | None) -> PhoneNumber | None:
-    """phonenumbers' reading of ``text``, if it is a valid number; retried without words such
-    as "(mobile)" (phonenumbers would read letters as a vanity number)."""
+def _read(text: str, region: str | None) -> tuple[int, str] | None:
+    """(country code, national significant number) of ``text`` read in ``region`` (None:
+    international only), if phonenumbers finds it valid. Clean inputs take the equivalent fast
+    path of capi.phone_fast; others are retried without words such as "(mobile)" (phonenumbers
+    would read letters as a vanity number)."""
+    fast = phone_fast.read(text, region)
+    if fast is not None:
+        return None if fast == phone_fast.INVALID else fast  # type: ignore[return-value]
     number = _try_parse(text, region)
     if number is None and _LETTER_RUN.search(text):
         number = _try_parse(_LETTER_RUN.sub(" ", text), region)
     return number
-
-
-def _e164_digits(number: PhoneNumber) -> str:
-    """E.164 without '+': country code and national significant number (extension dropped,
-    Italian leading zero kept)."""
-    return f"{number.country_code}{phonenumbers.national_significant_number(number)}"
 
 
 def normalize_phone(value: str, country: str = "", default_country: str = "") -> str | None:
@@ -221,32 +246,31 @@ def _phone(text: str, country: str, default_country: str) -> str | None:
     head = text[start.start() :] if start else text  # "tel:+1 650...", "(+44) 20...", "Tel 0044..."
     if head.startswith(("+", "00")):
         international = head if head.startswith("+") else "+" + head[2:]
-        number = _parse_valid(international, None)
+        number = _read(international, None)
         if number is None and "(0)" in international:  # "+1 (0)650...": a trunk zero misplaced
-            number = _parse_valid(international.replace("(0)", " "), None)
+            number = _read(international.replace("(0)", " "), None)
         for region in regions:  # other international call prefixes (011, 0011...)
             if number is not None:
                 break
-            number = _parse_valid(text, region)
+            number = _read(text, region)
         if number is None:
             raise NormalizationError("not a valid international phone number")
-        return _e164_digits(number)
+        return f"{number[0]}{number[1]}"
     for region in regions:
-        number = _parse_valid(text, region)
+        number = _read(text, region)
         if number is None:
             continue
-        result = _e164_digits(number)
-        own_code = str(number.country_code)
-        if result != digits and digits.startswith(own_code) and not digits.startswith("0"):
+        result = f"{number[0]}{number[1]}"
+        if result != digits and digits.startswith(str(number[0])) and digits[0] != "0":
             # the digits may already be international without '+' ("4930123456" in DE)
-            again = _parse_valid("+" + text, None)
-            if again is not None and again.country_code == number.country_code:
-                return _e164_digits(again)
+            again = _read("+" + text, None)
+            if again is not None and again[0] == number[0]:
+                return f"{again[0]}{again[1]}"
         return result
-    if digits and not digits.startswith("0"):
-        number = _parse_valid("+" + text, None)  # already E.164 without '+'
+    if digits and digits[0] != "0":
+        number = _read("+" + text, None)  # already E.164 without '+'
         if number is not None:
-            return _e164_digits(number)
+            return f"{number[0]}{number[1]}"
     if not regions:
         raise NormalizationError(
             "no country code: send the number with +<country code>, set user_data.country, "

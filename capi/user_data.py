@@ -23,9 +23,10 @@ JSON value it is given.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import ipaddress
 import re
+import socket
 from typing import Any
 
 from capi import normalize as _n
@@ -42,6 +43,16 @@ _NUMERIC_OK = frozenset({"ph", "zp", "db", "external_id"})
 _ID_FIELDS = _NEVER - {"client_ip_address", "client_user_agent", "fbc", "fbp"}
 _sha256 = hashlib.sha256
 EMPTY_SHA256 = _sha256(b"").hexdigest()
+# the normalizers' cached (value, reason) forms: no exception on the hot path
+_EMAIL = _n.normalize_email.outcome  # type: ignore[attr-defined]
+_PHONE = _n._phone.outcome  # type: ignore[attr-defined]
+_COUNTRY = _n.normalize_country.outcome  # type: ignore[attr-defined]
+_NAME = _n.normalize_name.outcome  # type: ignore[attr-defined]
+_CITY = _n.normalize_city.outcome  # type: ignore[attr-defined]
+_STATE = _n._state.outcome  # type: ignore[attr-defined]
+_ZIP = _n._zip.outcome  # type: ignore[attr-defined]
+_GENDER = _n.normalize_gender.outcome  # type: ignore[attr-defined]
+_DATE = _n._date.outcome  # type: ignore[attr-defined]
 
 # What each hashed field must look like, for warnings (meta-capi.md section 3).
 _RULES = {
@@ -66,6 +77,8 @@ def is_sha256(value: Any) -> bool:
 
 def _region(value: Any) -> str:
     """An alpha-2 country (upper case) from a raw country value or list, '' if none usable."""
+    if type(value) is str:
+        return _region_of(value)
     candidates = value if isinstance(value, list) else (value,)
     for item in candidates:
         if not isinstance(item, str) or is_sha256(item.strip()):
@@ -79,25 +92,79 @@ def _region(value: Any) -> str:
     return ""
 
 
+@functools.lru_cache(maxsize=64)
+def _default_region(value: Any) -> str:
+    return _n._region(value) if isinstance(value, str) else ""
+
+
+@functools.lru_cache(maxsize=256)
+def _region_of(value: str) -> str:
+    return _region([value])
+
+
 def _path(key: str, index: int | None) -> str:
     return f"user_data.{key}" if index is None else f"user_data.{key}[{index}]"
 
 
-def _hash_field(
-    key: str,
-    raw: Any,
-    region: str,
-    phone_regions: tuple[str, str],
-    date_order: str,
-    problems: list[Problem],
-) -> list[str]:
-    """The lowercase SHA-256 digests of the usable values of one hashed field, in order."""
-    if isinstance(raw, list):
-        items: Any = enumerate(raw)
-    elif raw is None:
-        return []
-    else:
-        items = ((None, raw),)
+def _digest_uncached(key: str, text: str, context: Any) -> tuple[str | None, str | None]:
+    """(the lowercase SHA-256 digest to send, None) for one stripped, non-empty value, or
+    (None, why it was dropped). ``context``: (country, default country) for ph, the country
+    for st and zp, the date order for db, None for the others. Pure: memoized below."""
+    if len(text) == 64 and _HEX64.fullmatch(text):
+        digest = text.lower()
+        if digest != EMPTY_SHA256:
+            return digest, None
+        return None, "this is the SHA-256 of an empty string (a hashed missing value)"
+    try:  # most frequent fields first
+        if key == "em":
+            normalized, reason = _EMAIL(text)
+        elif key == "ph":
+            normalized, reason = _PHONE(text, *context)
+        elif key == "external_id":
+            normalized, reason = text, None  # trimmed only
+        elif key == "country":
+            normalized, reason = _COUNTRY(text)
+        elif key == "fn" or key == "ln":
+            normalized, reason = _NAME(text)
+        elif key == "ct":
+            normalized, reason = _CITY(text)
+        elif key == "st":
+            normalized, reason = _STATE(text, context)
+        elif key == "zp":
+            normalized, reason = _ZIP(text, context)
+        elif key == "ge":
+            normalized, reason = _GENDER(text)
+        else:  # db
+            normalized, reason = _DATE(text.lower(), context)
+    except Exception:  # a normalizer bug must cost one value, never the event
+        normalized, reason = None, "could not be normalized"
+    if reason is not None:
+        return None, f"{reason}; Meta expects {key} as {_RULES[key]}"
+    return (_sha256(normalized.encode()).hexdigest() if normalized else None), None
+
+
+# Real traffic repeats values (the same customer across PageView, AddToCart, Purchase): the
+# whole per-value step is memoized too, bounded like the normalizers (CAPI_NORMALIZE_CACHE_SIZE).
+if _n.CACHE_SIZE:
+    _digest = functools.lru_cache(maxsize=_n.CACHE_SIZE)(_digest_uncached)
+    _n._CACHED.append(_digest)
+else:
+    _digest = _digest_uncached
+
+
+def _hash_field(key: str, raw: Any, context: Any, problems: list[Problem]) -> list[str] | None:
+    """The digests of the usable values of one hashed field, in order, without duplicates."""
+    if type(raw) is str:  # the usual case: one string
+        text = raw.strip()
+        if not text:
+            return None
+        digest, reason = _digest(key, text, context)
+        if reason is not None:
+            problems.append(Problem(f"user_data.{key}", f"dropped: {reason}", "invalid"))
+        return [digest] if digest else None
+    if raw is None:
+        return None
+    items = enumerate(raw) if type(raw) is list else ((None, raw),)
     digests: dict[str, None] = {}
     for index, item in items:
         if type(item) is str:
@@ -118,73 +185,65 @@ def _hash_field(
                 )
             )
             continue
-        if not text:
-            continue
-        if len(text) == 64 and _HEX64.fullmatch(text):
-            digest = text.lower()
-            if digest == EMPTY_SHA256:
-                problems.append(
-                    Problem(
-                        _path(key, index),
-                        "dropped: this is the SHA-256 of an empty string (the sender hashed a "
-                        "missing value); never send it",
-                        "invalid",
-                    )
-                )
-            else:
+        if text:
+            digest, reason = _digest(key, text, context)
+            if reason is not None:
+                problems.append(Problem(_path(key, index), f"dropped: {reason}", "invalid"))
+            elif digest:
                 digests[digest] = None
-            continue
-        try:
-            if key == "ph":
-                normalized = _n._phone(text, *phone_regions)
-            elif key == "em":
-                normalized = _n.normalize_email(text)
-            elif key == "fn" or key == "ln":
-                normalized = _n.normalize_name(text)
-            elif key == "ct":
-                normalized = _n.normalize_city(text)
-            elif key == "st":
-                normalized = _n._state(text, region)
-            elif key == "zp":
-                normalized = _n._zip(text, region)
-            elif key == "country":
-                normalized = _n.normalize_country(text)
-            elif key == "ge":
-                normalized = _n.normalize_gender(text)
-            elif key == "db":
-                normalized = _n._date(text.lower(), date_order)
-            else:
-                normalized = text  # external_id: trimmed only
-        except _n.NormalizationError as reason:
-            problems.append(
-                Problem(
-                    _path(key, index),
-                    f"dropped: {reason}; Meta expects {key} as {_RULES[key]}",
-                    "invalid",
-                )
-            )
-            continue
-        except Exception:  # a normalizer bug must cost one value, never the event
-            problems.append(
-                Problem(
-                    _path(key, index),
-                    f"dropped: could not be normalized; Meta expects {key} as {_RULES[key]}",
-                    "invalid",
-                )
-            )
-            continue
-        if normalized:
-            digests[_sha256(normalized.encode()).hexdigest()] = None
-    return list(digests)
+    return list(digests) or None
+
+
+# Special-purpose ranges (IANA registries): a visitor's address is never in them.
+_NOT_PUBLIC_V4 = tuple(
+    (int.from_bytes(socket.inet_pton(socket.AF_INET, net), "big") >> (32 - bits), 32 - bits)
+    for net, bits in (
+        ("0.0.0.0", 8), ("10.0.0.0", 8), ("100.64.0.0", 10), ("127.0.0.0", 8),  # noqa: S104
+        ("169.254.0.0", 16), ("172.16.0.0", 12), ("192.0.0.0", 24), ("192.0.2.0", 24),
+        ("192.168.0.0", 16), ("198.18.0.0", 15), ("198.51.100.0", 24), ("203.0.113.0", 24),
+        ("224.0.0.0", 3),
+    )
+)  # fmt: skip
+_NOT_PUBLIC_V6 = tuple(
+    (int.from_bytes(socket.inet_pton(socket.AF_INET6, net), "big") >> (128 - bits), 128 - bits)
+    for net, bits in (
+        ("::", 127), ("100::", 64), ("2001::", 23), ("2001:db8::", 32), ("2002::", 16),
+        ("fc00::", 7), ("fe80::", 10), ("ff00::", 8),
+    )
+)  # fmt: skip
+_MAPPED_V4 = b"\0" * 10 + b"\xff\xff"
+
+
+@functools.lru_cache(maxsize=4096)  # cleared with the normalizers' caches (below)
+def _ip_address(text: str) -> tuple[str | None, bool]:
+    """(canonical address or None if invalid, is it public). IPv4-mapped IPv6 becomes IPv4."""
+    text = text.strip("[]").split("%", 1)[0]
+    try:
+        if ":" in text:
+            packed = socket.inet_pton(socket.AF_INET6, text)
+            if packed[:12] == _MAPPED_V4:
+                packed = packed[12:]
+        else:
+            packed = socket.inet_pton(socket.AF_INET, text)
+    except (OSError, ValueError):
+        return None, False
+    value = int.from_bytes(packed, "big")
+    if len(packed) == 4:
+        ranges, address = _NOT_PUBLIC_V4, socket.inet_ntop(socket.AF_INET, packed)
+    else:
+        ranges, address = _NOT_PUBLIC_V6, socket.inet_ntop(socket.AF_INET6, packed)
+    return address, not any(value >> shift == prefix for prefix, shift in ranges)
+
+
+_n._CACHED.append(_ip_address)
 
 
 def _ip(raw: str, problems: list[Problem]) -> str | None:
-    text = raw.strip().strip("[]")
+    text = raw.strip()
     if not text:
         return None
-    try:
-        address = ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
+    address, public = _ip_address(text)
+    if address is None:
         problems.append(
             Problem(
                 "user_data.client_ip_address",
@@ -193,10 +252,7 @@ def _ip(raw: str, problems: list[Problem]) -> str | None:
                 "invalid",
             )
         )
-        return None
-    if address.version == 6 and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if not address.is_global:
+    elif not public:
         problems.append(
             Problem(
                 "user_data.client_ip_address",
@@ -205,48 +261,47 @@ def _ip(raw: str, problems: list[Problem]) -> str | None:
                 "not_public",
             )
         )
-    return str(address)
+    return address
 
 
 def _never_hashed(key: str, raw: Any, problems: list[Problem]) -> Any:
     """The validated value of a field that is sent as is, or None (dropped)."""
+    if type(raw) is str:
+        if key == "client_ip_address":
+            return _ip(raw, problems)
+        text = raw.strip()
+        if not text:
+            return None
+        if key == "fbc" and not is_valid_fbc(text):
+            problems.append(
+                Problem(
+                    "user_data.fbc",
+                    "dropped: malformed fbc (expected fb.1.<creation time ms>.<fbclid>); Meta "
+                    "rejects a malformed click id together with its batch (subcode 2804001)",
+                    "invalid",
+                )
+            )
+            return None
+        if key == "fbp" and not is_valid_fbp(text):
+            problems.append(
+                Problem(
+                    "user_data.fbp",
+                    "dropped: malformed fbp (expected fb.1.<creation time ms>.<random number>, "
+                    "the _fbp cookie as is)",
+                    "invalid",
+                )
+            )
+            return None
+        return text
     if raw is None:
         return None
-    path = f"user_data.{key}"
     if key in _ID_FIELDS and type(raw) is int:
         return raw
-    if type(raw) is not str:
-        kind = "a string or an integer" if key in _ID_FIELDS else "a single string"
-        problems.append(
-            Problem(path, f"dropped: must be {kind}, got {type(raw).__name__}", "invalid")
-        )
-        return None
-    if key == "client_ip_address":
-        return _ip(raw, problems)
-    text = raw.strip()
-    if not text:
-        return None
-    if key == "fbc" and not is_valid_fbc(text):
-        problems.append(
-            Problem(
-                path,
-                "dropped: malformed fbc (expected fb.1.<creation time ms>.<fbclid>); Meta "
-                "rejects a malformed click id together with its batch (subcode 2804001)",
-                "invalid",
-            )
-        )
-        return None
-    if key == "fbp" and not is_valid_fbp(text):
-        problems.append(
-            Problem(
-                path,
-                "dropped: malformed fbp (expected fb.1.<creation time ms>.<random number>, "
-                "the _fbp cookie as is)",
-                "invalid",
-            )
-        )
-        return None
-    return text
+    kind = "a string or an integer" if key in _ID_FIELDS else "a single string"
+    problems.append(
+        Problem(f"user_data.{key}", f"dropped: must be {kind}, got {type(raw).__name__}", "invalid")
+    )
+    return None
 
 
 def prepare_user_data(
@@ -270,15 +325,15 @@ def prepare_user_data(
                 )
             )
         return {}, problems
-    default_region = _n._region(default_country) if isinstance(default_country, str) else ""
-    event_region = _region(user_data.get("country")) if "country" in user_data else ""
+    default_region = _default_region(default_country) if default_country else ""
+    event_region = _region(user_data["country"]) if "country" in user_data else ""
     region = event_region or default_region
-    order = date_order.strip().upper() if isinstance(date_order, str) else ""
-    phone_regions = (event_region, default_region)
+    order = date_order.strip().upper() if date_order and isinstance(date_order, str) else ""
+    contexts = {"ph": (event_region, default_region), "st": region, "zp": region, "db": order}
     result: dict[str, Any] = {}
     for key, raw in user_data.items():
         if key in _HASHED:
-            digests = _hash_field(key, raw, region, phone_regions, order, problems)
+            digests = _hash_field(key, raw, contexts.get(key), problems)
             if digests:
                 result[key] = digests
         elif key in _NEVER:
