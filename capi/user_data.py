@@ -37,6 +37,7 @@ from capi.problems import Problem
 __all__ = ["EMPTY_SHA256", "is_sha256", "prepare_user_data"]
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
 _HASHED = frozenset(HASHED_FIELDS)
 _NEVER = frozenset(NEVER_HASHED_FIELDS)
 _NUMERIC_OK = frozenset({"ph", "zp", "db", "external_id"})
@@ -341,7 +342,9 @@ def prepare_user_data(
             if value is not None:
                 result[key] = value
         else:
-            name = str(key)[:40]
+            name = str(key)
+            if _FIELD_NAME.fullmatch(name) is None:  # a key may itself be personal data
+                name = "<key that is not a field name>"
             hint = USER_DATA_KEY_HINTS.get(name.lower())
             advice = f" Did you mean {hint}?" if hint else ""
             problems.append(

@@ -214,6 +214,11 @@ def test_unknown_keys_are_dropped_with_a_hint():
     assert problems["user_data.whatever"].code == "unknown_field"
 
 
+def test_a_key_that_is_not_a_field_name_is_not_echoed():
+    _, problems = prepared({"john.smith@example.com": "x"})
+    assert "john" not in repr(problems)
+
+
 def test_non_object_user_data():
     for junk in ([], "a@b.co", 3, True):
         result, problems = prepare_user_data(junk)
