@@ -142,7 +142,7 @@ def _person(
     return fields
 
 
-def _from_session(session: Mapping[str, Any], event_type: str) -> dict[str, Any]:
+def _from_session(session: Mapping[str, Any]) -> dict[str, Any]:
     mode = _text(session.get("mode"))
     status = _text(session.get("payment_status"))
     if mode == "setup":
@@ -224,11 +224,7 @@ def adapt(event: Any, *, allow_test_mode: bool = False) -> list[dict[str, Any]]:
             "a Stripe test-mode event (livemode false); add ?test_event_code=... to the "
             "endpoint URL to send test-mode events to Meta's Test Events"
         )
-    found = (
-        _from_intent(obj)
-        if event_type.startswith("payment_intent.")
-        else _from_session(obj, event_type)
-    )
+    found = _from_intent(obj) if event_type.startswith("payment_intent.") else _from_session(obj)
     metadata = found["metadata"]
     user = {k: v for k, v in found["user"].items() if v}
     website = bool(user.get("client_user_agent"))
