@@ -105,6 +105,20 @@ class PubSubEmulator:
                 self.proc.wait(10)
         self.proc = None
 
+    def restart(self, timeout: float = 90.0) -> None:
+        """Stop, then start again on the same port; returns once the new server says it started.
+
+        The emulator keeps everything in memory: topics and subscriptions are gone afterwards.
+        """
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self.stop()
+        self.start(timeout)
+        deadline = time.monotonic() + timeout
+        while b"Server started" not in self.log_path.read_bytes()[offset:]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the Pub/Sub emulator did not restart within {timeout}s")
+            time.sleep(0.1)
+
 
 @pytest.fixture(scope="session")
 def pubsub_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PubSubEmulator]:
@@ -193,6 +207,18 @@ class FunctionProcess:
         if self._log_file is not None:
             self._log_file.close()
 
+    def restart(self) -> FunctionProcess:
+        """Start the target again on the same port and log file, after stop() or a kill (a
+        Pub/Sub push subscription names a fixed endpoint). Waits for the old process to end."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.stop()
+            else:
+                self.proc.wait(10)
+        if self._log_file is not None and not self._log_file.closed:
+            self._log_file.close()
+        return self.start()
+
 
 @pytest.fixture
 def graph_standin() -> Iterator:
@@ -232,6 +258,54 @@ def pull_messages(subscription: str, n: int, timeout: float = 20.0) -> list:
                 received.extend(m.message for m in response.received_messages)
             else:
                 time.sleep(0.2)
+    finally:
+        subscriber.close()
+    return received
+
+
+def pull_until_quiet(
+    subscription: str, n: int = 0, *, timeout: float = 30.0, quiet: float = 1.0
+) -> list:
+    """Pull (and ack) until at least n messages arrived or the timeout passed, then go on until
+    nothing more came for `quiet` seconds; returns them all. It asks with return_immediately,
+    so showing that *nothing more* arrives costs `quiet` seconds, not the ~4 s an empty
+    pull_messages call waits in the emulator."""
+    import warnings
+
+    from google.cloud import pubsub_v1
+
+    subscriber = pubsub_v1.SubscriberClient()
+    received: list = []
+    deadline = time.monotonic() + timeout
+    last_news = time.monotonic()
+    try:
+        while True:
+            with warnings.catch_warnings():  # return_immediately is deprecated, still served
+                warnings.simplefilter("ignore", DeprecationWarning)
+                response = subscriber.pull(
+                    request={
+                        "subscription": subscription,
+                        "max_messages": 100,
+                        "return_immediately": True,
+                    },
+                    timeout=5,
+                )
+            if response.received_messages:
+                subscriber.acknowledge(
+                    request={
+                        "subscription": subscription,
+                        "ack_ids": [m.ack_id for m in response.received_messages],
+                    }
+                )
+                received.extend(m.message for m in response.received_messages)
+                last_news = time.monotonic()
+                continue
+            now = time.monotonic()
+            if len(received) >= n and now - last_news >= quiet:
+                break
+            if len(received) < n and now > deadline:
+                break
+            time.sleep(0.1)
     finally:
         subscriber.close()
     return received
