@@ -392,3 +392,26 @@ def test_client_retry_of_a_delivered_event_is_not_sent_twice(start_relay, graph_
         time.sleep(0.2)
     settle()
     assert graph_standin.event_ids() == [first]
+
+
+def test_dead_letter_attributes_fit_pubsub_limits_with_localized_messages(
+    start_relay, graph_standin
+):
+    """Meta's messages are localized. A long Japanese error_user_msg is 3 bytes a character:
+    Pub/Sub refuses an attribute value over 1,024 bytes (the emulator does not check), and a
+    refused DLQ publish would leave the event retried until Pub/Sub dead-letters it without
+    its reason. Every DLQ attribute must fit, cut at a character boundary."""
+    relay = start_relay()
+    user_msg = "イベントの顧客情報が不足しているため、照合できません。" * 20  # 540 characters
+    graph_standin.error_next(100, 2804050, title="顧客情報が不足しています" * 10, user_msg=user_msg)
+    assert relay.post(purchase(event_id="ja-1")).status_code == 202
+    (dead,) = dead_letters(relay, 1)
+    attrs = dict(dead.attributes)
+    assert attrs["dlq_reason"] == "rejected" and attrs["error_subcode"] == "2804050"
+    assert all(len(v.encode("utf-8")) <= 1024 for v in attrs.values()), {
+        k: len(v.encode("utf-8")) for k, v in attrs.items()
+    }
+    assert (
+        attrs["error_message"].startswith("イベントの顧客情報")
+        and "\ufffd" not in attrs["error_message"]
+    )
