@@ -141,7 +141,13 @@ def _digest_uncached(key: str, text: str, context: Any) -> tuple[str | None, str
         normalized, reason = None, "could not be normalized"
     if reason is not None:
         return None, f"{reason}; Meta expects {key} as {_RULES[key]}"
-    return (_sha256(normalized.encode()).hexdigest() if normalized else None), None
+    if not normalized:
+        return None, None
+    try:
+        data = normalized.encode()
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800" in JSON) has no UTF-8 form
+        return None, "not valid Unicode text (a lone surrogate): it has no UTF-8 form to hash"
+    return _sha256(data).hexdigest(), None
 
 
 # Real traffic repeats values (the same customer across PageView, AddToCart, Purchase): the
@@ -265,6 +271,16 @@ def _ip(raw: str, problems: list[Problem]) -> str | None:
     return address
 
 
+def _is_utf8(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _never_hashed(key: str, raw: Any, problems: list[Problem]) -> Any:
     """The validated value of a field that is sent as is, or None (dropped)."""
     if type(raw) is str:
@@ -272,6 +288,15 @@ def _never_hashed(key: str, raw: Any, problems: list[Problem]) -> Any:
             return _ip(raw, problems)
         text = raw.strip()
         if not text:
+            return None
+        if not _is_utf8(text):
+            problems.append(
+                Problem(
+                    f"user_data.{key}",
+                    "dropped: not valid Unicode text (a lone surrogate)",
+                    "invalid",
+                )
+            )
             return None
         if key == "fbc" and not is_valid_fbc(text):
             problems.append(

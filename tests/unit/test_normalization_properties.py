@@ -31,7 +31,10 @@ json_scalars = (
     | st.booleans()
     | st.integers()
     | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=30)
+    | st.text(
+        alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=()),
+        max_size=30,
+    )
 )
 json_values = st.recursive(
     json_scalars,
@@ -44,7 +47,11 @@ json_values = st.recursive(
 phoneish = st.text(alphabet="0123456789+()-. x#extEXT", max_size=24)
 dateish = st.text(alphabet="0123456789/-. :TZfebFEBmarchMayJuneth,", max_size=24)
 emailish = st.text(alphabet=string.ascii_letters + "@._-+ ", max_size=24)
-anytext = st.text(max_size=30)
+# any code point, lone surrogates included (json.loads accepts "\ud800")
+anytext = st.text(
+    alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=()),
+    max_size=30,
+)
 field_values = (
     json_values
     | phoneish

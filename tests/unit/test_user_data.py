@@ -219,6 +219,22 @@ def test_a_key_that_is_not_a_field_name_is_not_echoed():
     assert "john" not in repr(problems)
 
 
+def test_lone_surrogates_cost_the_value_not_the_event():
+    user = {
+        "em": "a\ud800@example.com",
+        "external_id": ["x\udc00", "ok"],
+        "client_user_agent": "Mozilla\ud800",
+        "fn": "Mary",
+    }
+    result, problems = prepared(user)
+    assert result == {"external_id": [sha("ok")], "fn": [MARY_HASH]}
+    assert set(problems) == {
+        "user_data.em",
+        "user_data.external_id[0]",
+        "user_data.client_user_agent",
+    }
+
+
 def test_non_object_user_data():
     for junk in ([], "a@b.co", 3, True):
         result, problems = prepare_user_data(junk)
