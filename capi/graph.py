@@ -92,11 +92,21 @@ class GraphClient:
         except ValueError:
             body = None
         if 200 <= response.status_code < 300:
-            received = body.get("events_received", 0) if isinstance(body, dict) else 0
-            trace = str(body.get("fbtrace_id", "")) if isinstance(body, dict) else ""
-            return GraphResult(
-                Outcome.DELIVERED, response.status_code, int(received or 0), fbtrace_id=trace
-            )
+            received = body.get("events_received") if isinstance(body, dict) else None
+            if isinstance(received, bool) or not isinstance(received, int):
+                # Not Graph's answer (a proxy, a captive portal, a wrong CAPI_GRAPH_URL): Meta
+                # may never have seen the events. Retry rather than call them delivered.
+                return GraphResult(
+                    Outcome.TRANSIENT,
+                    response.status_code,
+                    error=MetaError(
+                        response.status_code,
+                        message=f"HTTP {response.status_code} without events_received: "
+                        "not an answer from the Graph API",
+                    ),
+                )
+            trace = str(body.get("fbtrace_id", ""))
+            return GraphResult(Outcome.DELIVERED, response.status_code, received, fbtrace_id=trace)
         error = MetaError.from_response(response.status_code, body)
         return GraphResult(
             classify(error), response.status_code, fbtrace_id=error.fbtrace_id, error=error

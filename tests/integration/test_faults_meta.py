@@ -415,3 +415,22 @@ def test_dead_letter_attributes_fit_pubsub_limits_with_localized_messages(
         attrs["error_message"].startswith("イベントの顧客情報")
         and "\ufffd" not in attrs["error_message"]
     )
+
+
+def test_a_2xx_that_is_not_a_graph_answer_is_not_taken_for_delivery(start_relay, graph_standin):
+    """A proxy, a captive portal or a wrong CAPI_GRAPH_URL that answers 200 with a page of its
+    own: Meta never saw the event. Only Graph's success body (with `events_received`) means
+    delivered; anything else is retried, so the event reaches Meta or, in the end, the DLQ with
+    the reason; it is never acked into the void."""
+    relay = start_relay(max_delivery_attempts=MAX_ATTEMPTS)
+    graph_standin.fail_next(1, status=200, body="<html>Welcome to the guest network</html>")
+    graph_standin.fail_next(1, status=204, body="")
+    graph_standin.fail_next(1, status=200, body={"status": "ok"})
+    events = [purchase(event_id="proxy-1"), lead(event_id="proxy-2"), lead(event_id="proxy-3")]
+    answers = post_all(relay, [{"data": events}])
+    accepted = accepted_ids(answers)
+    delivered, dead = final_outcome(relay, graph_standin, accepted, dead=0, timeout=30)
+    assert_each_once(delivered, dead_ids(dead), accepted)
+    assert dead == []
+    assert len(graph_standin.requests) == 6
+    assert "without events_received" in relay.forward.logs()
