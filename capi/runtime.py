@@ -22,8 +22,15 @@ if TYPE_CHECKING:
 
 
 def require_token(settings: Settings) -> None:
-    if not (settings.access_token or settings.access_token_secret):
-        raise ConfigError("set CAPI_ACCESS_TOKEN or CAPI_ACCESS_TOKEN_SECRET for the forwarder")
+    """A forwarder needs a token: CAPI_ACCESS_TOKEN(_SECRET), or per-pixel token_secret entries
+    in CAPI_PIXELS (which this also loads, so a broken routing file stops the start)."""
+    if settings.access_token or settings.access_token_secret:
+        return
+    if not routing(settings).token_secrets():
+        raise ConfigError(
+            "set CAPI_ACCESS_TOKEN or CAPI_ACCESS_TOKEN_SECRET (or token_secret per pixel in "
+            "CAPI_PIXELS) for the forwarder"
+        )
 
 
 def secret_reader(settings: Settings) -> SecretReader:
@@ -140,9 +147,8 @@ def build_forwarder(
 ) -> Forwarder:
     """The forwarder. Without a token it refuses to be built, unless `dry_run` is asked for (only
     `capi serve` does): a deployed forwarder must never ack events it did not send."""
-    pixels = routing(settings)
-    per_pixel = pixels.token_secrets()  # each cached separately: the cache is keyed by name
-    if not dry_run and not per_pixel:
+    per_pixel = routing(settings).token_secrets()  # each cached apart: keyed by secret name
+    if not dry_run:
         require_token(settings)
     from capi.forward import Forwarder
     from capi.graph import GraphClient
