@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 def require_token(settings: Settings) -> None:
     """A forwarder needs a token: CAPI_ACCESS_TOKEN(_SECRET), or per-pixel token_secret entries
-    in CAPI_PIXELS (which this also loads, so a broken routing file stops the start)."""
+    in CAPI_PIXELS (loaded here when there is no global token: a broken file stops the start)."""
     if settings.access_token or settings.access_token_secret:
         return
     if not routing(settings).token_secrets():
