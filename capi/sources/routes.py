@@ -85,12 +85,11 @@ class SourceRoutes:
                 {"error": {"code": "method_not_allowed", "message": "use POST"}},
                 {"Allow": "POST"},
             )
-        if request.too_large or len(request.body) > ingest.max_body_bytes:
-            return error_reply(
-                413, "body_too_large", f"the body is larger than {ingest.max_body_bytes} bytes"
-            )
         if request.path == "/sgtm":
             return self.sgtm(ingest, request)
+        too_large = _too_large(ingest, request)  # a signature cannot be checked on a cut body
+        if too_large is not None:
+            return too_large
         if name == "shopify":
             return self.shopify(ingest, request)
         if name == "stripe":
@@ -103,6 +102,9 @@ class SourceRoutes:
         denied, key_name = ingest.authenticate_key(request)
         if denied is not None:
             return denied
+        too_large = _too_large(ingest, request)
+        if too_large is not None:
+            return too_large
         if not is_json_content_type(request.content_type):
             return error_reply(415, "unsupported_media_type", "send Content-Type: application/json")
         try:
@@ -228,6 +230,14 @@ class SourceRoutes:
         return ingest.accept(
             batch, source=source, key_name=key_name, route=f"/webhooks/{mapping.name}"
         )
+
+
+def _too_large(ingest: Ingest, request: IncomingRequest) -> Reply | None:
+    if request.too_large or len(request.body) > ingest.max_body_bytes:
+        return error_reply(
+            413, "body_too_large", f"the body is larger than {ingest.max_body_bytes} bytes"
+        )
+    return None
 
 
 def _parse(body: bytes) -> Any:

@@ -107,7 +107,7 @@ def _number(value: Any) -> float | int | None:
         return value if math.isfinite(value) else None
     if isinstance(value, str):
         try:
-            number = float(value.strip().replace(",", "."))
+            number = float(value.strip())  # "1,234" is refused, not misread
         except ValueError:
             return None
         return number if math.isfinite(number) else None

@@ -217,3 +217,13 @@ def test_sgtm_pixel_override_goes_through_routing():
     assert post(ingest, wrapped(pixel_id="222")).status == 202
     assert post(ingest, wrapped(pixel_id="333")).status == 403
     assert [m.attributes["pixel_id"] for m in pub.messages] == ["222"]
+
+
+def test_size_is_checked_after_the_key_and_ambiguous_numbers_are_refused():
+    ingest, _ = relay()
+    big = IncomingRequest("POST", "/sgtm", {}, b"", "application/json", too_large=True)
+    assert ingest.handle(big).status == 401
+    big.headers = {"X-API-Key": "sgtm-key"}
+    assert ingest.handle(big).status == 413
+    (event,) = adapt({"event_name": "purchase", "value": "1,234", "currency": "USD"}).events
+    assert "value" not in event["custom_data"]  # refused by validation, not sent as 1.234
