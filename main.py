@@ -10,7 +10,6 @@ client) on the first request, after the server forked, under a lock.
 
 from __future__ import annotations
 
-import importlib
 import os
 import threading
 from typing import Any
@@ -19,37 +18,36 @@ import functions_framework
 
 _lock = threading.Lock()
 _handlers: dict[str, Any] = {}
-_MODULES = {"ingest": "capi.ingest", "forward": "capi.forward"}
 
-# Import the served target's modules now (cold start, before the first request), not the other's,
-# and read the settings: a misconfigured deployment fails to start, naming the variable, instead
-# of answering 500 to every request.
-if os.environ.get("FUNCTION_TARGET") in _MODULES:
-    importlib.import_module(_MODULES[os.environ["FUNCTION_TARGET"]])
+
+def _build(target: str) -> tuple[Any, int]:
+    """The target's handler and its body limit. Builds no Google client (they come on first use,
+    after the server forked); raises ConfigError for a setting, routing or mapping it cannot use."""
     from capi import runtime
     from capi.config import Settings
 
-    _settings = Settings.from_env()
-    if os.environ["FUNCTION_TARGET"] == "forward":
-        runtime.require_token(_settings)  # a forwarder without a token must not start
+    settings = Settings.from_env()
+    if target == "ingest":
+        return runtime.build_ingest(settings), settings.max_body_bytes
+    # push bodies carry the event base64-encoded, inside an envelope
+    return runtime.build_forwarder(settings), 2 * settings.max_body_bytes
 
 
-def _handler(target: str) -> Any:
+def _handler(target: str) -> tuple[Any, int]:
     handler = _handlers.get(target)
     if handler is None:
         with _lock:
             handler = _handlers.get(target)
             if handler is None:
-                from capi import runtime
-                from capi.config import Settings
-
-                settings = Settings.from_env()
-                if target == "ingest":
-                    handler = (runtime.build_ingest(settings), settings.max_body_bytes)
-                else:  # push bodies carry the event base64-encoded, inside an envelope
-                    handler = (runtime.build_forwarder(settings), 2 * settings.max_body_bytes)
-                _handlers[target] = handler
+                handler = _handlers[target] = _build(target)
     return handler
+
+
+# Build the served target's handler now (cold start, before the first request), importing only
+# that target's modules: a misconfigured deployment fails to start, naming the variable or file,
+# instead of answering 500 to every request.
+if os.environ.get("FUNCTION_TARGET") in {"ingest", "forward"}:
+    _handler(os.environ["FUNCTION_TARGET"])
 
 
 def _serve(target: str, request: Any) -> Any:

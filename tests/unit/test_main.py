@@ -26,7 +26,13 @@ CLIENTS = {"google.cloud.pubsub_v1", "google.cloud.secretmanager", "grpc", "requ
 
 
 def imported(target: str) -> set[str]:
-    out = run(MODULES, FUNCTION_TARGET=target, CAPI_ACCESS_TOKEN="EAAx")
+    out = run(
+        MODULES,
+        FUNCTION_TARGET=target,
+        CAPI_ACCESS_TOKEN="EAAx",
+        CAPI_TOPIC="projects/p/topics/capi-events",
+        CAPI_PIXEL_ID="1",
+    )
     assert out.returncode == 0, out.stderr
     return set(out.stdout.split())
 
@@ -56,3 +62,14 @@ def test_a_forwarder_without_a_token_refuses_to_start():
     out = run("import main", FUNCTION_TARGET="forward")
     assert out.returncode != 0
     assert "CAPI_ACCESS_TOKEN" in out.stderr
+
+
+def test_a_broken_webhook_mapping_stops_the_start():
+    out = run(
+        "import main",
+        FUNCTION_TARGET="ingest",
+        CAPI_TOPIC="projects/p/topics/capi-events",
+        CAPI_WEBHOOK_MAPPINGS='{"crm": {"fields": ',
+    )
+    assert out.returncode != 0
+    assert "CAPI_WEBHOOK_MAPPINGS" in out.stderr
