@@ -14,7 +14,7 @@ from typing import Any
 
 from capi import logs
 from capi.config import Settings
-from capi.http import from_flask, to_flask
+from capi.http import error_reply, from_flask, to_flask
 from capi.ingest import Ingest
 from capi.local_queue import FileDeadLetters, LocalQueue
 from capi.runtime import build_forwarder, build_ingest
@@ -23,6 +23,7 @@ from capi.runtime import build_forwarder, build_ingest
 def make_app(ingest: Ingest) -> Any:
     """A Flask app that sends every request to the ingest handler."""
     from flask import Flask, request
+    from werkzeug.exceptions import HTTPException
 
     app = Flask("capi-serve")
 
@@ -30,6 +31,11 @@ def make_app(ingest: Ingest) -> Any:
     @app.route("/<path:path>", methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"])
     def _all(path: str) -> Any:
         return to_flask(ingest.handle(from_flask(request, max_body_bytes=ingest.max_body_bytes)))
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Any:  # a path Flask cannot route, and the like
+        code = exc.code or 500
+        return to_flask(error_reply(code, "http_error", exc.name or "error"))
 
     return app
 

@@ -1,8 +1,10 @@
-"""schemathesis against a local ingest served over HTTP: for any request the OpenAPI description
-allows (and many it does not), no 5xx, and every answer matches the description."""
+"""schemathesis against a local ingest served over HTTP, configured as in production (API key,
+Shopify and Stripe signing secrets, generic mappings): for any request the OpenAPI description
+allows, no 5xx, and every answer matches the description."""
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -11,8 +13,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi import checks as openapi_checks
 
-from capi.auth import ApiKeyAuth
-from capi.ingest import Ingest
+from capi.config import Settings
+from capi.runtime import build_ingest
 from capi.serve import make_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,13 +31,48 @@ class CountingPublisher:
         return [str(i) for i in range(len(messages))]
 
 
+MAPPINGS = json.dumps(
+    {
+        "webhooks": {
+            "crm-deals": {
+                "records": "deals",
+                "event_name": {
+                    "rules": [{"when": {"path": "stage", "equals": "won"}, "value": "Purchase"}],
+                    "default": "Lead",
+                },
+                "fields": {
+                    "event_id": {"template": "deal-{id}"},
+                    "user_data.em": "email",
+                    "custom_data.value": {"path": "amount", "type": "number"},
+                    "custom_data.currency": {"path": "currency", "default": "USD"},
+                },
+            },
+            "signed-form": {
+                "verify": {"header": "X-Signature", "secret_env": "CAPI_FORM_SECRET"},
+                "event_name": "Lead",
+                "fields": {"user_data.em": "email"},
+            },
+        }
+    }
+)
+
+
 @pytest.fixture(scope="module")
 def base_url():
     from werkzeug.serving import make_server
 
-    ingest = Ingest(
-        publisher=CountingPublisher(), auth=ApiKeyAuth(lambda: (KEY,)), pixel_id="1234567890"
+    settings = Settings.from_env(
+        {
+            "CAPI_API_KEYS": KEY,
+            "CAPI_PIXEL_ID": "1234567890",
+            "CAPI_SHOPIFY_WEBHOOK_SECRET": "shpss_test",
+            "CAPI_STRIPE_WEBHOOK_SECRET": "whsec_test",
+            "CAPI_WEBHOOK_MAPPINGS": MAPPINGS,
+        }
     )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CAPI_FORM_SECRET", "form-secret")
+        ingest = build_ingest(settings, publisher=CountingPublisher())
     server = make_server("127.0.0.1", 0, make_app(ingest), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
