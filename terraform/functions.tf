@@ -4,6 +4,45 @@
 # service account, which holds secretAccessor on that one secret (iam.tf).
 
 locals {
+  # CAPI_PIXELS (docs/SOURCES.md, "Pixels"), rendered as inline JSON, which the code accepts in
+  # place of a file path. Set only when there is something to route: with no additional pixel and
+  # no key or route entry, both functions keep the single-pixel environment (CAPI_PIXEL_ID alone).
+  # var.pixel_id stays the default pixel (no "default" entry) and keeps the global token secret;
+  # each pixel of var.pixels names its own token secret. Only names of secrets, never values.
+  pixel_routing = length(var.pixels) + length(var.key_pixels) + length(var.route_pixels) > 0
+
+  pixel_token_versions = {
+    for id, secret in google_secret_manager_secret.pixel_token : id => "${secret.id}/${local.secret_version_suffix}"
+  }
+
+  pixels_config = jsonencode(merge(
+    {
+      pixels = {
+        for id, pixel in var.pixels : id => merge(
+          { token_secret = local.pixel_token_versions[id] },
+          pixel.test_event_code == "" ? {} : { test_event_code = pixel.test_event_code },
+        )
+      }
+    },
+    length(var.key_pixels) == 0 ? {} : { keys = local.routing_entries.keys },
+    length(var.route_pixels) == 0 ? {} : { routes = local.routing_entries.routes },
+  ))
+
+  # An entry is { pixels } or { pixels, allow }, as in the routing file.
+  routing_entries = {
+    for section, entries in { keys = var.key_pixels, routes = var.route_pixels } : section => {
+      for name, entry in entries : name => length(entry.allow) == 0 ? { pixels = entry.pixels } : { pixels = entry.pixels, allow = entry.allow }
+    }
+  }
+
+  # Pixels named in key_pixels / route_pixels that the relay does not know: the code refuses the
+  # whole routing when a function starts, so the plan refuses it first (preconditions on the
+  # ingest function).
+  routing_unknown_pixels = setsubtract(
+    flatten([for entry in concat(values(var.key_pixels), values(var.route_pixels)) : concat(entry.pixels, entry.allow)]),
+    concat([var.pixel_id], keys(var.pixels)),
+  )
+
   common_env = merge(
     {
       CAPI_PIXEL_ID      = var.pixel_id
@@ -11,14 +50,23 @@ locals {
     },
     var.test_event_code == "" ? {} : { CAPI_TEST_EVENT_CODE = var.test_event_code },
     var.default_country == "" ? {} : { CAPI_DEFAULT_COUNTRY = upper(var.default_country) },
+    # Both functions: ingest routes each event to its pixels, forward picks each pixel's token.
+    !local.pixel_routing ? {} : { CAPI_PIXELS = local.pixels_config },
   )
 
-  ingest_env = merge(local.common_env, {
-    CAPI_TOPIC                         = google_pubsub_topic.events.id
-    CAPI_API_KEYS_SECRET               = "${google_secret_manager_secret.api_keys.id}/${local.secret_version_suffix}"
-    CAPI_SHOPIFY_WEBHOOK_SECRET_SECRET = "${google_secret_manager_secret.shopify_webhook_secret.id}/${local.secret_version_suffix}"
-    CAPI_STRIPE_WEBHOOK_SECRET_SECRET  = "${google_secret_manager_secret.stripe_webhook_secret.id}/${local.secret_version_suffix}"
-  })
+  ingest_env = merge(
+    local.common_env,
+    {
+      CAPI_TOPIC                         = google_pubsub_topic.events.id
+      CAPI_API_KEYS_SECRET               = "${google_secret_manager_secret.api_keys.id}/${local.secret_version_suffix}"
+      CAPI_SHOPIFY_WEBHOOK_SECRET_SECRET = "${google_secret_manager_secret.shopify_webhook_secret.id}/${local.secret_version_suffix}"
+      CAPI_STRIPE_WEBHOOK_SECRET_SECRET  = "${google_secret_manager_secret.stripe_webhook_secret.id}/${local.secret_version_suffix}"
+    },
+    # Generic webhooks as inline JSON: the function source holds no mapping file.
+    var.webhook_mappings == "" ? {} : { CAPI_WEBHOOK_MAPPINGS = trimspace(var.webhook_mappings) },
+    var.consent_policy == "ignore" ? {} : { CAPI_CONSENT_POLICY = var.consent_policy },
+    length(var.ldu_states) == 0 ? {} : { CAPI_LDU_STATES = join(",", [for s in var.ldu_states : upper(s)]) },
+  )
 
   forward_env = merge(local.common_env, {
     CAPI_DLQ_TOPIC           = google_pubsub_topic.dlq.id
@@ -62,6 +110,21 @@ resource "google_cloudfunctions2_function" "ingest" {
     available_memory                 = var.ingest.memory
     timeout_seconds                  = var.ingest.timeout_seconds
     environment_variables            = local.ingest_env
+  }
+
+  lifecycle {
+    precondition {
+      condition     = !contains(keys(var.pixels), var.pixel_id)
+      error_message = "pixels must not list pixel_id: the default pixel already has its token secret <prefix>-meta-token."
+    }
+    precondition {
+      condition     = length(local.routing_unknown_pixels) == 0
+      error_message = "key_pixels / route_pixels name a pixel that is neither pixel_id nor a key of pixels."
+    }
+    precondition {
+      condition     = length(var.ldu_states) == 0 || var.consent_policy == "ldu"
+      error_message = "ldu_states only take effect with consent_policy = \"ldu\"."
+    }
   }
 
   depends_on = [

@@ -3,7 +3,8 @@
 #   ingest SA   publisher on topic <prefix>-events; secretAccessor on the API-keys secret and the two
 #               webhook signing secrets
 #   forward SA  publisher on topic <prefix>-events-dlq (permanent failures, with the reason);
-#               secretAccessor on the Meta token secret
+#               secretAccessor on the Meta token secret and on each additional pixel's token secret
+#               (var.pixels: one grant per secret)
 #   push SA     run.invoker on the forward function's Cloud Run service: the only identity that may
 #               call forward
 #   build SA    builds the function images: log writer (project: logs have no finer resource),
@@ -31,7 +32,7 @@ resource "google_service_account" "forward" {
   project      = var.project_id
   account_id   = "${local.prefix}-forward"
   display_name = "capi-relay forward function"
-  description  = "Runtime identity of ${local.forward_function_name}: reads the Meta token, publishes permanent failures to the DLQ."
+  description  = "Runtime identity of ${local.forward_function_name}: reads the Meta token secrets, publishes permanent failures to the DLQ."
 
   depends_on = [google_project_service.apis]
 }
@@ -112,6 +113,18 @@ resource "google_pubsub_topic_iam_member" "dlq_publisher_forward" {
 resource "google_secret_manager_secret_iam_member" "meta_token_accessor_forward" {
   project   = var.project_id
   secret_id = google_secret_manager_secret.meta_token.secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.forward.member
+}
+
+# The token secret of each additional pixel (var.pixels), one grant per secret: forward reads the
+# token of the pixel an event goes to. ingest receives the same CAPI_PIXELS, which names these
+# secrets, but only routes with it and never reads them, so it gets no grant.
+resource "google_secret_manager_secret_iam_member" "pixel_token_accessor_forward" {
+  for_each = google_secret_manager_secret.pixel_token
+
+  project   = var.project_id
+  secret_id = each.value.secret_id
   role      = "roles/secretmanager.secretAccessor"
   member    = google_service_account.forward.member
 }

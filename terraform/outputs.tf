@@ -58,6 +58,16 @@ output "secret_ids" {
   }
 }
 
+output "pixel_token_secret_ids" {
+  description = "Token secret of each additional pixel (var.pixels), pixel id -> secret id (created empty): fill each with `gcloud secrets versions add`."
+  value       = { for id, secret in google_secret_manager_secret.pixel_token : id => secret.secret_id }
+}
+
+output "pixels_config" {
+  description = "CAPI_PIXELS as set on both functions (inline JSON routing: pixels with their token secret names, keys, routes); empty when var.pixels, var.key_pixels and var.route_pixels are all empty."
+  value       = local.pixel_routing ? local.pixels_config : ""
+}
+
 output "service_accounts" {
   description = "Service accounts created by the module."
   value = {
@@ -77,7 +87,7 @@ output "next_steps" {
   description = "Commands to run after the first apply."
   value       = <<-EOT
     1. Store the Meta access token (Events Manager > Settings > Conversions API > Generate access token):
-         printf '%s' "$META_TOKEN" | gcloud secrets versions add ${google_secret_manager_secret.meta_token.secret_id} --project=${var.project_id} --data-file=-
+         printf '%s' "$META_TOKEN" | gcloud secrets versions add ${google_secret_manager_secret.meta_token.secret_id} --project=${var.project_id} --data-file=-${local.pixel_token_steps}
 
     2. Create the API key(s) that callers of ingest present (comma-separated for several):
          API_KEY=$(openssl rand -hex 32)
@@ -98,4 +108,12 @@ output "next_steps" {
     6. Dead-lettered events wait in ${google_pubsub_subscription.dlq.id};
        `capi replay` moves them back to ${google_pubsub_topic.events.id}.
   EOT
+}
+
+locals {
+  # next_steps, step 1: one command per additional pixel, each with that pixel's own token.
+  pixel_token_steps = join("", [
+    for id, secret in google_secret_manager_secret.pixel_token :
+    "\n\n   Pixel ${id}: its own token (Events Manager > that dataset > Settings), in its own secret:\n     printf '%s' \"$META_TOKEN_${id}\" | gcloud secrets versions add ${secret.secret_id} --project=${var.project_id} --data-file=-"
+  ])
 }

@@ -56,3 +56,22 @@ resource "google_secret_manager_secret" "stripe_webhook_secret" {
 
   depends_on = [google_project_service.apis]
 }
+
+# One Meta access token per additional pixel (var.pixels): a token is generated per dataset in
+# Events Manager, and a secret per pixel lets each be rotated, and its access audited, on its own.
+# CAPI_PIXELS names each one as that pixel's token_secret (functions.tf); only the forward service
+# account may read them (iam.tf). var.pixel_id keeps <prefix>-meta-token.
+resource "google_secret_manager_secret" "pixel_token" {
+  for_each = var.pixels
+
+  project             = var.project_id
+  secret_id           = "${local.prefix}-meta-token-${each.key}"
+  labels              = local.labels
+  deletion_protection = var.secret_deletion_protection
+
+  replication {
+    auto {}
+  }
+
+  depends_on = [google_project_service.apis]
+}

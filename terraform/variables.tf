@@ -59,6 +59,114 @@ variable "default_country" {
   }
 }
 
+# ---------------------------------------------------------------------------------------------
+# Several pixels (CAPI_PIXELS), generic webhooks (CAPI_WEBHOOK_MAPPINGS), consent
+# ---------------------------------------------------------------------------------------------
+
+variable "pixels" {
+  description = "Additional Meta pixels (datasets), keyed by pixel id, besides pixel_id. Each gets its own empty token secret <prefix>-meta-token-<pixel id>, readable by the forward service account only; pixel_id keeps <prefix>-meta-token. test_event_code makes that pixel's events test events. Non-empty (or key_pixels / route_pixels set): both functions get CAPI_PIXELS."
+  type = map(object({
+    test_event_code = optional(string, "")
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for id in keys(var.pixels) : can(regex("^[0-9]+$", id))])
+    error_message = "pixels must be keyed by numeric pixel (dataset) ids."
+  }
+}
+
+variable "key_pixels" {
+  description = "Routing by API key name (the names in the api-keys secret, name=key): the pixels each named key's events go to (all of them: fan-out), and the further pixels a request with that key may pick (allow). Every pixel must be pixel_id or a key of pixels."
+  type = map(object({
+    pixels = list(string)
+    allow  = optional(list(string), [])
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for name in keys(var.key_pixels) : can(regex("^[A-Za-z][A-Za-z0-9_.-]{0,63}$", name))])
+    error_message = "key_pixels: an API key name is a letter followed by up to 63 letters, digits, _, . or -."
+  }
+
+  validation {
+    condition     = alltrue([for e in values(var.key_pixels) : alltrue([for id in concat(e.pixels, e.allow) : can(regex("^[0-9]+$", id))])])
+    error_message = "key_pixels: pixels and allow list numeric pixel ids."
+  }
+
+  validation {
+    condition     = alltrue([for e in values(var.key_pixels) : length(e.pixels) > 0])
+    error_message = "key_pixels: each entry needs at least one pixel in pixels (where its events go when the request names none)."
+  }
+}
+
+variable "route_pixels" {
+  description = "Routing by route, for requests whose key has no key_pixels entry (webhooks carry no key): e.g. { \"/webhooks/shopify\" = { pixels = [\"222\"] } }. Same fields and rules as key_pixels."
+  type = map(object({
+    pixels = list(string)
+    allow  = optional(list(string), [])
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for route in keys(var.route_pixels) : startswith(route, "/")])
+    error_message = "route_pixels: a route is a path such as /webhooks/shopify."
+  }
+
+  validation {
+    condition     = alltrue([for e in values(var.route_pixels) : alltrue([for id in concat(e.pixels, e.allow) : can(regex("^[0-9]+$", id))])])
+    error_message = "route_pixels: pixels and allow list numeric pixel ids."
+  }
+
+  validation {
+    condition     = alltrue([for e in values(var.route_pixels) : length(e.pixels) > 0])
+    error_message = "route_pixels: each entry needs at least one pixel in pixels (where its events go when the request names none)."
+  }
+}
+
+variable "webhook_mappings" {
+  description = "Generic webhook mappings (CAPI_WEBHOOK_MAPPINGS of ingest) as inline JSON: {\"webhooks\": {\"<name>\": {...}}}, served at POST /webhooks/<name> (docs/SOURCES.md). From a YAML or JSON file: jsonencode(yamldecode(file(\"mappings.yaml\"))). Empty: none."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.webhook_mappings == "" || can(jsondecode(var.webhook_mappings))
+    error_message = "webhook_mappings must be empty or valid JSON (for a YAML file: jsonencode(yamldecode(file(\"mappings.yaml\"))))."
+  }
+
+  validation {
+    condition     = var.webhook_mappings == "" || (startswith(trimspace(var.webhook_mappings), "{") && can(keys(jsondecode(var.webhook_mappings).webhooks)))
+    error_message = "webhook_mappings must be a JSON object with a top-level \"webhooks\" object (the code reads a value starting with { as inline JSON, anything else as a file path, and the function has no such file)."
+  }
+
+  validation {
+    condition     = length(var.webhook_mappings) <= 24576
+    error_message = "webhook_mappings is limited to 24576 characters: all environment variables of a function share 32 KiB."
+  }
+}
+
+variable "consent_policy" {
+  description = "What ingest does with an event whose consent signals deny ad_storage (CAPI_CONSENT_POLICY): ignore (send it as before), drop (do not send it), ldu (send it with Limited Data Use)."
+  type        = string
+  default     = "ignore"
+
+  validation {
+    condition     = contains(["ignore", "drop", "ldu"], var.consent_policy)
+    error_message = "consent_policy must be ignore, drop or ldu."
+  }
+}
+
+variable "ldu_states" {
+  description = "US states whose Limited Data Use code ingest sets under consent_policy = \"ldu\" (CAPI_LDU_STATES). Meta documents a code for California only: [\"CA\"]."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for s in var.ldu_states : contains(["CA"], upper(s))])
+    error_message = "ldu_states may only list CA: Meta documents no LDU state code for other states (events elsewhere get 0/0, which lets Meta geolocate)."
+  }
+}
+
 variable "runtime" {
   description = "Cloud Run functions runtime for both functions."
   type        = string

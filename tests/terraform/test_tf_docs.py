@@ -20,8 +20,23 @@ def test_deploy_guide_fills_every_secret_with_gcloud(module):
     prefix = sc.literal(module.variables["name_prefix"].body.attributes["default"].expr)
     for block in module.resources_of("google_secret_manager_secret").values():
         template = block.body.attributes["secret_id"].expr.text.strip('"')
-        secret_id = template.replace("${local.prefix}", str(prefix))
-        assert re.search(rf"gcloud secrets versions add {re.escape(secret_id)} ", DEPLOY), secret_id
+        secret_id = re.escape(template.replace("${local.prefix}", str(prefix)))
+        # one secret per additional pixel (for_each over var.pixels): shown for an example id
+        secret_id = secret_id.replace(re.escape("${each.key}"), "[0-9]+")
+        assert re.search(rf"gcloud secrets versions add {secret_id} ", DEPLOY), secret_id
+
+
+def test_several_pixels_webhook_mappings_and_consent_are_documented():
+    names = ("pixels", "key_pixels", "route_pixels", "webhook_mappings", "consent_policy")
+    for doc, text in (("docs/DEPLOY.md", DEPLOY), ("terraform/README.md", README)):
+        for heading in ("Several pixels", "Generic webhook mappings and consent"):
+            assert re.search(rf"^#+ .*{heading}", text, re.M), f"{doc}: no section {heading!r}"
+        for name in (*names, "ldu_states", "CAPI_PIXELS", "CAPI_WEBHOOK_MAPPINGS"):
+            assert name in text, f"{doc} does not mention {name}"
+        assert "two-pixels.tfvars" in text, doc
+    # the command that fills a pixel's own token, and the API key names the routing refers to
+    assert re.search(r"gcloud secrets versions add capi-meta-token-[0-9]+ ", DEPLOY)
+    assert re.search(r"shop-a=\$", DEPLOY)
 
 
 def test_deploy_guide_covers_the_path_to_events_manager():

@@ -57,9 +57,11 @@ EXPECTED_GRANTS = {
     (SECRET_IAM, SECRET + "shopify_webhook_secret", ACCESSOR, SA_INGEST),
     (SECRET_IAM, SECRET + "stripe_webhook_secret", ACCESSOR, SA_INGEST),
     (RUN_IAM, FN_INGEST, INVOKER, "var.ingest_invoker_members"),
-    # forward: publish permanent failures to the DLQ, read the Meta token
+    # forward: publish permanent failures to the DLQ, read the Meta token and, one grant per
+    # secret (for_each), the token secret of each additional pixel (var.pixels)
     (TOPIC_IAM, TOPIC_DLQ, PUBLISHER, SA_FORWARD),
     (SECRET_IAM, SECRET + "meta_token", ACCESSOR, SA_FORWARD),
+    (SECRET_IAM, SECRET + "pixel_token", ACCESSOR, SA_FORWARD),
     # push subscription identity: invoke forward, nothing else
     (RUN_IAM, FN_FORWARD, INVOKER, SA_PUSH),
     # Pub/Sub service agent: dead-lettering, OIDC tokens, CMEK
@@ -138,8 +140,21 @@ def function(module: sc.Module, name: str) -> sc.Block:
     return module.resources[f"google_cloudfunctions2_function.{name}"]
 
 
+def local_closure(module: sc.Module, targets: set[str]) -> set[str]:
+    """The targets plus everything the locals among them refer to, through further locals."""
+    result, pending = set(targets), [t for t in targets if t.startswith("local.")]
+    while pending:
+        for ref in sc.references(module.locals[pending.pop().split(".")[1]].expr):
+            if ref.target not in result:
+                result.add(ref.target)
+                if ref.root == "local":
+                    pending.append(ref.target)
+    return result
+
+
 def env(module: sc.Module, name: str) -> dict[str, set[str]]:
-    """Environment of a function: variable -> declarations its value refers to (through locals)."""
+    """Environment of a function: variable -> declarations its value refers to, directly or
+    through locals (the locals included)."""
     pending = [
         r.split(".")[1]
         for r in refs(function(module, name), "service_config", "environment_variables")
@@ -152,7 +167,8 @@ def env(module: sc.Module, name: str) -> dict[str, set[str]]:
             if m:
                 text = m.group(2).rstrip(",} ")
                 line_expr = sc.parse_hcl(f"x = {text}").attributes["x"].expr
-                result[m.group(1)] = {r.target for r in sc.references(line_expr)}
+                direct = {r.target for r in sc.references(line_expr)}
+                result[m.group(1)] = local_closure(module, direct)
         pending += [
             r.parts[1]
             for r in sc.references(expr)
@@ -260,6 +276,20 @@ def test_functions_read_secrets_at_runtime_not_through_mounts(module):
     assert sc.literal(module.locals["secret_version_suffix"].expr) == "versions/latest"
 
 
+# CAPI_PIXELS, the same on both functions: the routing rendered from the three variables, naming
+# the token secret (version) of each additional pixel.
+PIXELS_ENV = {
+    "local.pixels_config",
+    "local.pixel_token_versions",
+    "local.routing_entries",
+    SECRET + "pixel_token",
+    VERSION,
+    "var.pixels",
+    "var.key_pixels",
+    "var.route_pixels",
+}
+
+
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
@@ -267,6 +297,7 @@ def test_functions_read_secrets_at_runtime_not_through_mounts(module):
             "ingest",
             {
                 "CAPI_PIXEL_ID": {"var.pixel_id"},
+                "CAPI_PIXELS": PIXELS_ENV,
                 "CAPI_GRAPH_VERSION": {"var.graph_api_version"},
                 "CAPI_TOPIC": {"google_pubsub_topic.events"},
                 "CAPI_API_KEYS_SECRET": {SECRET + "api_keys", VERSION},
@@ -274,12 +305,16 @@ def test_functions_read_secrets_at_runtime_not_through_mounts(module):
                 "CAPI_STRIPE_WEBHOOK_SECRET_SECRET": {SECRET + "stripe_webhook_secret", VERSION},
                 "CAPI_TEST_EVENT_CODE": {"var.test_event_code"},
                 "CAPI_DEFAULT_COUNTRY": {"var.default_country"},
+                "CAPI_WEBHOOK_MAPPINGS": {"var.webhook_mappings"},
+                "CAPI_CONSENT_POLICY": {"var.consent_policy"},
+                "CAPI_LDU_STATES": {"var.ldu_states"},
             },
         ),
         (
             "forward",
             {
                 "CAPI_PIXEL_ID": {"var.pixel_id"},
+                "CAPI_PIXELS": PIXELS_ENV,
                 "CAPI_GRAPH_VERSION": {"var.graph_api_version"},
                 "CAPI_DLQ_TOPIC": {"google_pubsub_topic.dlq"},
                 "CAPI_ACCESS_TOKEN_SECRET": {SECRET + "meta_token", VERSION},
@@ -294,16 +329,60 @@ def test_function_environment_matches_the_contract(module, name, expected):
     assert env(module, name) == expected
 
 
+# The variables whose secrets a function reads: its *_SECRET variables, and for forward the
+# token_secret of each pixel in CAPI_PIXELS. ingest gets the same CAPI_PIXELS but only routes with
+# it: the token secrets it names are not read by ingest, so not granted to it.
+READS_SECRETS = {
+    "ingest": lambda variable: variable.endswith("_SECRET"),
+    "forward": lambda variable: variable.endswith("_SECRET") or variable == "CAPI_PIXELS",
+}
+
+
 @pytest.mark.parametrize("name", ["ingest", "forward"])
 def test_every_secret_and_topic_a_function_uses_is_granted_to_it_and_nothing_more(module, name):
     sa = f"google_service_account.{name}"
-    used = set().union(*env(module, name).values())
-    used_secrets = {r for r in used if r.startswith("google_secret_manager_secret.")}
+    environment = env(module, name)
+    used = set().union(*environment.values())
+    read = set().union(*(refs for v, refs in environment.items() if READS_SECRETS[name](v)))
+    used_secrets = {r for r in read if r.startswith("google_secret_manager_secret.")}
     used_topics = {r for r in used if r.startswith("google_pubsub_topic.")}
     mine = {(t, target, role) for (t, target, role, member) in grants(module) if member == sa}
     assert {x for (t, x, role) in mine if role == ACCESSOR} == used_secrets
     assert {x for (t, x, role) in mine if role == PUBLISHER} == used_topics
     assert {role for (_, _, role) in mine} <= {ACCESSOR, PUBLISHER}
+
+
+def test_each_additional_pixel_token_secret_is_readable_by_forward_alone(module):
+    """var.pixels -> one empty secret per pixel -> one accessor grant per secret, for_each over
+    exactly those secrets, to the forward service account; no other grant touches them."""
+    secret = module.resources[SECRET + "pixel_token"]
+    assert refs(secret, "for_each") == {"var.pixels"}
+    assert attr(secret, "secret_id").expr.text == '"${local.prefix}-meta-token-${each.key}"'
+    on_tokens = {k: b for k, b in grants(module).items() if k[1] == SECRET + "pixel_token"}
+    assert set(on_tokens) == {(SECRET_IAM, SECRET + "pixel_token", ACCESSOR, SA_FORWARD)}
+    (grant,) = on_tokens.values()
+    assert grant.address == "google_secret_manager_secret_iam_member.pixel_token_accessor_forward"
+    assert attr(grant, "for_each").expr.text == SECRET + "pixel_token"  # one grant per secret
+    assert attr(grant, "secret_id").expr.text == "each.value.secret_id"  # on that secret only
+    assert attr(grant, "member").expr.text == SA_FORWARD + ".member"
+    assert value(grant, "role") == ACCESSOR
+    assert "condition" not in {b.type for b in grant.body.blocks}
+    # ... and the routing names exactly those secrets, as each pixel's token_secret
+    versions = module.locals["pixel_token_versions"].expr
+    assert {r.target for r in sc.references(versions)} == {SECRET + "pixel_token", VERSION}
+    config = module.locals["pixels_config"].expr.text
+    assert "token_secret = local.pixel_token_versions[id]" in config
+    assert not re.search(r"google_secret_manager_secret\.(?!pixel_token)", config)
+
+
+def test_pixel_routing_is_only_set_when_configured(module):
+    """With no additional pixel, key or route entry, CAPI_PIXELS is absent: the single-pixel
+    environment of before (the rendered values are checked in test_tf_pixels.py)."""
+    common = module.locals["common_env"].expr.text
+    assert "!local.pixel_routing ? {} : { CAPI_PIXELS = local.pixels_config }" in common
+    routing = module.locals["pixel_routing"].expr.text
+    for variable in ("var.pixels", "var.key_pixels", "var.route_pixels"):
+        assert f"length({variable})" in routing
 
 
 def test_push_subscription_delivers_to_forward_with_oidc_backoff_and_dead_letter(module):
@@ -359,6 +438,7 @@ def test_no_secret_value_can_enter_the_configuration_or_the_state(module):
         "google_secret_manager_secret.api_keys",
         "google_secret_manager_secret.shopify_webhook_secret",
         "google_secret_manager_secret.stripe_webhook_secret",
+        "google_secret_manager_secret.pixel_token",
     }
 
 
@@ -442,6 +522,12 @@ def test_interface_variables_and_outputs(module):
         "forward",
         "max_delivery_attempts",
         "kms_key_name",
+        "pixels",
+        "key_pixels",
+        "route_pixels",
+        "webhook_mappings",
+        "consent_policy",
+        "ldu_states",
     } <= set(module.variables)
     for name in ("project_id", "region", "pixel_id"):
         assert "default" not in module.variables[name].body.attributes, name
@@ -456,6 +542,8 @@ def test_interface_variables_and_outputs(module):
         "push_subscription_name",
         "dlq_subscription_name",
         "secret_ids",
+        "pixel_token_secret_ids",
+        "pixels_config",
         "next_steps",
     } <= set(module.outputs)
 

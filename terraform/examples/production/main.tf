@@ -1,5 +1,7 @@
 # A production deployment: remote state (versions.tf), alert e-mails, optional CMEK on the topics,
-# a warm ingest instance, protected secrets and named operators for `capi replay`.
+# a warm ingest instance, protected secrets and named operators for `capi replay`; optionally
+# several pixels with their routing, generic webhook mappings from a YAML file and a consent
+# policy: two-pixels.tfvars shows them (terraform apply -var-file=two-pixels.tfvars).
 # This is the configuration cloudbuild.yaml applies.
 
 provider "google" {
@@ -26,6 +28,18 @@ module "capi_relay" {
   pixel_id          = var.pixel_id
   graph_api_version = var.graph_api_version
   default_country   = var.default_country
+
+  # Several pixels: each pixel of var.pixels gets its own token secret <prefix>-meta-token-<id>;
+  # key_pixels / route_pixels say which events go where (docs/DEPLOY.md, "Several pixels").
+  pixels       = var.pixels
+  key_pixels   = var.key_pixels
+  route_pixels = var.route_pixels
+
+  # The mapping file (YAML or JSON, relative to this directory) travels as inline JSON: the
+  # function source holds only main.py, requirements.txt and capi/.
+  webhook_mappings = var.webhook_mappings_file == "" ? "" : jsonencode(yamldecode(file(var.webhook_mappings_file)))
+  consent_policy   = var.consent_policy
+  ldu_states       = var.ldu_states
 
   ingest = {
     min_instances = 1

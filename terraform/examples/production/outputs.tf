@@ -18,6 +18,16 @@ output "secret_ids" {
   value       = module.capi_relay.secret_ids
 }
 
+output "pixel_token_secret_ids" {
+  description = "Token secret of each additional pixel (pixel id -> secret id) to fill with gcloud secrets versions add."
+  value       = module.capi_relay.pixel_token_secret_ids
+}
+
+output "pixels_config" {
+  description = "CAPI_PIXELS as set on both functions (empty without routing)."
+  value       = module.capi_relay.pixels_config
+}
+
 output "service_accounts" {
   description = "Service accounts created by the module."
   value       = module.capi_relay.service_accounts

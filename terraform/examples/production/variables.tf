@@ -42,3 +42,47 @@ variable "dlq_operators" {
   type        = list(string)
   default     = []
 }
+
+variable "pixels" {
+  description = "Additional pixels besides pixel_id, keyed by pixel id, e.g. { \"222222222222\" = {} }; each gets the token secret capi-meta-token-<id>."
+  type = map(object({
+    test_event_code = optional(string, "")
+  }))
+  default = {}
+}
+
+variable "key_pixels" {
+  description = "API key name -> { pixels, allow }: where the events of each named key go."
+  type = map(object({
+    pixels = list(string)
+    allow  = optional(list(string), [])
+  }))
+  default = {}
+}
+
+variable "route_pixels" {
+  description = "Route (e.g. /webhooks/shopify) -> { pixels, allow }: where webhooks go."
+  type = map(object({
+    pixels = list(string)
+    allow  = optional(list(string), [])
+  }))
+  default = {}
+}
+
+variable "webhook_mappings_file" {
+  description = "Generic webhook mapping file (YAML or JSON, path relative to this directory), e.g. webhook-mappings.yaml; empty: none."
+  type        = string
+  default     = ""
+}
+
+variable "consent_policy" {
+  description = "ignore, drop or ldu: what happens to events whose consent denies ad_storage."
+  type        = string
+  default     = "ignore"
+}
+
+variable "ldu_states" {
+  description = "US states whose LDU code is set under consent_policy = \"ldu\" (only CA)."
+  type        = list(string)
+  default     = []
+}

@@ -1,0 +1,296 @@
+"""Several pixels, generic webhook mappings and consent: the environment the module gives the two
+functions, evaluated by terraform itself (tf_render.py), then read by the relay's own code
+(Settings, the routing, the mapping loader, the ingest and forward builders)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+
+import pytest
+import schema_check as sc
+from tf_helpers import REPO, TERRAFORM
+from tf_render import Renderer, Result, evaluate
+
+from capi import runtime
+from capi.config import Settings
+from capi.routing import RoutingError
+from capi.sources.generic import load_mappings
+
+SHOP_A, SHOP_B, SHOP_C = "111111111111", "222222222222", "333333333333"  # SHOP_A: pixel_id
+SECRETS = "projects/my-project/secrets"
+PRODUCTION = TERRAFORM / "examples" / "production"
+FIXTURE_MAPPINGS = REPO / "tests" / "fixtures" / "generic" / "mappings.yaml"
+# What the production example passes to the module about pixels, mappings and consent.
+ROUTING_ARGUMENTS = (
+    "pixel_id",
+    "pixels",
+    "key_pixels",
+    "route_pixels",
+    "webhook_mappings",
+    "consent_policy",
+    "ldu_states",
+)
+
+# The environment of a single-pixel relay, as the module has always set it.
+SINGLE_PIXEL_INGEST = {
+    "CAPI_PIXEL_ID": SHOP_A,
+    "CAPI_GRAPH_VERSION": "v26.0",
+    "CAPI_TOPIC": "projects/my-project/topics/capi-events",
+    "CAPI_API_KEYS_SECRET": f"{SECRETS}/capi-api-keys/versions/latest",
+    "CAPI_SHOPIFY_WEBHOOK_SECRET_SECRET": f"{SECRETS}/capi-shopify-webhook-secret/versions/latest",
+    "CAPI_STRIPE_WEBHOOK_SECRET_SECRET": f"{SECRETS}/capi-stripe-webhook-secret/versions/latest",
+}
+SINGLE_PIXEL_FORWARD = {
+    "CAPI_PIXEL_ID": SHOP_A,
+    "CAPI_GRAPH_VERSION": "v26.0",
+    "CAPI_DLQ_TOPIC": "projects/my-project/topics/capi-events-dlq",
+    "CAPI_ACCESS_TOKEN_SECRET": f"{SECRETS}/capi-meta-token/versions/latest",
+    "CAPI_MAX_DELIVERY_ATTEMPTS": "10",
+}
+
+SEVERAL_PIXELS = {
+    "pixels": {SHOP_B: {}, SHOP_C: {"test_event_code": "TEST42"}},
+    "key_pixels": {
+        "shop-b": {"pixels": [SHOP_B]},
+        "agency": {"pixels": [SHOP_A, SHOP_B], "allow": [SHOP_C]},
+    },
+    "route_pixels": {"/webhooks/shopify": {"pixels": [SHOP_B]}},
+}
+
+
+def token_version(pixel: str) -> str:
+    return f"{SECRETS}/capi-meta-token-{pixel}/versions/latest"
+
+
+def flat(text: str) -> str:
+    """Terraform wraps its messages at the terminal width."""
+    return " ".join(text.split())
+
+
+@pytest.fixture(scope="module")
+def renderer(module) -> Renderer:
+    return Renderer(module)
+
+
+@pytest.fixture
+def render(renderer, tmp_path):
+    counter = itertools.count()
+
+    def run(**variables: object) -> Result:
+        return renderer.render(tmp_path / f"render-{next(counter)}", variables)
+
+    return run
+
+
+def rendered(result: Result) -> Result:
+    assert result.ok, result.output
+    assert result.failed_preconditions() == []
+    return result
+
+
+def both_functions_start(result: Result) -> tuple[Settings, Settings]:
+    """The relay's own builders accept what Terraform renders (they create no Google client)."""
+    ingest, forward = Settings.from_env(result.ingest_env), Settings.from_env(result.forward_env)
+    runtime.build_ingest(ingest)
+    runtime.build_forwarder(forward)
+    return ingest, forward
+
+
+# -------------------------------------------------------------------------------------------------
+
+
+def test_without_additional_pixels_the_environment_is_the_single_pixel_one(render):
+    result = rendered(render())
+    assert result.ingest_env == SINGLE_PIXEL_INGEST
+    assert result.forward_env == SINGLE_PIXEL_FORWARD
+    ingest, forward = both_functions_start(result)
+    assert runtime.routing(ingest).resolve(key_name="anyone") == [SHOP_A]
+    assert runtime.routing(forward).token_secrets() == {}
+
+
+def test_several_pixels_are_routed_by_ingest_and_given_their_own_token_by_forward(render):
+    result = rendered(render(**SEVERAL_PIXELS))
+    # the same routing on both functions, and nothing else changes
+    assert result.ingest_env["CAPI_PIXELS"] == result.forward_env["CAPI_PIXELS"]
+    assert {k: v for k, v in result.ingest_env.items() if k != "CAPI_PIXELS"} == (
+        SINGLE_PIXEL_INGEST
+    )
+    assert {k: v for k, v in result.forward_env.items() if k != "CAPI_PIXELS"} == (
+        SINGLE_PIXEL_FORWARD
+    )
+    document = json.loads(result.ingest_env["CAPI_PIXELS"])
+    assert document == {
+        "pixels": {
+            SHOP_B: {"token_secret": token_version(SHOP_B)},
+            SHOP_C: {"token_secret": token_version(SHOP_C), "test_event_code": "TEST42"},
+        },
+        "keys": {
+            "shop-b": {"pixels": [SHOP_B]},
+            "agency": {"pixels": [SHOP_A, SHOP_B], "allow": [SHOP_C]},
+        },
+        "routes": {"/webhooks/shopify": {"pixels": [SHOP_B]}},
+    }
+    ingest, forward = both_functions_start(result)
+    routing = runtime.routing(ingest)
+    assert routing.resolve(key_name="agency") == [SHOP_A, SHOP_B]  # fan-out
+    assert routing.resolve(key_name="agency", requested=[SHOP_C]) == [SHOP_C]
+    assert routing.resolve(key_name="shop-b") == [SHOP_B]
+    assert routing.resolve(key_name="legacy") == [SHOP_A]  # a key without entry: pixel_id
+    assert routing.resolve(route="/webhooks/shopify") == [SHOP_B]
+    with pytest.raises(RoutingError) as refused:
+        routing.resolve(key_name="shop-b", requested=[SHOP_A])
+    assert refused.value.status == 403
+    assert routing.test_event_code(SHOP_C) == "TEST42"
+    # forward: each additional pixel's own secret, pixel_id still on the global one
+    assert runtime.routing(forward).token_secrets() == {
+        SHOP_B: token_version(SHOP_B),
+        SHOP_C: token_version(SHOP_C),
+    }
+    assert forward.access_token_secret == f"{SECRETS}/capi-meta-token/versions/latest"
+
+
+def test_routing_by_key_alone_needs_no_additional_pixel(render):
+    result = rendered(render(key_pixels={"sgtm": {"pixels": [SHOP_A]}}))
+    assert json.loads(result.forward_env["CAPI_PIXELS"]) == {
+        "pixels": {},
+        "keys": {"sgtm": {"pixels": [SHOP_A]}},
+    }
+    ingest, forward = both_functions_start(result)
+    assert runtime.routing(ingest).resolve(key_name="sgtm") == [SHOP_A]
+    assert runtime.routing(forward).token_secrets() == {}
+
+
+def test_webhook_mappings_and_consent_reach_ingest_only(render):
+    mappings = json.dumps({"webhooks": {"crm": {"event_name": "Lead", "fields": {}}}})
+    result = rendered(
+        render(webhook_mappings=f"  {mappings}\n", consent_policy="ldu", ldu_states=["ca"])
+    )
+    assert result.ingest_env == {
+        **SINGLE_PIXEL_INGEST,
+        "CAPI_WEBHOOK_MAPPINGS": mappings,
+        "CAPI_CONSENT_POLICY": "ldu",
+        "CAPI_LDU_STATES": "CA",
+    }
+    assert result.forward_env == SINGLE_PIXEL_FORWARD
+    ingest, _ = both_functions_start(result)
+    assert set(load_mappings(ingest.webhook_mappings)) == {"crm"}
+    assert (ingest.consent_policy, ingest.ldu_states) == ("ldu", ("CA",))
+
+
+def test_consent_drop_without_states(render):
+    result = rendered(render(consent_policy="drop"))
+    assert result.ingest_env == {**SINGLE_PIXEL_INGEST, "CAPI_CONSENT_POLICY": "drop"}
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"pixels": {"shop-b": {}}}, "pixels must be keyed by numeric pixel (dataset) ids"),
+        ({"key_pixels": {"9lives": {"pixels": [SHOP_A]}}}, "an API key name is a letter"),
+        ({"key_pixels": {"a": {"pixels": ["pixel-a"]}}}, "pixels and allow list numeric"),
+        ({"route_pixels": {"webhooks/shopify": {"pixels": [SHOP_A]}}}, "a route is a path"),
+        ({"route_pixels": {"/sgtm": {"pixels": [SHOP_A], "allow": ["x"]}}}, "numeric pixel ids"),
+        ({"route_pixels": {"/sgtm": {"pixels": [], "allow": [SHOP_A]}}}, "at least one pixel"),
+        ({"key_pixels": {"sgtm": {"pixels": []}}}, "at least one pixel"),
+        ({"webhook_mappings": "webhooks: {}"}, "must be empty or valid JSON"),
+        ({"webhook_mappings": "/workspace/mappings.yaml"}, "must be empty or valid JSON"),
+        ({"webhook_mappings": '[{"webhooks": {}}]'}, 'top-level "webhooks" object'),
+        ({"webhook_mappings": '{"hooks": {}}'}, 'top-level "webhooks" object'),
+        ({"webhook_mappings": '{"webhooks": []}'}, 'top-level "webhooks" object'),
+        ({"webhook_mappings": '{"webhooks": {"x": "' + "a" * 24576 + '"}}'}, "share 32 KiB"),
+        ({"consent_policy": "deny"}, "consent_policy must be ignore, drop or ldu"),
+        ({"consent_policy": "LDU"}, "consent_policy must be ignore, drop or ldu"),
+        ({"ldu_states": ["NY"]}, "ldu_states may only list CA"),
+    ],
+)
+def test_invalid_values_are_refused_by_the_plan(render, variables, message):
+    result = render(**variables)
+    assert not result.ok
+    assert "Invalid value for variable" in result.output
+    assert message in flat(result.output)
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"pixels": {SHOP_A: {}}}, "pixels must not list pixel_id"),
+        ({"key_pixels": {"a": {"pixels": [SHOP_B]}}}, "neither pixel_id nor a key of pixels"),
+        (
+            {
+                "pixels": {SHOP_B: {}},
+                "route_pixels": {"/sgtm": {"pixels": [SHOP_B], "allow": [SHOP_C]}},
+            },
+            "neither pixel_id nor a key of pixels",
+        ),
+        ({"ldu_states": ["CA"]}, 'ldu_states only take effect with consent_policy = "ldu"'),
+    ],
+)
+def test_inconsistent_values_fail_the_ingest_preconditions(render, variables, message):
+    """Rules across variables (a validation may only read its own variable before Terraform
+    1.9): preconditions of the ingest function, so the plan stops before anything is deployed."""
+    result = render(**variables)
+    assert result.ok, result.output
+    (failed,) = result.failed_preconditions()
+    assert message in failed
+
+
+# -------------------------------------------------------------------------------------------------
+# The production example
+
+
+def example_arguments(tmp_path, *args: str) -> dict:
+    """What the production example passes to the module, evaluated by terraform."""
+    call = sc.load_module(PRODUCTION).modules["capi_relay"]
+    expressions = {name: call.body.attributes[name].expr.text for name in ROUTING_ARGUMENTS}
+    base = ("-var=project_id=my-project", "-var=region=europe-west1")
+    return evaluate(tmp_path / "example", PRODUCTION, expressions, base + args)
+
+
+def test_production_example_defaults_keep_the_single_pixel_relay(renderer, tmp_path):
+    arguments = example_arguments(tmp_path, f"-var=pixel_id={SHOP_A}")
+    result = rendered(renderer.render(tmp_path / "module", arguments))
+    assert result.ingest_env == SINGLE_PIXEL_INGEST
+    assert result.forward_env == SINGLE_PIXEL_FORWARD
+
+
+def test_production_example_with_two_pixels(renderer, tmp_path):
+    tfvars = PRODUCTION / "two-pixels.tfvars"
+    example = sc.load_module(PRODUCTION)
+    assert set(sc.parse_hcl(tfvars.read_text(), tfvars.name).attributes) <= set(example.variables)
+    assert {"pixel_token_secret_ids", "pixels_config", "next_steps"} <= set(example.outputs)
+    arguments = example_arguments(tmp_path, "-var-file=two-pixels.tfvars")
+    result = rendered(renderer.render(tmp_path / "module", arguments))
+    ingest, forward = both_functions_start(result)
+    # two pixels: pixel_id on capi-meta-token, the other on its own secret
+    assert ingest.pixel_id == SHOP_A
+    assert forward.access_token_secret == f"{SECRETS}/capi-meta-token/versions/latest"
+    assert runtime.routing(forward).token_secrets() == {SHOP_B: token_version(SHOP_B)}
+    routing = runtime.routing(ingest)
+    assert routing.resolve(key_name="shop-a") == [SHOP_A]
+    assert routing.resolve(key_name="shop-b") == [SHOP_B]
+    assert routing.resolve(key_name="agency") == [SHOP_A, SHOP_B]
+    assert routing.resolve(route="/webhooks/shopify") == [SHOP_B]
+    assert routing.resolve(route="/webhooks/stripe") == [SHOP_A]
+    assert routing.resolve(route="/webhooks/stripe", requested=[SHOP_B]) == [SHOP_B]
+    assert routing.resolve(route="/webhooks/crm-deals") == [SHOP_B]
+    # the mapping file arrives whole, as inline JSON
+    assert load_mappings(ingest.webhook_mappings) == load_mappings(
+        str(PRODUCTION / "webhook-mappings.yaml")
+    )
+    assert (ingest.consent_policy, ingest.ldu_states) == ("ldu", ("CA",))
+
+
+@pytest.mark.parametrize(
+    "path", [PRODUCTION / "webhook-mappings.yaml", FIXTURE_MAPPINGS], ids=lambda p: p.name
+)
+def test_a_mapping_file_becomes_the_same_mappings_as_inline_json(tmp_path, path):
+    """jsonencode(yamldecode(file(...))) in the example: the code reads the inline JSON into the
+    same mappings as the YAML file itself (Terraform's YAML 1.2 reader versus PyYAML)."""
+    arguments = example_arguments(
+        tmp_path, f"-var=pixel_id={SHOP_A}", f"-var=webhook_mappings_file={path}"
+    )
+    inline = arguments["webhook_mappings"]
+    assert re.match(r"^\{", inline)
+    assert load_mappings(inline) == load_mappings(str(path))
