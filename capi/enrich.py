@@ -16,25 +16,18 @@ from typing import Any
 
 from capi.fbc import add_fbc
 from capi.problems import Problem
+from capi.values import scalar_text
 
 # Fixed namespace: the same input gives the same id on every instance and every version.
 EVENT_ID_NAMESPACE = uuid.UUID("6f1d3f4e-2c1a-5b7e-9a0d-c0ffee5ca9e1")
 
 
-def _scalar_text(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return ""
-    if isinstance(value, int | float | str):
-        return str(value).strip()
-    return ""
-
-
 def derive_event_id(event: dict[str, Any]) -> str:
     """A stable UUID for an event that has none: from its order id, or from its content."""
     custom = event.get("custom_data")
-    order_id = _scalar_text(custom.get("order_id")) if isinstance(custom, dict) else ""
+    order_id = scalar_text(custom.get("order_id")) if isinstance(custom, dict) else ""
     if order_id:
-        key = f"order\x1f{_scalar_text(event.get('event_name'))}\x1f{order_id}"
+        key = f"order\x1f{scalar_text(event.get('event_name'))}\x1f{order_id}"
     else:
         key = "content\x1f" + json.dumps(event, sort_keys=True, separators=(",", ":"), default=str)
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, key))
@@ -44,7 +37,7 @@ def enrich(event: dict[str, Any], *, now: float) -> tuple[dict[str, Any], list[P
     """A new event with `event_id`, `event_time` and `fbc` filled in where missing."""
     warnings: list[Problem] = []
     result = dict(event)
-    given_id = _scalar_text(event.get("event_id"))
+    given_id = scalar_text(event.get("event_id"))
     if given_id:
         result["event_id"] = given_id
     else:

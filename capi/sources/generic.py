@@ -50,6 +50,7 @@ from typing import Any
 from capi.config import ConfigError
 from capi.intake import MAX_EVENTS_PER_REQUEST
 from capi.signatures import HmacScheme
+from capi.values import scalar_text
 
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 RESERVED_NAMES = frozenset({"shopify", "stripe"})
@@ -132,16 +133,6 @@ def _empty(value: Any) -> bool:
     return value is None or value == "" or value == [] or value == {}
 
 
-def _scalar_text(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, int | float | str):
-        return str(value).strip()
-    return ""
-
-
 def _number(value: Any) -> float | int | None:
     if isinstance(value, bool):
         return None
@@ -176,7 +167,7 @@ def _convert(value: Any, kind: str) -> Any:
     if kind == "auto":
         return value
     if kind == "string":
-        return _scalar_text(value) or None
+        return scalar_text(value) or None
     if kind == "number":
         return _number(value)
     if kind == "integer":
@@ -185,7 +176,7 @@ def _convert(value: Any, kind: str) -> Any:
     if kind == "boolean":
         if isinstance(value, bool):
             return value
-        text = _scalar_text(value).lower()
+        text = scalar_text(value).lower()
         return {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}.get(
             text
         )
@@ -210,7 +201,7 @@ def _render(template: str, record: Any, root: Any) -> str | None:
 
     def fill(match: re.Match[str]) -> str:
         nonlocal missing
-        text = _scalar_text(lookup(match.group(1).strip(), record, root))
+        text = scalar_text(lookup(match.group(1).strip(), record, root))
         missing |= not text
         return text
 
@@ -239,10 +230,10 @@ def _matches(rule: Rule, record: Any, root: Any) -> bool:
         return (not _empty(value)) is bool(rule.operand)
     if rule.op == "in":
         return any(
-            value == item or _scalar_text(value) == _scalar_text(item) for item in rule.operand
+            value == item or scalar_text(value) == scalar_text(item) for item in rule.operand
         )
     return value == rule.operand or (
-        _scalar_text(value) != "" and _scalar_text(value) == _scalar_text(rule.operand)
+        scalar_text(value) != "" and scalar_text(value) == scalar_text(rule.operand)
     )
 
 
@@ -250,7 +241,7 @@ def event_name_of(spec: EventName, record: Any, root: Any) -> str:
     if spec.constant:
         return spec.constant
     if spec.path:
-        key = _scalar_text(lookup(spec.path, record, root))
+        key = scalar_text(lookup(spec.path, record, root))
         return spec.table.get(key, spec.default) if spec.table else (key or spec.default)
     for rule in spec.rules:
         if _matches(rule, record, root):
@@ -345,21 +336,21 @@ def _event_name(value: Any, where: str) -> EventName:
         return EventName(constant=value.strip())
     if not isinstance(value, Mapping):
         raise _fail(where, "a constant name, {path, map, default} or {rules, default}")
-    default = _scalar_text(value.get("default"))
+    default = scalar_text(value.get("default"))
     if "path" in value:
         table = value.get("map") or {}
         if not isinstance(table, Mapping):
             raise _fail(where, "map must map source values to event names")
         return EventName(
             path=_path_list(value["path"], where)[0],
-            table={_scalar_text(k): str(v) for k, v in table.items() if v},
+            table={scalar_text(k): str(v) for k, v in table.items() if v},
             default=default,
         )
     rules = []
     for index, item in enumerate(value.get("rules") or []):
         spot = f"{where}.rules[{index}]"
         when = item.get("when") if isinstance(item, Mapping) else None
-        name = _scalar_text(item.get("value")) if isinstance(item, Mapping) else ""
+        name = scalar_text(item.get("value")) if isinstance(item, Mapping) else ""
         if not isinstance(when, Mapping) or not name:
             raise _fail(spot, "each rule is {when: {path, equals|in|exists}, value: EventName}")
         ops = [op for op in ("equals", "in", "exists") if op in when]
@@ -382,8 +373,8 @@ def _verify(value: Any, where: str) -> Verify | None:
     unknown = set(value) - _VERIFY_KEYS
     if unknown:
         raise _fail(where, f"unknown key(s) {sorted(unknown)}")
-    secret_env = _scalar_text(value.get("secret_env"))
-    secret = _scalar_text(value.get("secret"))
+    secret_env = scalar_text(value.get("secret_env"))
+    secret = scalar_text(value.get("secret"))
     if bool(secret_env) == bool(secret):
         raise _fail(where, "name the signing secret with secret_env or secret (one of them)")
     if secret and not (secret.startswith("projects/") and "/secrets/" in secret):
@@ -394,9 +385,9 @@ def _verify(value: Any, where: str) -> Verify | None:
         )
     try:
         scheme = HmacScheme(
-            header=_scalar_text(value.get("header")),
-            algorithm=_scalar_text(value.get("algorithm")) or "sha256",
-            encoding=_scalar_text(value.get("encoding")) or "hex",
+            header=scalar_text(value.get("header")),
+            algorithm=scalar_text(value.get("algorithm")) or "sha256",
+            encoding=scalar_text(value.get("encoding")) or "hex",
             prefix=str(value.get("prefix") or ""),
         )
     except ValueError as exc:

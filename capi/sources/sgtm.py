@@ -38,6 +38,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from capi.intake import Batch, BodyError
+from capi.values import scalar_text
 
 GA4_TO_META = {
     "add_payment_info": "AddPaymentInfo",
@@ -88,18 +89,6 @@ def meta_event_name(name: str) -> str:
     return GA4_TO_META.get(name.strip().lower(), name.strip()) if name else name
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return ""
-    if isinstance(value, int | float):
-        if isinstance(value, float) and not math.isfinite(value):
-            return ""
-        return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
-    if isinstance(value, str):
-        return value.strip()
-    return ""
-
-
 def _number(value: Any) -> float | int | None:
     if isinstance(value, bool) or value is None:
         return None
@@ -131,7 +120,9 @@ def _seconds(value: Any) -> int | None:
 
 def _put(target: dict[str, Any], key: str, value: Any) -> None:
     """Set a user_data field, collecting distinct values into a list."""
-    texts = [t for t in (_text(v) for v in (value if isinstance(value, list) else [value])) if t]
+    texts = [
+        t for t in (scalar_text(v) for v in (value if isinstance(value, list) else [value])) if t
+    ]
     if not texts:
         return
     current = target.get(key)
@@ -154,17 +145,17 @@ def _user_data(data: Mapping[str, Any], cookies: Mapping[str, Any]) -> dict[str,
     _put(user, "external_id", data.get("user_id"))
     for key in _META_USER_KEYS:  # Meta's own tag convention: x-fb-ud-em, ...
         _put(user, key, data.get(f"x-fb-ud-{key}"))
-    ip = _text(data.get("ip_override"))
+    ip = scalar_text(data.get("ip_override"))
     if ip:
         user["client_ip_address"] = ip
-    agent = _text(data.get("user_agent"))
+    agent = scalar_text(data.get("user_agent"))
     if agent:
         user["client_user_agent"] = agent
     for key in ("fbp", "fbc"):
         value = (
-            _text(cookies.get(f"_{key}"))
-            or _text(data.get(f"x-fb-ck-{key}"))
-            or _text(data.get(f"_{key}"))
+            scalar_text(cookies.get(f"_{key}"))
+            or scalar_text(data.get(f"x-fb-ck-{key}"))
+            or scalar_text(data.get(f"_{key}"))
         )
         if value:
             user[key] = value
@@ -179,7 +170,7 @@ def _contents(items: Any) -> tuple[list[dict[str, Any]], list[str], int | None]:
     for item in items:
         if not isinstance(item, Mapping):
             continue
-        item_id = _text(item.get("item_id")) or _text(item.get("id"))
+        item_id = scalar_text(item.get("item_id")) or scalar_text(item.get("id"))
         if not item_id:
             continue
         content: dict[str, Any] = {"id": item_id}
@@ -200,10 +191,10 @@ def _custom_data(data: Mapping[str, Any]) -> dict[str, Any]:
     value = _number(data.get("value"))
     if value is not None:
         custom["value"] = value
-    currency = _text(data.get("currency"))
+    currency = scalar_text(data.get("currency"))
     if currency:
         custom["currency"] = currency.upper()
-    order_id = _text(data.get("transaction_id"))
+    order_id = scalar_text(data.get("transaction_id"))
     if order_id:
         custom["order_id"] = order_id
     contents, ids, count = _contents(data.get("items"))
@@ -214,13 +205,13 @@ def _custom_data(data: Mapping[str, Any]) -> dict[str, Any]:
         custom["content_type"] = "product"
         items = [i for i in data["items"] if isinstance(i, Mapping)]
         if len(items) == 1:
-            name = _text(items[0].get("item_name"))
-            category = _text(items[0].get("item_category"))
+            name = scalar_text(items[0].get("item_name"))
+            category = scalar_text(items[0].get("item_category"))
             if name:
                 custom["content_name"] = name
             if category:
                 custom["content_category"] = category
-    search = _text(data.get("search_term"))
+    search = scalar_text(data.get("search_term"))
     if search:
         custom["search_string"] = search
     for key in _META_CUSTOM_KEYS:
@@ -234,16 +225,16 @@ def event_from(data: Mapping[str, Any], wrapper: Mapping[str, Any]) -> dict[str,
     """One Meta-shaped caller event from GA4 event data (and the tag's wrapper fields)."""
     cookies = wrapper.get("cookies")
     cookies = cookies if isinstance(cookies, Mapping) else {}
-    name = _text(wrapper.get("event_name")) or _text(data.get("event_name"))
+    name = scalar_text(wrapper.get("event_name")) or scalar_text(data.get("event_name"))
     event: dict[str, Any] = {"event_name": meta_event_name(name), "action_source": "website"}
     seconds = _seconds(wrapper.get("event_time")) or _seconds(data.get("event_time"))
     if seconds:
         event["event_time"] = seconds
     event_id = (
-        _text(data.get("event_id"))
-        or _text(data.get("x-fb-event_id"))
-        or _text(wrapper.get("event_id"))
-        or _text(data.get("transaction_id"))
+        scalar_text(data.get("event_id"))
+        or scalar_text(data.get("x-fb-event_id"))
+        or scalar_text(wrapper.get("event_id"))
+        or scalar_text(data.get("transaction_id"))
     )
     if event_id:
         event["event_id"] = event_id
@@ -251,7 +242,7 @@ def event_from(data: Mapping[str, Any], wrapper: Mapping[str, Any]) -> dict[str,
         ("page_location", "event_source_url"),
         ("page_referrer", "referrer_url"),
     ):
-        url = _text(data.get(source))
+        url = scalar_text(data.get(source))
         if url.startswith(("http://", "https://")):
             event[target] = url
     event["user_data"] = _user_data(data, cookies)
@@ -276,7 +267,7 @@ def adapt(body: Any) -> Batch:
         raise BodyError(400, "invalid_body", '"event_data" must be an object')
     if wrapper is data:
         wrapper = {}
-    if not _text(wrapper.get("event_name")) and not _text(data.get("event_name")):
+    if not scalar_text(wrapper.get("event_name")) and not scalar_text(data.get("event_name")):
         raise BodyError(400, "no_event_name", "the event data has no event_name")
     code = wrapper.get("test_event_code") or data.get("test_event_code") or ""
     if not isinstance(code, str):

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 from capi.fbc import fbc_from_url
 from capi.sources import Ignored
+from capi.values import as_mapping, scalar_text
 
 PURCHASE_TOPICS = frozenset({"orders/create", "orders/paid"})
 # Topics answered 200 without an event: other order updates, and the mandatory privacy topics
@@ -62,28 +63,16 @@ class UnknownTopic(ValueError):
     """A topic the relay neither maps nor deliberately ignores."""
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return ""
-    if isinstance(value, int | float | str):
-        return str(value).strip()
-    return ""
-
-
-def _obj(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def _money(value: Any) -> float | None:
     try:
-        number = float(_text(value))
+        number = float(scalar_text(value))
     except ValueError:
         return None
     return number if number == number and abs(number) != float("inf") else None
 
 
 def _seconds(value: Any) -> int | None:
-    text = _text(value)
+    text = scalar_text(value)
     if not text:
         return None
     try:
@@ -101,7 +90,7 @@ def note_attributes(order: Mapping[str, Any]) -> dict[str, str]:
     attributes = order.get("note_attributes")
     for item in attributes if isinstance(attributes, list) else []:
         if isinstance(item, Mapping):
-            name, value = _text(item.get("name")), _text(item.get("value"))
+            name, value = scalar_text(item.get("name")), scalar_text(item.get("value"))
             if name and value and name not in result:
                 result[name] = value
     return result
@@ -112,22 +101,22 @@ def _note(notes: Mapping[str, str], field: str) -> str:
 
 
 def _distinct(*values: Any) -> Any:
-    texts = list(dict.fromkeys(t for t in (_text(v) for v in values) if t))
+    texts = list(dict.fromkeys(t for t in (scalar_text(v) for v in values) if t))
     if not texts:
         return None
     return texts[0] if len(texts) == 1 else texts
 
 
 def _first(*values: Any) -> str:
-    return next((t for t in (_text(v) for v in values) if t), "")
+    return next((t for t in (scalar_text(v) for v in values) if t), "")
 
 
 def _user_data(order: Mapping[str, Any], notes: Mapping[str, str]) -> dict[str, Any]:
-    customer = _obj(order.get("customer"))
-    billing = _obj(order.get("billing_address"))
-    shipping = _obj(order.get("shipping_address"))
-    home = _obj(customer.get("default_address"))
-    client = _obj(order.get("client_details"))
+    customer = as_mapping(order.get("customer"))
+    billing = as_mapping(order.get("billing_address"))
+    shipping = as_mapping(order.get("shipping_address"))
+    home = as_mapping(customer.get("default_address"))
+    client = as_mapping(order.get("client_details"))
     address = next((a for a in (billing, shipping, home) if a), {})
     fields: dict[str, Any] = {
         "em": _distinct(order.get("email"), order.get("contact_email"), customer.get("email")),
@@ -138,13 +127,13 @@ def _user_data(order: Mapping[str, Any], notes: Mapping[str, str]) -> dict[str, 
         "ln": _first(
             customer.get("last_name"), billing.get("last_name"), shipping.get("last_name")
         ),
-        "ct": _text(address.get("city")),
+        "ct": scalar_text(address.get("city")),
         "st": _first(address.get("province_code"), address.get("province")),
-        "zp": _text(address.get("zip")),
+        "zp": scalar_text(address.get("zip")),
         "country": _first(address.get("country_code"), address.get("country")),
-        "external_id": _text(customer.get("id")),
+        "external_id": scalar_text(customer.get("id")),
         "client_ip_address": _first(order.get("browser_ip"), client.get("browser_ip")),
-        "client_user_agent": _text(client.get("user_agent")),
+        "client_user_agent": scalar_text(client.get("user_agent")),
         "fbp": _note(notes, "fbp"),
         "fbc": _note(notes, "fbc"),
     }
@@ -177,7 +166,7 @@ def _contents(order: Mapping[str, Any]) -> tuple[list[dict[str, Any]], int]:
 
 def _origin(order: Mapping[str, Any], shop_domain: str) -> str:
     try:
-        parts = urlsplit(_text(order.get("order_status_url")))
+        parts = urlsplit(scalar_text(order.get("order_status_url")))
     except ValueError:
         parts = None
     if parts is not None and parts.scheme in ("http", "https") and parts.netloc:
@@ -187,7 +176,7 @@ def _origin(order: Mapping[str, Any], shop_domain: str) -> str:
 
 
 def _action_source(order: Mapping[str, Any], user_data: Mapping[str, Any]) -> str:
-    if _text(order.get("source_name")).lower() == "pos":
+    if scalar_text(order.get("source_name")).lower() == "pos":
         return "physical_store"
     return "website" if user_data.get("client_user_agent") else "other"
 
@@ -203,16 +192,16 @@ def adapt(order: Any, *, topic: str, shop_domain: str = "") -> list[dict[str, An
             f"unknown topic {topic or '(none)'}; subscribe this endpoint to "
             + " or ".join(sorted(PURCHASE_TOPICS))
         )
-    if not isinstance(order, Mapping) or not _text(order.get("id")):
+    if not isinstance(order, Mapping) or not scalar_text(order.get("id")):
         raise ValueError("the body is not a Shopify order (no id)")
-    if _text(order.get("cancelled_at")):
+    if scalar_text(order.get("cancelled_at")):
         raise Ignored("the order is cancelled")
-    order_id = _text(order["id"])
+    order_id = scalar_text(order["id"])
     notes = note_attributes(order)
     user_data = _user_data(order, notes)
     event_time = _seconds(order.get("created_at")) or _seconds(order.get("processed_at"))
     if "fbc" not in user_data and event_time:
-        landing = _text(order.get("landing_site"))  # usually a path: /?fbclid=...
+        landing = scalar_text(order.get("landing_site"))  # usually a path: /?fbclid=...
         url = "https://shop.invalid" + landing if landing.startswith("/") else landing
         fbc = fbc_from_url(url, event_time * 1000)
         if fbc:
@@ -224,7 +213,7 @@ def adapt(order: Any, *, topic: str, shop_domain: str = "") -> list[dict[str, An
         value = _money(order.get("total_price"))
     if value is not None:
         custom["value"] = value
-    currency = _text(order.get("currency")).upper()
+    currency = scalar_text(order.get("currency")).upper()
     if currency:
         custom["currency"] = currency
     if contents:

@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from capi.sources import Ignored
+from capi.values import as_mapping, scalar_text
 
 PURCHASE_TYPES = frozenset(
     {
@@ -76,18 +77,6 @@ _META_KEYS = {
 }
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return ""
-    if isinstance(value, int | float | str):
-        return str(value).strip()
-    return ""
-
-
-def _obj(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def major_amount(amount: Any, currency: str) -> float | None:
     """Stripe's integer minor-unit amount as a decimal amount in `currency`."""
     if isinstance(amount, bool) or not isinstance(amount, int):
@@ -108,14 +97,14 @@ def split_name(name: str) -> tuple[str, str]:
 
 
 def _distinct(*values: Any) -> Any:
-    texts = list(dict.fromkeys(t for t in (_text(v) for v in values) if t))
+    texts = list(dict.fromkeys(t for t in (scalar_text(v) for v in values) if t))
     if not texts:
         return None
     return texts[0] if len(texts) == 1 else texts
 
 
 def _first(*values: Any) -> str:
-    return next((t for t in (_text(v) for v in values) if t), "")
+    return next((t for t in (scalar_text(v) for v in values) if t), "")
 
 
 def _meta(metadata: Mapping[str, Any], field: str) -> str:
@@ -125,17 +114,17 @@ def _meta(metadata: Mapping[str, Any], field: str) -> str:
 def _person(
     details: Mapping[str, Any], shipping: Mapping[str, Any], metadata: Mapping[str, Any]
 ) -> dict[str, Any]:
-    address = _obj(details.get("address")) or _obj(shipping.get("address"))
+    address = as_mapping(details.get("address")) or as_mapping(shipping.get("address"))
     fn, ln = split_name(_first(details.get("name"), shipping.get("name")))
     fields: dict[str, Any] = {
-        "em": _text(details.get("email")),
+        "em": scalar_text(details.get("email")),
         "ph": _distinct(details.get("phone"), shipping.get("phone")),
         "fn": fn,
         "ln": ln,
-        "ct": _text(address.get("city")),
-        "st": _text(address.get("state")),
-        "zp": _text(address.get("postal_code")),
-        "country": _text(address.get("country")),
+        "ct": scalar_text(address.get("city")),
+        "st": scalar_text(address.get("state")),
+        "zp": scalar_text(address.get("postal_code")),
+        "country": scalar_text(address.get("country")),
     }
     for key in ("fbp", "fbc", "client_ip_address", "client_user_agent"):
         fields[key] = _meta(metadata, key)
@@ -143,53 +132,57 @@ def _person(
 
 
 def _from_session(session: Mapping[str, Any]) -> dict[str, Any]:
-    mode = _text(session.get("mode"))
-    status = _text(session.get("payment_status"))
+    mode = scalar_text(session.get("mode"))
+    status = scalar_text(session.get("payment_status"))
     if mode == "setup":
         raise Ignored("a setup-mode Checkout Session involves no payment")
     if status == "unpaid":
         raise Ignored(
             "the session is not paid yet; checkout.session.async_payment_succeeded will follow"
         )
-    metadata = _obj(session.get("metadata"))
-    details = dict(_obj(session.get("customer_details")))
+    metadata = as_mapping(session.get("metadata"))
+    details = dict(as_mapping(session.get("customer_details")))
     if not details.get("email"):
         details["email"] = session.get("customer_email")
-    collected = _obj(session.get("collected_information"))
-    shipping = _obj(collected.get("shipping_details")) or _obj(session.get("shipping_details"))
+    collected = as_mapping(session.get("collected_information"))
+    shipping = as_mapping(collected.get("shipping_details")) or as_mapping(
+        session.get("shipping_details")
+    )
     user = _person(details, shipping, metadata)
     user["external_id"] = _distinct(
         session.get("client_reference_id"), _meta(metadata, "external_id")
     )
     intent = session.get("payment_intent")
-    intent_id = _text(intent.get("id")) if isinstance(intent, Mapping) else _text(intent)
-    currency = _text(session.get("currency"))
+    intent_id = (
+        scalar_text(intent.get("id")) if isinstance(intent, Mapping) else scalar_text(intent)
+    )
+    currency = scalar_text(session.get("currency"))
     return {
-        "id": f"stripe-{intent_id}" if intent_id else f"stripe-{_text(session.get('id'))}",
-        "order_id": _text(session.get("id")),
+        "id": f"stripe-{intent_id}" if intent_id else f"stripe-{scalar_text(session.get('id'))}",
+        "order_id": scalar_text(session.get("id")),
         "value": major_amount(session.get("amount_total"), currency),
         "currency": currency,
         "user": user,
         "metadata": metadata,
-        "url": _text(session.get("success_url")),
+        "url": scalar_text(session.get("success_url")),
     }
 
 
 def _from_intent(intent: Mapping[str, Any]) -> dict[str, Any]:
-    metadata = _obj(intent.get("metadata"))
-    charge = _obj(intent.get("latest_charge"))  # an object only when the sender expanded it
-    billing = dict(_obj(charge.get("billing_details")))
+    metadata = as_mapping(intent.get("metadata"))
+    charge = as_mapping(intent.get("latest_charge"))  # an object only when the sender expanded it
+    billing = dict(as_mapping(charge.get("billing_details")))
     if not billing.get("email"):
         billing["email"] = intent.get("receipt_email")
-    user = _person(billing, _obj(intent.get("shipping")), metadata)
+    user = _person(billing, as_mapping(intent.get("shipping")), metadata)
     user["external_id"] = _meta(metadata, "external_id")
-    currency = _text(intent.get("currency"))
+    currency = scalar_text(intent.get("currency"))
     amount = intent.get("amount_received")
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
         amount = intent.get("amount")
     return {
-        "id": f"stripe-{_text(intent.get('id'))}",
-        "order_id": _text(intent.get("id")),
+        "id": f"stripe-{scalar_text(intent.get('id'))}",
+        "order_id": scalar_text(intent.get("id")),
         "value": major_amount(amount, currency),
         "currency": currency,
         "user": user,
@@ -211,12 +204,12 @@ def _origin(url: str) -> str:
 def adapt(event: Any, *, allow_test_mode: bool = False) -> list[dict[str, Any]]:
     """The Meta events for one Stripe event. Raises Ignored (answer 2xx), or ValueError when the
     body is not a Stripe event."""
-    if not isinstance(event, Mapping) or not _text(event.get("type")):
+    if not isinstance(event, Mapping) or not scalar_text(event.get("type")):
         raise ValueError("the body is not a Stripe event (no type)")
-    event_type = _text(event["type"])
+    event_type = scalar_text(event["type"])
     if event_type not in PURCHASE_TYPES:
         raise Ignored(f"event type {event_type} is not turned into events")
-    obj = _obj(_obj(event.get("data")).get("object"))
+    obj = as_mapping(as_mapping(event.get("data")).get("object"))
     if not obj:
         raise ValueError("the Stripe event has no data.object")
     if event.get("livemode") is False and not allow_test_mode:
