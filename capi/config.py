@@ -122,7 +122,7 @@ class Settings:
     stripe_webhook_secret: str = field(default="", repr=False)
     stripe_webhook_secret_secret: str = ""
     stripe_tolerance_s: float = DEFAULT_STRIPE_TOLERANCE_S
-    webhook_mappings: str = ""  # path to the generic webhook mapping file (YAML or JSON)
+    webhook_mappings: str = ""  # generic webhook mappings: a YAML/JSON file path, or inline JSON
     pixels_config: str = ""  # CAPI_PIXELS: path to a YAML/JSON routing file, or inline JSON
     consent_policy: str = "ignore"  # ignore | drop | ldu
     ldu_states: tuple[str, ...] = ()  # US states whose LDU code the relay sets (CA -> 1000)
