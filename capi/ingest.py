@@ -101,10 +101,6 @@ class Ingest:
             )
         return self.handle_events(request)
 
-    def authenticate(self, request: IncomingRequest) -> Reply | None:
-        """None when the caller may go on, else the 401 (or 500 when unconfigured) reply."""
-        return self.authenticate_key(request)[0]
-
     def authenticate_key(self, request: IncomingRequest) -> tuple[Reply | None, str]:
         """(None, the key's name) when the caller may go on, else (the error reply, "")."""
         try:
