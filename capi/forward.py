@@ -35,7 +35,7 @@ from capi.graph import GraphClient, GraphResult, build_payload
 from capi.http import IncomingRequest, Reply, error_reply
 from capi.meta_errors import Outcome
 from capi.prepare import prepare_event
-from capi.queue import MAX_ATTRIBUTE_BYTES, Message, Publisher, PublishError
+from capi.queue import Message, Publisher, PublishError, attribute_value
 from capi.secrets import SecretError
 from capi.tokens import NoToken, TokenSource
 from capi.validation import validate_event
@@ -311,7 +311,7 @@ class Forwarder:
         if delivery.message_id:
             dlq_attrs["original_message_id"] = delivery.message_id
         # Pub/Sub refuses a value over 1,024 bytes; Meta's localized messages can be longer.
-        dlq_attrs = {k: _fit(v) for k, v in dlq_attrs.items()}
+        dlq_attrs = {k: attribute_value(v) for k, v in dlq_attrs.items()}
         try:
             self.dead_letters.publish_all([Message(delivery.message.data, dlq_attrs)])
         except PublishError as exc:
@@ -342,11 +342,6 @@ class Forwarder:
         stream.flush()
         logs.info("dry run: payload printed, nothing sent", event_id=event_id, pixel_id=pixel)
         return Decision.ACK
-
-
-def _fit(value: str, limit: int = MAX_ATTRIBUTE_BYTES) -> str:
-    """At most `limit` UTF-8 bytes, cut at a character boundary."""
-    return value.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
 
 
 def _paths(problems: list[Any]) -> str:

@@ -38,7 +38,8 @@ class Publisher(Protocol):
     def publish_all(self, messages: Sequence[Message]) -> list[str]: ...
 
 
-def _attribute(value: Any) -> str:
+def attribute_value(value: Any) -> str:
+    """A Pub/Sub attribute value: text of at most 1,024 UTF-8 bytes, cut at a character boundary."""
     text = "" if value is None else str(value)
     encoded = text.encode("utf-8")[:MAX_ATTRIBUTE_BYTES]
     return encoded.decode("utf-8", errors="ignore")
@@ -49,14 +50,14 @@ def event_message(
 ) -> Message:
     """The queue message for one validated event."""
     attributes = {
-        "pixel_id": _attribute(pixel_id),
-        "event_name": _attribute(event.get("event_name")),
-        "event_id": _attribute(event.get("event_id")),
+        "pixel_id": attribute_value(pixel_id),
+        "event_name": attribute_value(event.get("event_name")),
+        "event_id": attribute_value(event.get("event_id")),
     }
     if test_event_code:
-        attributes["test_event_code"] = _attribute(test_event_code)
+        attributes["test_event_code"] = attribute_value(test_event_code)
     if source:
-        attributes["source"] = _attribute(source)
+        attributes["source"] = attribute_value(source)
     data = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return Message(data, attributes)
 
