@@ -279,6 +279,14 @@ class Forwarder:
             )
             return Decision.ACK
         if result.outcome is Outcome.TRANSIENT:
+            if result.maybe_sent:
+                logs.warning(
+                    "no answer from Meta after sending: the retry may duplicate this event "
+                    "(same event_id)",
+                    event_id=event_id,
+                    pixel_id=pixel,
+                    error=result.network_error,
+                )
             return self._retry_or_exhaust(delivery, result.reason)
         kind = "rejected" if result.outcome is Outcome.REJECTED else "config"
         return self.dead_letter(delivery, DeadLetterReason.from_result(kind, result))

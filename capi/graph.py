@@ -25,6 +25,9 @@ class GraphResult:
     fbtrace_id: str = ""
     error: MetaError | None = None
     network_error: str = ""  # exception type when there was no answer
+    # True when the request may have reached Meta although no answer came back (read timeout,
+    # connection lost after sending): a retry may then make a duplicate, with the same event_id.
+    maybe_sent: bool = False
 
     @property
     def reason(self) -> str:
@@ -86,7 +89,9 @@ class GraphClient:
                 timeout=(CONNECT_TIMEOUT_S, self.timeout_s),
             )
         except requests.RequestException as exc:
-            return GraphResult(Outcome.TRANSIENT, network_error=type(exc).__name__)
+            return GraphResult(
+                Outcome.TRANSIENT, network_error=type(exc).__name__, maybe_sent=_maybe_sent(exc)
+            )
         try:
             body = response.json()
         except ValueError:
@@ -111,3 +116,17 @@ class GraphClient:
         return GraphResult(
             classify(error), response.status_code, fbtrace_id=error.fbtrace_id, error=error
         )
+
+
+def _maybe_sent(exc: Exception) -> bool:
+    """Whether Meta may have received a request that got no answer. False only when the
+    connection was never made (refused, or it timed out while connecting)."""
+    import requests
+    from urllib3.exceptions import NewConnectionError
+
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.ConnectionError):
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        return not isinstance(reason, NewConnectionError)
+    return isinstance(exc, requests.ReadTimeout)

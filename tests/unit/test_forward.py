@@ -241,3 +241,20 @@ def test_without_a_token_and_not_in_dry_run_events_are_dead_lettered_not_acked_s
     assert fwd.process(delivery()) is Decision.ACK
     assert graph.sent == []
     assert dlq.messages[0].attributes["dlq_reason"] == "config"
+
+
+def test_a_retry_that_may_duplicate_is_logged_as_such():
+    import capi.logs as logs
+
+    out = io.StringIO()
+    logs.set_stream(out)
+    try:
+        lost = GraphResult(Outcome.TRANSIENT, network_error="ReadTimeout", maybe_sent=True)
+        assert forwarder(ScriptedGraph(lost)).process(delivery()) is Decision.RETRY
+        refused = GraphResult(Outcome.TRANSIENT, network_error="ConnectionError")
+        assert forwarder(ScriptedGraph(refused)).process(delivery()) is Decision.RETRY
+    finally:
+        logs.set_stream(None)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    duplicates = [e for e in lines if "may duplicate" in e["message"]]
+    assert len(duplicates) == 1 and duplicates[0]["event_id"] == "order-1001"

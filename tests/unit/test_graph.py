@@ -1,0 +1,52 @@
+"""The Graph client against the stand-in: outcomes, and whether a lost answer may hide a
+delivery."""
+
+from __future__ import annotations
+
+import pytest
+
+from capi.graph import GraphClient
+from capi.meta_errors import Outcome
+from tests.conftest import free_port
+from tests.factories import lead
+from tests.standins.meta_graph import MetaGraphStandIn
+
+TOKEN = "EAAgraph"
+
+
+@pytest.fixture
+def meta():
+    with MetaGraphStandIn(tokens=[TOKEN], pixels=["1"]) as standin:
+        yield standin
+
+
+def prepared():
+    from capi.prepare import prepare_event
+
+    return prepare_event(lead())[0]
+
+
+def test_delivered_and_token_in_body_not_url(meta):
+    result = GraphClient(meta.url, "v26.0", timeout_s=2).send("1", TOKEN, [prepared()])
+    assert result.outcome is Outcome.DELIVERED and result.events_received == 1
+    (request,) = meta.requests
+    assert request.token_source == "body" and TOKEN not in request.path
+
+
+def test_read_timeout_may_have_reached_meta(meta):
+    meta.delay_next(1, seconds=1.5)
+    result = GraphClient(meta.url, "v26.0", timeout_s=0.5).send("1", TOKEN, [prepared()])
+    assert result.outcome is Outcome.TRANSIENT and result.maybe_sent
+    assert meta.events  # Meta did get it: a retry will be a duplicate with the same event_id
+
+
+def test_connection_lost_after_sending_may_have_reached_meta(meta):
+    meta.drop_connection_next(1, after_processing=True)
+    result = GraphClient(meta.url, "v26.0", timeout_s=2).send("1", TOKEN, [prepared()])
+    assert result.outcome is Outcome.TRANSIENT and result.maybe_sent
+
+
+def test_refused_connection_never_reached_meta():
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    result = GraphClient(url, "v26.0", timeout_s=2).send("1", TOKEN, [prepared()])
+    assert result.outcome is Outcome.TRANSIENT and not result.maybe_sent
