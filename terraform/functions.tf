@@ -1,7 +1,8 @@
 # The two Cloud Run functions (2nd gen). Both are built from the same zip; the entry point picks the
 # Functions Framework target in main.py. Secrets are never mounted or copied into the environment:
 # the *_SECRET variables name a Secret Manager version that the code reads at runtime with its own
-# service account, which holds secretAccessor on that one secret (iam.tf).
+# service account, which holds secretAccessor on that one secret (iam.tf). That includes the signing
+# secret of each generic webhook mapping (var.webhook_signing_secrets): <name>_SECRET on ingest.
 
 locals {
   # CAPI_PIXELS (docs/SOURCES.md, "Pixels"), rendered as inline JSON, which the code accepts in
@@ -54,8 +55,27 @@ locals {
     !local.pixel_routing ? {} : { CAPI_PIXELS = local.pixels_config },
   )
 
+  # The signing secrets of the generic webhook mappings: for a verify block's secret_env NAME the
+  # code reads the environment variable NAME, else NAME_SECRET as a Secret Manager version, so
+  # ingest gets NAME_SECRET = the version path of NAME's own secret (secrets.tf). The names are
+  # validated not to be settings of the relay (variables.tf), so they override nothing.
+  webhook_signing_env = {
+    for name, secret in google_secret_manager_secret.webhook_signing : "${name}_SECRET" => "${secret.id}/${local.secret_version_suffix}"
+  }
+
+  # secret_env of every verify block of var.webhook_mappings (JSON, validated). A verify block with
+  # secret: names a version itself: the module neither creates nor grants that one.
+  webhook_verify_secret_envs = toset(compact([
+    for mapping in try(jsondecode(var.webhook_mappings).webhooks, {}) : try(trimspace(tostring(mapping.verify.secret_env)), "")
+  ]))
+
+  # Those the module provides no secret for: the mapping could never verify a request (the
+  # function would answer 500), so the plan stops (precondition on the ingest function).
+  webhook_unprovisioned_secret_envs = setsubtract(local.webhook_verify_secret_envs, var.webhook_signing_secrets)
+
   ingest_env = merge(
     local.common_env,
+    local.webhook_signing_env,
     {
       CAPI_TOPIC                         = google_pubsub_topic.events.id
       CAPI_API_KEYS_SECRET               = "${google_secret_manager_secret.api_keys.id}/${local.secret_version_suffix}"
@@ -120,6 +140,10 @@ resource "google_cloudfunctions2_function" "ingest" {
     precondition {
       condition     = length(local.routing_unknown_pixels) == 0
       error_message = "key_pixels / route_pixels name a pixel that is neither pixel_id nor a key of pixels."
+    }
+    precondition {
+      condition     = length(local.webhook_unprovisioned_secret_envs) == 0
+      error_message = "webhook_mappings: a verify block names secret_env ${join(", ", sort(local.webhook_unprovisioned_secret_envs))}, which webhook_signing_secrets does not list: add it there, so that its secret exists, ingest may read it and gets <name>_SECRET."
     }
     precondition {
       condition     = length(var.ldu_states) == 0 || var.consent_policy == "ldu"

@@ -1,7 +1,8 @@
 # Identities and every grant of the module, each on the single resource it is needed for.
 #
-#   ingest SA   publisher on topic <prefix>-events; secretAccessor on the API-keys secret and the two
-#               webhook signing secrets
+#   ingest SA   publisher on topic <prefix>-events; secretAccessor on the API-keys secret, the two
+#               webhook signing secrets and the signing secret of each generic webhook mapping
+#               (var.webhook_signing_secrets: one grant per secret)
 #   forward SA  publisher on topic <prefix>-events-dlq (permanent failures, with the reason);
 #               secretAccessor on the Meta token secret and on each additional pixel's token secret
 #               (var.pixels: one grant per secret)
@@ -83,6 +84,17 @@ resource "google_secret_manager_secret_iam_member" "shopify_webhook_secret_acces
 resource "google_secret_manager_secret_iam_member" "stripe_webhook_secret_accessor_ingest" {
   project   = var.project_id
   secret_id = google_secret_manager_secret.stripe_webhook_secret.secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.ingest.member
+}
+
+# The signing secret of each generic webhook mapping with verify (var.webhook_signing_secrets), one
+# grant per secret: ingest checks those signatures. forward never sees the requests, so no grant.
+resource "google_secret_manager_secret_iam_member" "webhook_signing_accessor_ingest" {
+  for_each = google_secret_manager_secret.webhook_signing
+
+  project   = var.project_id
+  secret_id = each.value.secret_id
   role      = "roles/secretmanager.secretAccessor"
   member    = google_service_account.ingest.member
 }

@@ -63,6 +63,11 @@ output "pixel_token_secret_ids" {
   value       = { for id, secret in google_secret_manager_secret.pixel_token : id => secret.secret_id }
 }
 
+output "webhook_signing_secret_ids" {
+  description = "Signing secret of each name of var.webhook_signing_secrets (a verify block's secret_env), name -> secret id (created empty, readable by ingest only): fill each with the sender's signing secret, `gcloud secrets versions add`."
+  value       = { for name, secret in google_secret_manager_secret.webhook_signing : name => secret.secret_id }
+}
+
 output "pixels_config" {
   description = "CAPI_PIXELS as set on both functions (inline JSON routing: pixels with their token secret names, keys, routes); empty when var.pixels, var.key_pixels and var.route_pixels are all empty."
   value       = local.pixel_routing ? local.pixels_config : ""
@@ -93,9 +98,9 @@ output "next_steps" {
          API_KEY=$(openssl rand -hex 32)
          printf '%s' "$API_KEY" | gcloud secrets versions add ${google_secret_manager_secret.api_keys.secret_id} --project=${var.project_id} --data-file=-
 
-    3. Only if you receive Shopify / Stripe webhooks, store their signing secrets:
+    3. Only for the webhooks you receive (Shopify, Stripe, mappings with verify), store their signing secrets:
          printf '%s' "$SHOPIFY_SECRET" | gcloud secrets versions add ${google_secret_manager_secret.shopify_webhook_secret.secret_id} --project=${var.project_id} --data-file=-
-         printf '%s' "$STRIPE_SECRET" | gcloud secrets versions add ${google_secret_manager_secret.stripe_webhook_secret.secret_id} --project=${var.project_id} --data-file=-
+         printf '%s' "$STRIPE_SECRET" | gcloud secrets versions add ${google_secret_manager_secret.stripe_webhook_secret.secret_id} --project=${var.project_id} --data-file=-${local.webhook_signing_steps}
 
     4. Send a test event (it appears in Events Manager > Test events when test_event_code is set):
          curl -sS -X POST '${google_cloudfunctions2_function.ingest.service_config[0].uri}/events' \
@@ -111,6 +116,13 @@ output "next_steps" {
 }
 
 locals {
+  # next_steps, step 3: one command per generic webhook mapping's signing secret, read from a shell
+  # variable named after it ("$TYPEFORM_SECRET" for CAPI_TYPEFORM_SECRET; ${"$"} is a literal $).
+  webhook_signing_steps = join("", [
+    for name, secret in google_secret_manager_secret.webhook_signing :
+    "\n\n   Generic webhook mappings whose verify names secret_env ${name}: the sender's signing secret\n     printf '%s' \"${"$"}${trimprefix(name, "CAPI_")}\" | gcloud secrets versions add ${secret.secret_id} --project=${var.project_id} --data-file=-"
+  ])
+
   # next_steps, step 1: one command per additional pixel, each with that pixel's own token.
   pixel_token_steps = join("", [
     for id, secret in google_secret_manager_secret.pixel_token :

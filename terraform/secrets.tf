@@ -75,3 +75,23 @@ resource "google_secret_manager_secret" "pixel_token" {
 
   depends_on = [google_project_service.apis]
 }
+
+# Signing secrets of the generic webhook mappings (var.webhook_signing_secrets): one per environment
+# variable name that a mapping's verify block gives as secret_env, e.g. CAPI_TYPEFORM_SECRET ->
+# <prefix>-webhook-typeform-secret (names are CAPI_ + upper case, digits, _: the id is unique).
+# ingest gets CAPI_TYPEFORM_SECRET_SECRET = its version path (functions.tf), which is how the code
+# reads a secret_env from Secret Manager, and only the ingest service account may read it (iam.tf).
+resource "google_secret_manager_secret" "webhook_signing" {
+  for_each = var.webhook_signing_secrets
+
+  project             = var.project_id
+  secret_id           = "${local.prefix}-webhook-${lower(replace(trimprefix(each.key, "CAPI_"), "_", "-"))}"
+  labels              = local.labels
+  deletion_protection = var.secret_deletion_protection
+
+  replication {
+    auto {}
+  }
+
+  depends_on = [google_project_service.apis]
+}

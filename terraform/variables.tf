@@ -145,6 +145,45 @@ variable "webhook_mappings" {
   }
 }
 
+variable "webhook_signing_secrets" {
+  description = "Names (not values) of the environment variables that the verify blocks of webhook_mappings give as secret_env, e.g. [\"CAPI_TYPEFORM_SECRET\"]. Each gets an empty secret <prefix>-webhook-<name without CAPI_, lower case, _ as -> that only the ingest service account may read, and ingest gets <name>_SECRET = its version path. Every secret_env of webhook_mappings must be listed (the plan stops otherwise)."
+  type        = set(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for name in var.webhook_signing_secrets : can(regex("^CAPI_[A-Z0-9_]+$", name))])
+    error_message = "webhook_signing_secrets lists environment variable names such as CAPI_TYPEFORM_SECRET: CAPI_ followed by upper-case letters, digits or _ (a name, never the secret itself)."
+  }
+
+  # Neither <name> nor <name>_SECRET may be a setting of the relay: ingest would read the secret's
+  # version path as that setting (or a setting as the signing secret). Every CAPI_* name the code
+  # reads is listed (tests/terraform/test_tf_security.py checks this list against capi/).
+  validation {
+    condition = length(setintersection(
+      setunion(var.webhook_signing_secrets, [for name in var.webhook_signing_secrets : "${name}_SECRET"]),
+      [
+        "CAPI_ACCESS_TOKEN", "CAPI_ACCESS_TOKEN_SECRET", "CAPI_ALLOW_UNAUTHENTICATED", "CAPI_API_KEYS",
+        "CAPI_API_KEYS_SECRET", "CAPI_CONSENT_POLICY", "CAPI_CORS_ORIGINS", "CAPI_DATE_ORDER",
+        "CAPI_DEFAULT_COUNTRY", "CAPI_DLQ_SUBSCRIPTION", "CAPI_DLQ_TOPIC", "CAPI_GRAPH_TIMEOUT",
+        "CAPI_GRAPH_URL", "CAPI_GRAPH_VERSION", "CAPI_LDU_STATES", "CAPI_MAX_BODY_BYTES",
+        "CAPI_MAX_DELIVERY_ATTEMPTS", "CAPI_NORMALIZE_CACHE_SIZE", "CAPI_PIXELS", "CAPI_PIXEL_ID",
+        "CAPI_PUBLISH_TIMEOUT", "CAPI_SECRET_MANAGER_ENDPOINT", "CAPI_SECRET_TTL",
+        "CAPI_SHOPIFY_WEBHOOK_SECRET", "CAPI_SHOPIFY_WEBHOOK_SECRET_SECRET", "CAPI_STRIPE_WEBHOOK_SECRET",
+        "CAPI_STRIPE_WEBHOOK_SECRET_SECRET", "CAPI_STRIPE_WEBHOOK_TOLERANCE", "CAPI_TEST_EVENT_CODE",
+        "CAPI_TOPIC", "CAPI_WEBHOOK_MAPPINGS",
+      ],
+    )) == 0
+    error_message = "webhook_signing_secrets: a name that is, or whose <name>_SECRET is, a setting of the relay itself (CAPI_API_KEYS, CAPI_ACCESS_TOKEN, CAPI_SHOPIFY_WEBHOOK_SECRET, CAPI_STRIPE_WEBHOOK_SECRET, CAPI_PIXELS, ...): choose a name of its own, such as CAPI_TYPEFORM_SECRET."
+  }
+
+  # CAPI_X and CAPI_X_SECRET together: ingest gets CAPI_X_SECRET = the version path of CAPI_X's
+  # secret, which the code would read as the signing secret of a mapping naming CAPI_X_SECRET.
+  validation {
+    condition     = length(setintersection(var.webhook_signing_secrets, [for name in var.webhook_signing_secrets : "${name}_SECRET"])) == 0
+    error_message = "webhook_signing_secrets must not list both a name and <name>_SECRET: the environment variable <name>_SECRET carries the version path of <name>'s secret."
+  }
+}
+
 variable "consent_policy" {
   description = "What ingest does with an event whose consent signals deny ad_storage (CAPI_CONSENT_POLICY): ignore (send it as before), drop (do not send it), ldu (send it with Limited Data Use)."
   type        = string

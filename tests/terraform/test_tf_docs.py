@@ -20,9 +20,11 @@ def test_deploy_guide_fills_every_secret_with_gcloud(module):
     prefix = sc.literal(module.variables["name_prefix"].body.attributes["default"].expr)
     for block in module.resources_of("google_secret_manager_secret").values():
         template = block.body.attributes["secret_id"].expr.text.strip('"')
-        secret_id = re.escape(template.replace("${local.prefix}", str(prefix)))
-        # one secret per additional pixel (for_each over var.pixels): shown for an example id
-        secret_id = secret_id.replace(re.escape("${each.key}"), "[0-9]+")
+        template = template.replace("${local.prefix}", str(prefix))
+        # one secret per key of a for_each (var.pixels, var.webhook_signing_secrets): shown for
+        # an example key, a pixel id or a name such as CAPI_TYPEFORM_SECRET (typeform-secret)
+        pieces = re.split(r"\$\{[^}]*\}", template)
+        secret_id = "[a-z0-9-]+".join(re.escape(piece) for piece in pieces)
         assert re.search(rf"gcloud secrets versions add {secret_id} ", DEPLOY), secret_id
 
 
@@ -37,6 +39,27 @@ def test_several_pixels_webhook_mappings_and_consent_are_documented():
     # the command that fills a pixel's own token, and the API key names the routing refers to
     assert re.search(r"gcloud secrets versions add capi-meta-token-[0-9]+ ", DEPLOY)
     assert re.search(r"shop-a=\$", DEPLOY)
+
+
+def test_webhook_signing_secrets_are_documented():
+    """A mapping's verify secret_env on the Terraform stack: the variable, the secret it makes,
+    the variable ingest gets, and the command that fills it (the example name throughout)."""
+    for doc, text in (("docs/DEPLOY.md", DEPLOY), ("terraform/README.md", README)):
+        for needle in (
+            "webhook_signing_secrets",
+            "webhook_signing_secret_ids",
+            "secret_env",
+            "CAPI_TYPEFORM_SECRET",
+            "CAPI_TYPEFORM_SECRET_SECRET",
+            "capi-webhook-typeform-secret",
+        ):
+            assert needle in text, f"{doc} does not mention {needle}"
+        assert "not supported by the module yet" not in text, doc
+        assert "the module provides none yet" not in text, doc
+    assert re.search(r"gcloud secrets versions add capi-webhook-typeform-secret ", DEPLOY)
+    sources = (REPO / "docs" / "SOURCES.md").read_text()
+    assert "is not provisioned yet" not in sources
+    assert "webhook_signing_secrets" in sources
 
 
 def test_deploy_guide_covers_the_path_to_events_manager():

@@ -1,27 +1,40 @@
-"""Several pixels, generic webhook mappings and consent: the environment the module gives the two
-functions, evaluated by terraform itself (tf_render.py), then read by the relay's own code
-(Settings, the routing, the mapping loader, the ingest and forward builders)."""
+"""Several pixels, generic webhook mappings (with their signing secrets) and consent: the
+environment the module gives the two functions, evaluated by terraform itself (tf_render.py), then
+read by the relay's own code (Settings, the routing, the mapping loader, the webhook sources, the
+ingest and forward builders)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import itertools
 import json
+import os
 import re
+import shlex
+import time
+from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 import schema_check as sc
+import yaml
 from tf_helpers import REPO, TERRAFORM
 from tf_render import Renderer, Result, evaluate
 
 from capi import runtime
 from capi.config import Settings
+from capi.http import IncomingRequest
 from capi.routing import RoutingError
+from capi.secrets import SecretReader
 from capi.sources.generic import load_mappings
 
 SHOP_A, SHOP_B, SHOP_C = "111111111111", "222222222222", "333333333333"  # SHOP_A: pixel_id
 SECRETS = "projects/my-project/secrets"
 PRODUCTION = TERRAFORM / "examples" / "production"
 FIXTURE_MAPPINGS = REPO / "tests" / "fixtures" / "generic" / "mappings.yaml"
+TYPEFORM_PAYLOAD = REPO / "tests" / "fixtures" / "generic" / "typeform_form_response.json"
 # What the production example passes to the module about pixels, mappings and consent.
 ROUTING_ARGUMENTS = (
     "pixel_id",
@@ -29,6 +42,7 @@ ROUTING_ARGUMENTS = (
     "key_pixels",
     "route_pixels",
     "webhook_mappings",
+    "webhook_signing_secrets",
     "consent_policy",
     "ldu_states",
 )
@@ -237,6 +251,209 @@ def test_inconsistent_values_fail_the_ingest_preconditions(render, variables, me
 
 
 # -------------------------------------------------------------------------------------------------
+# Signing secrets of generic webhook mappings (verify: secret_env)
+
+TYPEFORM_SECRET = "typeform-signing-secret"  # test value: a fake Secret Manager serves it
+TYPEFORM_VERSION = f"{SECRETS}/capi-webhook-typeform-secret/versions/latest"
+API_KEYS_VERSION = f"{SECRETS}/capi-api-keys/versions/latest"
+
+
+class FakeSecretManager:
+    """Secret Manager behind the relay's own SecretReader: serves versions by full name (what the
+    ingest service account is granted), refuses any other, records every read."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = values
+        self.reads: list[str] = []
+
+    def access_secret_version(self, name: str) -> SimpleNamespace:
+        self.reads.append(name)
+        if name not in self.values:
+            raise PermissionError(f"403 no grant on {name}")
+        return SimpleNamespace(payload=SimpleNamespace(data=self.values[name].encode()))
+
+    def reader(self) -> SecretReader:
+        return SecretReader(client_factory=lambda: self)
+
+
+class RecordingPublisher:
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    def publish_all(self, messages) -> list[str]:
+        self.messages.extend(messages)
+        return []
+
+
+def fixture_mappings() -> str:
+    """tests/fixtures/generic/mappings.yaml as the inline JSON the module passes on: typeform-leads
+    (verify, secret_env CAPI_TYPEFORM_SECRET) and crm-deals (API key)."""
+    return json.dumps(yaml.safe_load(FIXTURE_MAPPINGS.read_text()))
+
+
+def mapping(verify: dict | None = None) -> dict:
+    return {"event_name": "Lead", **({} if verify is None else {"verify": verify})}
+
+
+def mappings_json(**named: dict) -> str:
+    return json.dumps({"webhooks": named})
+
+
+def typeform_request(secret: str) -> IncomingRequest:
+    payload = json.loads(TYPEFORM_PAYLOAD.read_text())
+    submitted = datetime.fromtimestamp(time.time() - 60, UTC)
+    payload["form_response"]["submitted_at"] = submitted.isoformat(timespec="seconds")
+    body = json.dumps(payload).encode()
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    signature = "sha256=" + base64.b64encode(digest).decode()
+    headers = {"Typeform-Signature": signature}
+    return IncomingRequest("POST", "/webhooks/typeform-leads", headers, body, "application/json")
+
+
+def test_a_verify_mapping_gets_its_own_secret_named_to_ingest_only(render):
+    mappings = fixture_mappings()
+    result = rendered(
+        render(webhook_mappings=mappings, webhook_signing_secrets=["CAPI_TYPEFORM_SECRET"])
+    )
+    assert result.ingest_env == {
+        **SINGLE_PIXEL_INGEST,
+        "CAPI_WEBHOOK_MAPPINGS": mappings,
+        "CAPI_TYPEFORM_SECRET_SECRET": TYPEFORM_VERSION,
+    }
+    assert result.forward_env == SINGLE_PIXEL_FORWARD
+    # the relay's own code finds the secret of the verify block, under that version path
+    ingest, _ = both_functions_start(result)
+    manager = FakeSecretManager({TYPEFORM_VERSION: TYPEFORM_SECRET})
+    sources = runtime.build_sources(ingest, manager.reader(), env=result.ingest_env)
+    assert set(sources.mapping_secrets) == {"typeform-leads"}  # crm-deals: the API key
+    assert sources.mapping_secrets["typeform-leads"]() == (TYPEFORM_SECRET,)
+    assert manager.reads == [TYPEFORM_VERSION]
+
+
+def test_a_signed_webhook_is_accepted_by_ingest_built_from_the_rendered_environment(
+    render, monkeypatch
+):
+    """As main.py does on Cloud Run: Settings from the process environment (exactly what the
+    module sets), build_ingest, then a request signed with the secret stored in the version."""
+    result = rendered(
+        render(
+            webhook_mappings=fixture_mappings(), webhook_signing_secrets=["CAPI_TYPEFORM_SECRET"]
+        )
+    )
+    for name in [n for n in os.environ if n.startswith("CAPI_")]:
+        monkeypatch.delenv(name)
+    for name, value in result.ingest_env.items():
+        monkeypatch.setenv(name, value)
+    manager = FakeSecretManager({TYPEFORM_VERSION: TYPEFORM_SECRET, API_KEYS_VERSION: "k"})
+    publisher = RecordingPublisher()
+    ingest = runtime.build_ingest(Settings.from_env(), publisher=publisher, reader=manager.reader())
+    reply = ingest.handle(typeform_request(TYPEFORM_SECRET))
+    assert reply.status == 202, reply.body
+    assert publisher.messages[0].attributes["source"] == "webhook:typeform-leads"
+    assert ingest.handle(typeform_request("not-the-secret")).status == 401
+    assert len(publisher.messages) == 1
+    assert set(manager.reads) == {TYPEFORM_VERSION}  # the one secret it needed, nothing else
+
+
+def test_signing_secret_ids_follow_the_prefix_and_are_listed_in_next_steps(render):
+    names = ["CAPI_TYPEFORM_SECRET", "CAPI_HUBSPOT_V3"]
+    result = rendered(render(name_prefix="shop", webhook_signing_secrets=names))
+    assert {k: v for k, v in result.ingest_env.items() if k.startswith("CAPI_HUB")} == {
+        "CAPI_HUBSPOT_V3_SECRET": f"{SECRETS}/shop-webhook-hubspot-v3/versions/latest"
+    }
+    assert result.ingest_env["CAPI_TYPEFORM_SECRET_SECRET"] == (
+        f"{SECRETS}/shop-webhook-typeform-secret/versions/latest"
+    )
+    commands = [
+        shlex.split(line)
+        for line in result.steps["webhook_signing_steps"].splitlines()
+        if "gcloud" in line
+    ]
+    assert commands == [
+        ["printf", "%s", f"${variable}", "|", "gcloud", "secrets", "versions", "add",
+         f"shop-webhook-{secret}", "--project=my-project", "--data-file=-"]
+        for variable, secret in (
+            ("HUBSPOT_V3", "hubspot-v3"),
+            ("TYPEFORM_SECRET", "typeform-secret"),
+        )
+    ]  # fmt: skip
+    assert rendered(render()).steps["webhook_signing_steps"] == ""
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        (
+            {"webhook_mappings": fixture_mappings()},
+            "verify block names secret_env CAPI_TYPEFORM_SECRET, which webhook_signing_secrets "
+            "does not list",
+        ),
+        (
+            {
+                "webhook_mappings": mappings_json(
+                    a=mapping({"header": "X-Sig", "secret_env": " CAPI_A "}),
+                    b=mapping({"header": "X-Sig", "secret_env": "LEGACY_SECRET"}),
+                    c=mapping({"header": "X-Sig", "secret_env": "CAPI_C"}),
+                ),
+                "webhook_signing_secrets": ["CAPI_C"],
+            },
+            "names secret_env CAPI_A, LEGACY_SECRET, which",
+        ),
+    ],
+)
+def test_a_verify_secret_env_without_its_secret_fails_the_ingest_precondition(
+    render, variables, message
+):
+    result = render(**variables)
+    assert result.ok, result.output
+    (failed,) = result.failed_preconditions()
+    assert message in failed
+
+
+def test_mappings_without_secret_env_need_no_signing_secret(render):
+    """secret: names a version directly: the module does not manage that secret (docs: grant it
+    yourself). A listed name that no mapping uses yet is allowed (create the secret first)."""
+    mappings = mappings_json(
+        open=mapping(),
+        direct=mapping({"header": "X-Sig", "secret": "projects/p/secrets/s/versions/latest"}),
+        empty=mapping(None),
+    )
+    result = rendered(render(webhook_mappings=mappings, webhook_signing_secrets=["CAPI_LATER"]))
+    assert result.ingest_env["CAPI_LATER_SECRET"] == (
+        f"{SECRETS}/capi-webhook-later/versions/latest"
+    )
+    ingest, _ = both_functions_start(result)
+    sources = runtime.build_sources(ingest, FakeSecretManager({}).reader(), result.ingest_env)
+    assert set(sources.mapping_secrets) == {"direct"}
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (["TYPEFORM_SECRET"], "CAPI_ followed by upper-case letters"),
+        (["capi_typeform_secret"], "CAPI_ followed by upper-case letters"),
+        (["CAPI_TYPEFORM-SECRET"], "CAPI_ followed by upper-case letters"),
+        (["whsec_0123456789abcdef"], "a name, never the secret itself"),
+        (["CAPI_"], "CAPI_ followed by upper-case letters"),
+        # the relay's own settings, as the name or as its <name>_SECRET
+        (["CAPI_API_KEYS"], "a setting of the relay itself"),
+        (["CAPI_ACCESS_TOKEN"], "a setting of the relay itself"),
+        (["CAPI_SHOPIFY_WEBHOOK_SECRET"], "a setting of the relay itself"),
+        (["CAPI_STRIPE_WEBHOOK"], "a setting of the relay itself"),
+        (["CAPI_PIXELS"], "a setting of the relay itself"),
+        (["CAPI_WEBHOOK_MAPPINGS"], "a setting of the relay itself"),
+        (["CAPI_TOPIC"], "a setting of the relay itself"),
+        (["CAPI_A", "CAPI_A_SECRET"], "must not list both a name and <name>_SECRET"),
+    ],
+)
+def test_invalid_signing_secret_names_are_refused_by_the_plan(render, names, message):
+    result = render(webhook_signing_secrets=names)
+    assert not result.ok
+    assert "Invalid value for variable" in result.output
+    assert message in flat(result.output)
+
+
+# -------------------------------------------------------------------------------------------------
 # The production example
 
 
@@ -280,6 +497,13 @@ def test_production_example_with_two_pixels(renderer, tmp_path):
         str(PRODUCTION / "webhook-mappings.yaml")
     )
     assert (ingest.consent_policy, ingest.ldu_states) == ("ldu", ("CA",))
+    # ... with the signing secret of its verify block, for ingest only
+    assert result.ingest_env["CAPI_TYPEFORM_SECRET_SECRET"] == TYPEFORM_VERSION
+    assert not any(v == TYPEFORM_VERSION for v in result.forward_env.values())
+    manager = FakeSecretManager({TYPEFORM_VERSION: TYPEFORM_SECRET})
+    sources = runtime.build_sources(ingest, manager.reader(), env=result.ingest_env)
+    assert set(sources.mapping_secrets) == {"typeform-leads"}
+    assert sources.mapping_secrets["typeform-leads"]() == (TYPEFORM_SECRET,)
 
 
 @pytest.mark.parametrize(

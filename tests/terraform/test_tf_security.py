@@ -56,6 +56,9 @@ EXPECTED_GRANTS = {
     (SECRET_IAM, SECRET + "api_keys", ACCESSOR, SA_INGEST),
     (SECRET_IAM, SECRET + "shopify_webhook_secret", ACCESSOR, SA_INGEST),
     (SECRET_IAM, SECRET + "stripe_webhook_secret", ACCESSOR, SA_INGEST),
+    # ... and, one grant per secret (for_each), the signing secret of each generic webhook
+    # mapping's secret_env (var.webhook_signing_secrets)
+    (SECRET_IAM, SECRET + "webhook_signing", ACCESSOR, SA_INGEST),
     (RUN_IAM, FN_INGEST, INVOKER, "var.ingest_invoker_members"),
     # forward: publish permanent failures to the DLQ, read the Meta token and, one grant per
     # secret (for_each), the token secret of each additional pixel (var.pixels)
@@ -152,9 +155,19 @@ def local_closure(module: sc.Module, targets: set[str]) -> set[str]:
     return result
 
 
+# A variable per instance of a collection: `for name, x in C : "${name}_SUFFIX" => value`.
+ENV_PER_KEY = re.compile(r'for (\w+), (\w+) in ([\w.]+) : "\$\{\1\}(_[A-Z_]+)" => (.*)$')
+
+
+def per_key(collection: str, suffix: str) -> str:
+    """How env() names the variables a for expression makes, one per key of the collection."""
+    return f"<key of {collection}>{suffix}"
+
+
 def env(module: sc.Module, name: str) -> dict[str, set[str]]:
     """Environment of a function: variable -> declarations its value refers to, directly or
-    through locals (the locals included)."""
+    through locals (the locals included). Variables made per key of a collection by a for
+    expression are named per_key(collection, suffix); the collection counts as referred to."""
     pending = [
         r.split(".")[1]
         for r in refs(function(module, name), "service_config", "environment_variables")
@@ -163,6 +176,14 @@ def env(module: sc.Module, name: str) -> dict[str, set[str]]:
     while pending:
         expr = module.locals[pending.pop()].expr
         for line in expr.text.splitlines():
+            m = ENV_PER_KEY.search(line)
+            if m:
+                key, item, collection, suffix, text = m.groups()
+                line_expr = sc.parse_hcl(f"x = {text.rstrip(',} ')}").attributes["x"].expr
+                bound = frozenset({key, item})
+                direct = {r.target for r in sc.references(line_expr, bound)} | {collection}
+                result[per_key(collection, suffix)] = local_closure(module, direct)
+                continue
             m = re.search(r"(CAPI_[A-Z_]+)\s*=\s*(.*)$", line)
             if m:
                 text = m.group(2).rstrip(",} ")
@@ -303,6 +324,11 @@ PIXELS_ENV = {
                 "CAPI_API_KEYS_SECRET": {SECRET + "api_keys", VERSION},
                 "CAPI_SHOPIFY_WEBHOOK_SECRET_SECRET": {SECRET + "shopify_webhook_secret", VERSION},
                 "CAPI_STRIPE_WEBHOOK_SECRET_SECRET": {SECRET + "stripe_webhook_secret", VERSION},
+                # <NAME>_SECRET for each NAME of var.webhook_signing_secrets: its secret's version
+                per_key(SECRET + "webhook_signing", "_SECRET"): {
+                    SECRET + "webhook_signing",
+                    VERSION,
+                },
                 "CAPI_TEST_EVENT_CODE": {"var.test_event_code"},
                 "CAPI_DEFAULT_COUNTRY": {"var.default_country"},
                 "CAPI_WEBHOOK_MAPPINGS": {"var.webhook_mappings"},
@@ -375,6 +401,66 @@ def test_each_additional_pixel_token_secret_is_readable_by_forward_alone(module)
     assert not re.search(r"google_secret_manager_secret\.(?!pixel_token)", config)
 
 
+def test_each_webhook_signing_secret_is_readable_by_ingest_alone(module):
+    """var.webhook_signing_secrets -> one empty secret per name -> one accessor grant per secret,
+    for_each over exactly those secrets, to the ingest service account; no other grant touches
+    them, and only ingest is told their names (<NAME>_SECRET), the way the code reads them."""
+    secret = module.resources[SECRET + "webhook_signing"]
+    assert refs(secret, "for_each") == {"var.webhook_signing_secrets"}
+    assert attr(secret, "secret_id").expr.text == (
+        '"${local.prefix}-webhook-${lower(replace(trimprefix(each.key, "CAPI_"), "_", "-"))}"'
+    )
+    on_signing = {k: b for k, b in grants(module).items() if k[1] == SECRET + "webhook_signing"}
+    assert set(on_signing) == {(SECRET_IAM, SECRET + "webhook_signing", ACCESSOR, SA_INGEST)}
+    (grant,) = on_signing.values()
+    assert (
+        grant.address == "google_secret_manager_secret_iam_member.webhook_signing_accessor_ingest"
+    )
+    assert attr(grant, "for_each").expr.text == SECRET + "webhook_signing"  # one per secret
+    assert attr(grant, "secret_id").expr.text == "each.value.secret_id"  # on that secret only
+    assert attr(grant, "member").expr.text == SA_INGEST + ".member"
+    assert value(grant, "role") == ACCESSOR
+    assert "condition" not in {b.type for b in grant.body.blocks}
+    # the names reach ingest only, each as <NAME>_SECRET = the version path of NAME's secret
+    signing = module.locals["webhook_signing_env"].expr.text
+    assert '"${name}_SECRET" => "${secret.id}/${local.secret_version_suffix}"' in signing
+    variable = per_key(SECRET + "webhook_signing", "_SECRET")
+    assert variable in env(module, "ingest")
+    assert not any(SECRET + "webhook_signing" in r for r in env(module, "forward").values())
+
+
+def signing_validations(module: sc.Module) -> list[str]:
+    variable = module.variables["webhook_signing_secrets"]
+    return [v.body.attributes["condition"].expr.text for v in variable.body.blocks_of("validation")]
+
+
+def test_webhook_signing_secret_names_cannot_shadow_a_setting_of_the_relay(module):
+    """A name of var.webhook_signing_secrets becomes the variable <NAME>_SECRET of ingest, and
+    the code reads <NAME> itself first: neither may be a setting the relay reads, or a signing
+    secret's version path would become that setting (CAPI_API_KEYS_SECRET: the API keys!). The
+    validation's list must hold every CAPI_* name the code reads, now and after any change."""
+    conditions = signing_validations(module)
+    assert any('regex("^CAPI_[A-Z0-9_]+$", name)' in text for text in conditions)
+    (reserved_text,) = [text for text in conditions if "CAPI_API_KEYS" in text]
+    assert '"${name}_SECRET"' in reserved_text  # the names and their _SECRET variables
+    reserved = set(re.findall(r'"(CAPI_[A-Z0-9_]+)"', reserved_text))
+    sources = [REPO / "main.py", *(REPO / "capi").rglob("*.py")]
+    read_by_code = {
+        name
+        for path in sources
+        for name in re.findall(r'"(CAPI_[A-Z0-9_]+)"', path.read_text(encoding="utf-8"))
+    }
+    assert {"CAPI_API_KEYS", "CAPI_ACCESS_TOKEN", "CAPI_PIXELS"} <= read_by_code
+    assert read_by_code - reserved == set(), "settings a signing secret could shadow"
+    set_by_module = {v for fn in ("ingest", "forward") for v in env(module, fn) if "<" not in v}
+    assert set_by_module - reserved == set()
+    # and a pair NAME, NAME_SECRET is refused too
+    assert any(
+        text.startswith("length(setintersection(var.webhook_signing_secrets,")
+        for text in conditions
+    )
+
+
 def test_pixel_routing_is_only_set_when_configured(module):
     """With no additional pixel, key or route entry, CAPI_PIXELS is absent: the single-pixel
     environment of before (the rendered values are checked in test_tf_pixels.py)."""
@@ -439,6 +525,7 @@ def test_no_secret_value_can_enter_the_configuration_or_the_state(module):
         "google_secret_manager_secret.shopify_webhook_secret",
         "google_secret_manager_secret.stripe_webhook_secret",
         "google_secret_manager_secret.pixel_token",
+        "google_secret_manager_secret.webhook_signing",
     }
 
 
@@ -526,6 +613,7 @@ def test_interface_variables_and_outputs(module):
         "key_pixels",
         "route_pixels",
         "webhook_mappings",
+        "webhook_signing_secrets",
         "consent_policy",
         "ldu_states",
     } <= set(module.variables)
@@ -543,6 +631,7 @@ def test_interface_variables_and_outputs(module):
         "dlq_subscription_name",
         "secret_ids",
         "pixel_token_secret_ids",
+        "webhook_signing_secret_ids",
         "pixels_config",
         "next_steps",
     } <= set(module.outputs)

@@ -5,8 +5,9 @@ environment of the two functions is plain Terraform: variables, locals and a few
 attributes. So this builds a scratch configuration that Terraform evaluates without any provider:
 
 - `variables.tf` of the module, copied as is (so the real types, defaults and validations apply);
-- every local the environments and the ingest preconditions need, with their text taken from the
-  module unchanged, except that each resource reference `google_T.N` becomes `local.fake__T__N`;
+- every local the environments, the ingest preconditions and the per-secret commands of
+  next_steps need, with their text taken from the module unchanged, except that each resource
+  reference `google_T.N` becomes `local.fake__T__N`;
 - for each referenced resource, a stand-in with the attributes read from it, derived from that
   resource's own arguments the way the provider derives them (a topic's `id` is
   `projects/<project>/topics/<name>`); a resource with for_each becomes a map with its instances.
@@ -36,6 +37,8 @@ PROVIDER_IDS = {
     "google_secret_manager_secret": {"argument": "secret_id", "id": "projects/%s/secrets/%s"},
 }
 ENV_LOCALS = ("ingest_env", "forward_env")
+# Further locals rendered as they are: the per-secret commands of the next_steps output.
+STEP_LOCALS = ("pixel_token_steps", "webhook_signing_steps")
 RESOURCE_REF = re.compile(r"(?<![\w.-])(google_[a-z0-9_]+)\.([A-Za-z_][A-Za-z0-9_-]*)(?![\w-])")
 REQUIRED = {"project_id": "my-project", "region": "europe-west1", "pixel_id": "111111111111"}
 
@@ -47,6 +50,7 @@ class Result:
     ingest_env: dict[str, str]
     forward_env: dict[str, str]
     preconditions: list[dict]  # {"ok": bool, "message": str}, in the module's order
+    steps: dict[str, str]  # STEP_LOCALS by name
 
     def failed_preconditions(self) -> list[str]:
         return [p["message"] for p in self.preconditions if not p["ok"]]
@@ -73,7 +77,9 @@ class Renderer:
         self.locals: dict[str, str] = {}
         self.fakes: dict[str, str] = {}
         self.preconditions = ingest_preconditions(module)
-        pending = [sc.parse_hcl(f"x = local.{n}").attributes["x"].expr for n in ENV_LOCALS]
+        pending = [
+            sc.parse_hcl(f"x = local.{n}").attributes["x"].expr for n in ENV_LOCALS + STEP_LOCALS
+        ]
         pending += [p.body.attributes["condition"].expr for p in self.preconditions]
         while pending:
             pending += self._visit(pending.pop())
@@ -138,6 +144,9 @@ class Renderer:
             "    ingest_env    = local.ingest_env",
             "    forward_env   = local.forward_env",
             f"    preconditions = [{checks}]",
+            "    steps = {",
+            *(f"      {n} = local.{n}" for n in STEP_LOCALS),
+            "    }",
             "  }",
             "}",
         ]
@@ -154,12 +163,17 @@ class Renderer:
         applied = apply(terraform, directory)
         messages = applied.stdout + applied.stderr
         if applied.returncode != 0:
-            return Result(False, messages, {}, {}, [])
+            return Result(False, messages, {}, {}, [], {})
         out = run(terraform, directory, "output", "-json", "rendered")
         assert out.returncode == 0, out.stderr
         data = json.loads(out.stdout)
         return Result(
-            True, messages, data["ingest_env"], data["forward_env"], data["preconditions"]
+            True,
+            messages,
+            data["ingest_env"],
+            data["forward_env"],
+            data["preconditions"],
+            data["steps"],
         )
 
 

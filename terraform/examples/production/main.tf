@@ -38,8 +38,11 @@ module "capi_relay" {
   # The mapping file (YAML or JSON, relative to this directory) travels as inline JSON: the
   # function source holds only main.py, requirements.txt and capi/.
   webhook_mappings = var.webhook_mappings_file == "" ? "" : jsonencode(yamldecode(file(var.webhook_mappings_file)))
-  consent_policy   = var.consent_policy
-  ldu_states       = var.ldu_states
+  # Every secret_env of the mappings' verify blocks: each gets its own empty secret, readable by
+  # ingest only (docs/DEPLOY.md, "Generic webhook mappings and consent").
+  webhook_signing_secrets = var.webhook_signing_secrets
+  consent_policy          = var.consent_policy
+  ldu_states              = var.ldu_states
 
   ingest = {
     min_instances = 1

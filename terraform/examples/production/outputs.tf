@@ -23,6 +23,11 @@ output "pixel_token_secret_ids" {
   value       = module.capi_relay.pixel_token_secret_ids
 }
 
+output "webhook_signing_secret_ids" {
+  description = "Signing secret of each mapping's secret_env (name -> secret id) to fill with gcloud secrets versions add."
+  value       = module.capi_relay.webhook_signing_secret_ids
+}
+
 output "pixels_config" {
   description = "CAPI_PIXELS as set on both functions (empty without routing)."
   value       = module.capi_relay.pixels_config

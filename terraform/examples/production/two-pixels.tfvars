@@ -27,8 +27,11 @@ route_pixels = {
   "/webhooks/crm-deals" = { pixels = ["222222222222"] }
 }
 
-# POST /webhooks/crm-deals, mapped by webhook-mappings.yaml (sent as inline JSON).
-webhook_mappings_file = "webhook-mappings.yaml"
+# POST /webhooks/crm-deals and /webhooks/typeform-leads, mapped by webhook-mappings.yaml (sent as
+# inline JSON). typeform-leads verifies Typeform's signature with the secret its secret_env names:
+# Terraform creates it empty as capi-webhook-typeform-secret (fill it with gcloud, never here).
+webhook_mappings_file   = "webhook-mappings.yaml"
+webhook_signing_secrets = ["CAPI_TYPEFORM_SECRET"]
 
 # Events whose consent denies ad_storage are sent with Limited Data Use; California gets its code.
 consent_policy = "ldu"

@@ -75,6 +75,12 @@ variable "webhook_mappings_file" {
   default     = ""
 }
 
+variable "webhook_signing_secrets" {
+  description = "The secret_env names of the mappings' verify blocks, e.g. [\"CAPI_TYPEFORM_SECRET\"]; each gets the empty secret capi-webhook-<name without CAPI_, lower case, _ as ->, e.g. capi-webhook-typeform-secret."
+  type        = set(string)
+  default     = []
+}
+
 variable "consent_policy" {
   description = "ignore, drop or ldu: what happens to events whose consent denies ad_storage."
   type        = string
