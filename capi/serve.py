@@ -55,8 +55,12 @@ class LocalRelay:
         self.server: Any = None
 
     def start(self, host: str, port: int) -> int:
+        import logging
+
         from werkzeug.serving import make_server
 
+        # Our own structured line per request replaces werkzeug's plain-text access log.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.queue.start()
         self.server = make_server(host, port, make_app(self.ingest), threaded=True)
         threading.Thread(target=self.server.serve_forever, name="capi-http", daemon=True).start()
