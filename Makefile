@@ -35,6 +35,7 @@ emulator-setup: $(BIN)/capi
 bench: $(BIN)/capi
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_normalize.py
+	$(BIN)/python bench/load_e2e.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
