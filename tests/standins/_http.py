@@ -8,7 +8,7 @@ import contextlib
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 
 class StandInServer(ThreadingHTTPServer):
@@ -63,3 +63,62 @@ class StandInHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+class LoopbackService:
+    """start() / stop() / `with` for a stand-in served in a background thread on 127.0.0.1.
+
+    Subclasses set `server_class`, `handler_class`, `thread_name`, and `host`, `port`, `url`,
+    `_server`, `_thread`, `_last_port` in __init__. stop() then start() binds the same port again,
+    so a test can take a dependency away and bring it back at the same URL.
+    """
+
+    server_class: type[StandInServer]
+    handler_class: type[StandInHandler]
+    thread_name: str
+    host: str
+    port: int
+    url: str | None
+    _server: Any
+    _thread: threading.Thread | None
+    _last_port: int
+
+    def start(self) -> str:
+        """Bind (port 0 = a free one), serve in a thread, return the base URL."""
+        if self._server is not None:
+            assert self.url is not None
+            return self.url
+        self._server = self.server_class(
+            (self.host, self.port or self._last_port), self.handler_class
+        )
+        self._server.standin = self
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=self.thread_name,
+            daemon=True,
+        )
+        self._thread.start()
+        host, port = self._server.server_address[:2]
+        self._last_port = port
+        self.url = f"http://{host}:{port}"
+        return self.url
+
+    def stop(self) -> None:
+        """Stop serving and cut every open connection."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown_quickly()
+        server.server_close()
+        server.close_all_connections()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._thread = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -104,9 +104,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 try:
-    from tests.standins._http import StandInHandler, StandInServer
+    from tests.standins._http import LoopbackService, StandInHandler, StandInServer
 except ModuleNotFoundError:  # run as a script (process mode): the script's folder is on the path
-    from _http import StandInHandler, StandInServer  # type: ignore[no-redef]
+    from _http import LoopbackService, StandInHandler, StandInServer  # type: ignore[no-redef]
 
 __all__ = [
     "ACTION_SOURCES",
@@ -297,8 +297,10 @@ class _Outcome:
     record: RecordedRequest
 
 
-class MetaGraphStandIn:
+class MetaGraphStandIn(LoopbackService):
     """A faithful Conversions API endpoint on 127.0.0.1; see the module docstring."""
+
+    thread_name = "meta-graph-standin"
 
     def __init__(
         self,
@@ -345,44 +347,14 @@ class MetaGraphStandIn:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> str:
-        """Bind (port 0 = a free one), serve in a thread, return the base URL."""
-        if self._server is not None:
-            assert self.url is not None
-            return self.url
         self._stopping.clear()
-        self._server = _Server((self.host, self.port or self._last_port), _Handler)
-        self._server.standin = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="meta-graph-standin",
-            daemon=True,
-        )
-        self._thread.start()
-        host, port = self._server.server_address[:2]
-        self._last_port = port
-        self.url = f"http://{host}:{port}"
-        return self.url
+        return super().start()
 
     def stop(self) -> None:
         """Stop serving and cut every open connection (pending delayed answers are abandoned)."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        self._stopping.set()
-        server.shutdown_quickly()
-        server.server_close()
-        server.close_all_connections()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._thread = None
-
-    def __enter__(self) -> MetaGraphStandIn:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        if self._server is not None:
+            self._stopping.set()
+        super().stop()
 
     # ------------------------------------------------------------------ configuration
     def set_tokens(self, tokens: Iterable[str]) -> None:
@@ -960,6 +932,9 @@ class _Handler(StandInHandler):
         record.status, record.response = fault.status, payload
         standin._record(record)
         self._send(fault.status, payload, fault.headers)
+
+
+MetaGraphStandIn.server_class, MetaGraphStandIn.handler_class = _Server, _Handler
 
 
 def _bare_record(

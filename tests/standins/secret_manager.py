@@ -84,9 +84,9 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 try:
-    from tests.standins._http import StandInHandler, StandInServer
+    from tests.standins._http import LoopbackService, StandInHandler, StandInServer
 except ModuleNotFoundError:  # run as a script (process mode): the script's folder is on the path
-    from _http import StandInHandler, StandInServer  # type: ignore[no-redef]
+    from _http import LoopbackService, StandInHandler, StandInServer  # type: ignore[no-redef]
 
 try:
     import google_crc32c as _google_crc32c
@@ -193,8 +193,10 @@ def _timestamp(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class SecretManagerStandIn:
+class SecretManagerStandIn(LoopbackService):
     """Secret Manager v1 REST on 127.0.0.1; see the module docstring."""
+
+    thread_name = "secret-manager-standin"
 
     def __init__(
         self,
@@ -221,43 +223,6 @@ class SecretManagerStandIn:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._last_port = 0
-
-    # ------------------------------------------------------------------ lifecycle
-    def start(self) -> str:
-        if self._server is not None:
-            assert self.url is not None
-            return self.url
-        self._server = _Server((self.host, self.port or self._last_port), _Handler)
-        self._server.standin = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="secret-manager-standin",
-            daemon=True,
-        )
-        self._thread.start()
-        host, port = self._server.server_address[:2]
-        self._last_port = port
-        self.url = f"http://{host}:{port}"
-        return self.url
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown_quickly()
-        server.server_close()
-        server.close_all_connections()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._thread = None
-
-    def __enter__(self) -> SecretManagerStandIn:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ names
     def _canonical_project(self, project: str) -> str:
@@ -633,6 +598,9 @@ class _Handler(StandInHandler):
 
     def do_PATCH(self) -> None:
         self._dispatch("PATCH")
+
+
+SecretManagerStandIn.server_class, SecretManagerStandIn.handler_class = _Server, _Handler
 
 
 def _control(
