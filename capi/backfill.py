@@ -24,7 +24,6 @@ from typing import Any, TextIO
 from capi.graph import GraphClient, GraphResult
 from capi.meta_errors import Outcome
 from capi.pipeline import check_event
-from capi.prepare import prepare_event
 
 MAX_BATCH = 1000
 
@@ -150,8 +149,8 @@ class Backfill:
                 if not result.accepted:
                     self._reject(index, events[index], [p.as_dict() for p in result.errors])
                     continue
-                prepared, _ = prepare_event(result.event)
-                batch.append(_Item(index, prepared))
+                assert result.prepared is not None  # accepted: an object without errors
+                batch.append(_Item(index, result.prepared))
             if batch:
                 self._deliver(batch)
             checkpoint(min(offset + self.batch_size, len(events)))

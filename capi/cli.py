@@ -96,9 +96,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_normalize(args: argparse.Namespace) -> int:
-    from capi.prepare import prepare_event
-
-    settings = _settings()
     invalid = 0
     for item, result in _checked(args):
         if result is None or not result.accepted:
@@ -110,15 +107,12 @@ def cmd_normalize(args: argparse.Namespace) -> int:
             )
             print(f"capi normalize: {_where(item)} skipped: {reasons}", file=sys.stderr)
             continue
-        prepared, warnings = prepare_event(
-            result.event, default_country=settings.default_country, date_order=settings.date_order
-        )
-        for problem in result.warnings + warnings:
+        for problem in result.warnings:  # normalization's warnings are among them
             print(
                 f"capi normalize: {_where(item)} warning {problem.path}: {problem.message}",
                 file=sys.stderr,
             )
-        print(json.dumps(prepared, ensure_ascii=False, separators=(",", ":")))
+        print(json.dumps(result.prepared, ensure_ascii=False, separators=(",", ":")))
     return 1 if invalid else 0
 
 

@@ -34,11 +34,10 @@ from capi import logs
 from capi.graph import GraphClient, GraphResult, build_payload
 from capi.http import IncomingRequest, Reply, error_reply
 from capi.meta_errors import Outcome
-from capi.prepare import prepare_event
 from capi.queue import Message, Publisher, PublishError, attribute_value
 from capi.secrets import SecretError
 from capi.tokens import NoToken, TokenSource
-from capi.validation import validate_event
+from capi.validation import check_and_prepare
 
 
 class Decision(Enum):
@@ -221,7 +220,7 @@ class Forwarder:
         if (pixel, event_id) in self.delivered:
             logs.info("redelivery of a delivered event acked", event_id=event_id, pixel_id=pixel)
             return Decision.ACK
-        errors, _ = validate_event(
+        prepared, errors, _ = check_and_prepare(
             event,
             now=self.clock(),
             default_country=self.default_country,
@@ -233,9 +232,7 @@ class Forwarder:
                 delivery,
                 DeadLetterReason("invalid", text, extra={"error_paths": _paths(errors)}),
             )
-        prepared, _ = prepare_event(
-            event, default_country=self.default_country, date_order=self.date_order
-        )
+        assert prepared is not None  # an object without errors
         test_code = attrs.get("test_event_code") or self.test_event_code
         if self.dry_run:
             return self._print_dry_run(pixel, prepared, test_code, event_id)

@@ -11,7 +11,7 @@ from typing import Any
 
 from capi.enrich import enrich
 from capi.problems import Problem
-from capi.validation import validate_event
+from capi.validation import check_and_prepare
 
 
 @dataclass
@@ -23,6 +23,8 @@ class EventResult:
     # Set when a valid event is deliberately not sent (e.g. consent denies ad_storage under
     # CAPI_CONSENT_POLICY=drop): neither an error nor queued; the reason is reported.
     dropped: str = ""
+    # The Meta-ready (normalized, hashed) event that validation produced; send this one.
+    prepared: dict[str, Any] | None = None
 
     @property
     def accepted(self) -> bool:
@@ -63,7 +65,7 @@ def check_event(
             index, raw, [Problem("", "each event must be a JSON object", "invalid_type")]
         )
     event, warnings = enrich(raw, now=now)
-    errors, more_warnings = validate_event(
+    prepared, errors, more_warnings = check_and_prepare(
         event, now=now, default_country=default_country, date_order=date_order
     )
-    return EventResult(index, event, list(errors), warnings + list(more_warnings))
+    return EventResult(index, event, errors, warnings + more_warnings, prepared=prepared)

@@ -514,13 +514,26 @@ def validate_event(
     ``default_country`` and ``date_order`` are passed to normalization as in
     :func:`capi.prepare.prepare_event`. Never raises: a non-object event is one error at "".
     """
+    _, errors, warnings = check_and_prepare(
+        event, now=now, default_country=default_country, date_order=date_order
+    )
+    return errors, warnings
+
+
+def check_and_prepare(
+    event: Any, *, now: float | None = None, default_country: str = "", date_order: str = ""
+) -> tuple[dict[str, Any] | None, list[Problem], list[Problem]]:
+    """``(Meta-ready event, errors, warnings)``: :func:`validate_event`, which normalizes and
+    hashes the event anyway to judge its customer information, also handing back that result, so
+    a caller about to send the event does not normalize it a second time. The event is None when
+    the input is not an object; it is only fit to send when there are no errors."""
     errors: list[Problem] = []
     warnings: list[Problem] = []
     if not isinstance(event, dict):
         errors.append(
             Problem("", f"an event must be a JSON object, got {type(event).__name__}", "invalid")
         )
-        return errors, warnings
+        return None, errors, warnings
     if now is None or not _is_number(now):
         now = time.time()
     name = _check_event_name(event, errors, warnings)
@@ -539,4 +552,4 @@ def validate_event(
     else:
         errors.extend(problems)
     _check_customer_information(event, prepared, source, errors, warnings)
-    return errors, warnings
+    return prepared, errors, warnings

@@ -51,3 +51,13 @@ def test_missing_file_is_a_clear_error(tmp_path):
 
     with pytest.raises(SystemExit, match="cannot read"):
         main(["validate", str(tmp_path / "nope.json")])
+
+
+def test_normalize_prints_each_warning_once(tmp_path, capsys):
+    # regression: normalization's warnings were printed twice (from validation and again)
+    event = lead(event_id="w")
+    event["user_data"] = {"em": "mary@example.com", "ph": "not a phone"}
+    assert main(["normalize", write(tmp_path, [event])]) == 0
+    err = capsys.readouterr().err
+    phone_warnings = [line for line in err.splitlines() if "user_data.ph" in line]
+    assert len(phone_warnings) == 1, err
