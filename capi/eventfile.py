@@ -34,7 +34,7 @@ def parse_events(text: str) -> list[FileEvent]:
         return []
     try:
         whole = json.loads(stripped)
-    except json.JSONDecodeError:
+    except ValueError:  # JSONDecodeError, or an integer of more than 4,300 digits
         pass  # not one JSON document: JSON Lines
     else:
         if isinstance(whole, dict) and "data" in whole:
@@ -52,6 +52,10 @@ def parse_events(text: str) -> list[FileEvent]:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
             result.append(FileEvent(len(result), line=lineno, error=f"not JSON: {exc.msg}"))
+            continue
+        except ValueError:
+            error = "not usable JSON: a number has too many digits"
+            result.append(FileEvent(len(result), line=lineno, error=error))
             continue
         if isinstance(value, dict) and isinstance(value.get("data"), list):
             code = str(value.get("test_event_code") or "")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import sys
 import threading
@@ -127,24 +128,67 @@ class DeadLetterReason:
         return attrs
 
 
-class RecentlyDelivered:
-    """A bounded, thread-safe memory of (pixel, event_id) pairs this instance delivered."""
+class DeliveryMemory:
+    """What this instance delivered recently, and what it is delivering right now.
+
+    A delivery is the same delivery when pixel, event name, event id and test event code are all
+    the same: Meta deduplicates on event_id *and* event_name, so an InitiateCheckout and a
+    Purchase of one order (same id) are two deliveries, and so are a test copy and the live one.
+    An event without an id is never deduplicated. Keys are kept as 16-byte digests, so a long
+    event_id costs no more memory than a short one; at most `capacity` are remembered.
+    """
 
     def __init__(self, capacity: int = 20_000) -> None:
         self._capacity = capacity
-        self._items: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._done: OrderedDict[bytes, None] = OrderedDict()
+        self._in_flight: dict[bytes, threading.Event] = {}
         self._lock = threading.Lock()
 
-    def __contains__(self, key: tuple[str, str]) -> bool:
-        with self._lock:
-            return key in self._items
+    @staticmethod
+    def key(pixel: str, event_name: str, event_id: str, test_event_code: str) -> bytes | None:
+        """The delivery's key, or None when it has no event_id (never deduplicated)."""
+        if not event_id:
+            return None
+        text = "\x1f".join((pixel, event_name, event_id, test_event_code))
+        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
-    def add(self, key: tuple[str, str]) -> None:
+    def __len__(self) -> int:
         with self._lock:
-            self._items[key] = None
-            self._items.move_to_end(key)
-            while len(self._items) > self._capacity:
-                self._items.popitem(last=False)
+            return len(self._done)
+
+    def delivered(self, key: bytes) -> bool:
+        with self._lock:
+            return key in self._done
+
+    def claim(self, key: bytes, wait_s: float) -> str:
+        """ "claimed": go on and deliver (then call `release`); "delivered": this instance already
+        delivered it; "busy": another push of it is still being delivered after `wait_s`."""
+        with self._lock:
+            if key in self._done:
+                return "delivered"
+            running = self._in_flight.get(key)
+            if running is None:
+                self._in_flight[key] = threading.Event()
+                return "claimed"
+        running.wait(wait_s)  # a redelivery overlapping the first attempt waits for its end
+        with self._lock:
+            if key in self._done:
+                return "delivered"
+            if key not in self._in_flight:
+                self._in_flight[key] = threading.Event()
+                return "claimed"
+            return "busy"
+
+    def release(self, key: bytes, *, delivered: bool) -> None:
+        with self._lock:
+            if delivered:
+                self._done[key] = None
+                self._done.move_to_end(key)
+                while len(self._done) > self._capacity:
+                    self._done.popitem(last=False)
+            running = self._in_flight.pop(key, None)
+        if running is not None:
+            running.set()
 
 
 class Forwarder:
@@ -162,6 +206,7 @@ class Forwarder:
         dry_run: bool = False,
         dry_run_stream: TextIO | None = None,
         clock: Callable[[], float] = time.time,
+        in_flight_wait_s: float = 30.0,
     ) -> None:
         self.tokens = tokens
         self.dead_letters = dead_letters
@@ -174,12 +219,14 @@ class Forwarder:
         self.dry_run = dry_run  # print payloads instead of sending (capi serve without a token)
         self.dry_run_stream = dry_run_stream
         self.clock = clock
-        self.delivered = RecentlyDelivered()
+        self.memory = DeliveryMemory()
+        # How long a redelivery waits for an overlapping attempt of the same delivery.
+        self.in_flight_wait_s = in_flight_wait_s
 
     # -- push endpoint -------------------------------------------------------------------------
 
     def handle_push(self, request: IncomingRequest) -> Reply:
-        if request.method == "GET" and request.path == "/healthz":
+        if request.method in ("GET", "HEAD") and request.path == "/healthz":
             return Reply(200, {"status": "ok"})
         if request.method != "POST":
             return error_reply(405, "method_not_allowed", "Pub/Sub push requests are POSTs")
@@ -205,7 +252,7 @@ class Forwarder:
             return self.dead_letter(delivery, DeadLetterReason("poison", delivery.problem))
         try:
             event = json.loads(delivery.message.data)
-        except ValueError:
+        except (ValueError, RecursionError):
             event = None
         if not isinstance(event, dict):
             return self.dead_letter(
@@ -217,9 +264,43 @@ class Forwarder:
             return self.dead_letter(
                 delivery, DeadLetterReason("config", "no pixel id (attribute or CAPI_PIXEL_ID)")
             )
-        if (pixel, event_id) in self.delivered:
-            logs.info("redelivery of a delivered event acked", event_id=event_id, pixel_id=pixel)
-            return Decision.ACK
+        test_code = attrs.get("test_event_code") or self.test_event_code
+        event_name = str(event.get("event_name") or attrs.get("event_name") or "")
+        key = DeliveryMemory.key(pixel, event_name, event_id, test_code)
+        if key is None:
+            return self._deliver(delivery, event, pixel, event_id, test_code)[0]
+        claim = self.memory.claim(key, self.in_flight_wait_s)
+        if claim != "claimed":
+            reason = (
+                "already delivered by this instance (same pixel, event_name, event_id and "
+                "test_event_code)"
+                if claim == "delivered"
+                else "another delivery of the same event is still in progress"
+            )
+            logs.info(
+                "send suppressed" if claim == "delivered" else "redelivery postponed",
+                event_id=event_id,
+                event_name=event_name,
+                pixel_id=pixel,
+                reason=reason,
+            )
+            return Decision.ACK if claim == "delivered" else Decision.RETRY
+        delivered = False
+        try:
+            decision, delivered = self._deliver(delivery, event, pixel, event_id, test_code)
+        finally:
+            self.memory.release(key, delivered=delivered)
+        return decision
+
+    def _deliver(
+        self,
+        delivery: Delivery,
+        event: dict[str, Any],
+        pixel: str,
+        event_id: str,
+        test_code: str,
+    ) -> tuple[Decision, bool]:
+        """The decision for one delivery, and whether Meta confirmed it."""
         prepared, errors, _ = check_and_prepare(
             event,
             now=self.clock(),
@@ -228,18 +309,16 @@ class Forwarder:
         )
         if errors:
             text = "; ".join(f"{p.path}: {p.message}" for p in errors)
-            return self.dead_letter(
-                delivery,
-                DeadLetterReason("invalid", text, extra={"error_paths": _paths(errors)}),
-            )
+            reason = DeadLetterReason("invalid", text, extra={"error_paths": _paths(errors)})
+            return self.dead_letter(delivery, reason), False
         assert prepared is not None  # an object without errors
-        test_code = attrs.get("test_event_code") or self.test_event_code
         if self.dry_run:
-            return self._print_dry_run(pixel, prepared, test_code, event_id)
+            return self._print_dry_run(pixel, prepared, test_code, event_id), False
         result = self._send(pixel, prepared, test_code)
         if result is None:  # the token could not be read: transient
-            return self._retry_or_exhaust(delivery, "token secret could not be read")
-        return self._decide(delivery, pixel, event_id, result)
+            return self._retry_or_exhaust(delivery, "token secret could not be read"), False
+        decision = self._decide(delivery, pixel, event_id, result)
+        return decision, result.outcome is Outcome.DELIVERED
 
     def _send(self, pixel: str, event: dict[str, Any], test_code: str) -> GraphResult | None:
         assert self.graph is not None, "a GraphClient is needed when a token is configured"
@@ -265,7 +344,6 @@ class Forwarder:
     ) -> Decision:
         attrs = delivery.message.attributes
         if result.outcome is Outcome.DELIVERED:
-            self.delivered.add((pixel, event_id))
             logs.info(
                 "event delivered",
                 event_id=event_id,

@@ -6,6 +6,7 @@ that records URLs can see it. Network errors and timeouts are transient outcomes
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -83,39 +84,66 @@ class GraphClient:
         payload = build_payload(events, test_event_code=test_event_code)
         payload["access_token"] = token
         try:
+            body_bytes = json.dumps(
+                payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+            ).encode("utf-8")
+        except (ValueError, TypeError) as exc:
+            # Retrying cannot fix what cannot be encoded (a non-finite number, a lone
+            # surrogate): permanent, with the reason, never "transient network".
+            return GraphResult(
+                Outcome.REJECTED,
+                error=MetaError(0, message=f"the event cannot be encoded as JSON: {exc}"[:300]),
+            )
+        try:
             response = self._get_session().post(
                 self.events_url(pixel_id),
-                json=payload,
+                data=body_bytes,
+                headers={"Content-Type": "application/json"},
                 timeout=(CONNECT_TIMEOUT_S, self.timeout_s),
             )
         except requests.RequestException as exc:
             return GraphResult(
                 Outcome.TRANSIENT, network_error=type(exc).__name__, maybe_sent=_maybe_sent(exc)
             )
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = _answer_body(response.content)
         if 200 <= response.status_code < 300:
-            received = body.get("events_received") if isinstance(body, dict) else None
-            if isinstance(received, bool) or not isinstance(received, int):
-                # Not Graph's answer (a proxy, a captive portal, a wrong CAPI_GRAPH_URL): Meta
-                # may never have seen the events. Retry rather than call them delivered.
-                return GraphResult(
-                    Outcome.TRANSIENT,
-                    response.status_code,
-                    error=MetaError(
-                        response.status_code,
-                        message=f"HTTP {response.status_code} without events_received: "
-                        "not an answer from the Graph API",
-                    ),
-                )
-            trace = str(body.get("fbtrace_id", ""))
-            return GraphResult(Outcome.DELIVERED, response.status_code, received, fbtrace_id=trace)
+            return _success(response.status_code, body, sent=len(events))
         error = MetaError.from_response(response.status_code, body)
         return GraphResult(
             classify(error), response.status_code, fbtrace_id=error.fbtrace_id, error=error
         )
+
+
+def _answer_body(content: bytes) -> Any:
+    """Meta's answer as JSON, or None. Every field of it is untrusted input."""
+    try:
+        return json.loads(content)
+    except (ValueError, RecursionError):  # not JSON, too deep, or an absurdly long integer
+        return None
+
+
+def _success(status: int, body: Any, *, sent: int) -> GraphResult:
+    """A 2xx is a delivery only when Meta counted every event sent (`events_received`)."""
+    received = body.get("events_received") if isinstance(body, dict) else None
+    if isinstance(received, bool) or not isinstance(received, int):
+        # Not Graph's answer (a proxy, a captive portal, a wrong CAPI_GRAPH_URL): Meta may never
+        # have seen the events. Retry rather than call them delivered.
+        message = f"HTTP {status} without events_received: not an answer from the Graph API"
+        return GraphResult(Outcome.TRANSIENT, status, error=MetaError(status, message=message))
+    trace = str(body.get("fbtrace_id") or "")[:100]
+    if received != sent:
+        # Meta counted fewer (or more) events than it was sent: it is not known which ones, so
+        # none is called delivered; the caller retries (same event_id) or dead-letters.
+        message = f"Meta counted {received} of {sent} events sent (events_received)"
+        return GraphResult(
+            Outcome.TRANSIENT,
+            status,
+            max(received, 0) if received < 2**31 else 0,
+            fbtrace_id=trace,
+            error=MetaError(status, message=message, fbtrace_id=trace),
+            maybe_sent=True,
+        )
+    return GraphResult(Outcome.DELIVERED, status, received, fbtrace_id=trace)
 
 
 def _maybe_sent(exc: Exception) -> bool:

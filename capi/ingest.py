@@ -83,7 +83,7 @@ class Ingest:
         return reply
 
     def _route(self, request: IncomingRequest) -> Reply:
-        if request.method == "GET" and request.path == "/healthz":
+        if request.method in ("GET", "HEAD") and request.path == "/healthz":
             return Reply(200, {"status": "ok"})
         if request.path in SOURCE_PATHS or request.path.startswith("/webhooks/"):
             if self.sources is None:

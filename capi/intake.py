@@ -9,6 +9,7 @@ bounded nesting. A caller's `access_token` is dropped here, before anything is s
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,6 +87,14 @@ def _check_structure(value: Any) -> None:
                 raise BodyError(
                     400, "invalid_unicode", f"{_path(path)} holds an unpaired surrogate"
                 )
+        elif isinstance(item, float) and not math.isfinite(item):
+            # 1e999 parses as infinity without calling parse_constant: refuse it like NaN.
+            raise BodyError(
+                400,
+                "non_finite_number",
+                f"{_path(path)} is a number too large to represent (JSON has no Infinity); "
+                "send a finite number",
+            )
         elif isinstance(item, dict):
             for key, child in item.items():
                 if _bad_text(key) or len(key) > MAX_STRING_LENGTH:
@@ -109,6 +118,13 @@ def parse_json(body: bytes) -> Any:
         ) from None
     except RecursionError:
         raise BodyError(400, "too_deep", f"JSON nested deeper than {MAX_DEPTH} levels") from None
+    except BodyError:
+        raise
+    except ValueError:
+        # Python's limit on integer digits (4,300) raises a plain ValueError while parsing.
+        raise BodyError(
+            400, "invalid_json", "body is not usable JSON: a number has too many digits"
+        ) from None
     _check_structure(value)
     return value
 

@@ -44,10 +44,14 @@ class MetaError:
             return cls(http_status, message=f"HTTP {http_status} without a Graph error body")
 
         def as_int(value: Any) -> int | None:
-            try:
-                return int(value)
-            except (TypeError, ValueError):
+            # Every field of Meta's answer is untrusted: 1e999, "abc", [] or a bool give None.
+            if isinstance(value, bool):
                 return None
+            try:
+                number = int(value)
+            except (TypeError, ValueError, OverflowError):
+                return None
+            return number if -(2**63) <= number < 2**63 else None
 
         return cls(
             http_status=http_status,
@@ -58,7 +62,7 @@ class MetaError:
             is_transient=error.get("is_transient") is True,
             user_title=str(error.get("error_user_title") or "")[:200],
             user_msg=str(error.get("error_user_msg") or "")[:500],
-            fbtrace_id=str(error.get("fbtrace_id") or ""),
+            fbtrace_id=str(error.get("fbtrace_id") or "")[:100],
         )
 
 

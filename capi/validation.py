@@ -520,6 +520,27 @@ def validate_event(
     return errors, warnings
 
 
+def _check_finite(event: dict, errors: list[Problem]) -> None:
+    """Every number must be finite: 1e999 reads as infinity, which no JSON encoder can send.
+    Paths that another rule already reported are not reported twice."""
+    reported = {p.path for p in errors}
+    stack: list[tuple[Any, str]] = [(event, "")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value) and path not in reported:
+            errors.append(
+                Problem(
+                    path,
+                    "not a finite number (too large to represent, or NaN); send a finite number",
+                    "non_finite_number",
+                )
+            )
+        elif isinstance(value, dict):
+            stack.extend((v, f"{path}.{k}" if path else str(k)) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(value))
+
+
 def check_and_prepare(
     event: Any, *, now: float | None = None, default_country: str = "", date_order: str = ""
 ) -> tuple[dict[str, Any] | None, list[Problem], list[Problem]]:
@@ -552,4 +573,5 @@ def check_and_prepare(
     else:
         errors.extend(problems)
     _check_customer_information(event, prepared, source, errors, warnings)
+    _check_finite(event, errors)
     return prepared, errors, warnings

@@ -309,3 +309,17 @@ def pull_until_quiet(
     finally:
         subscriber.close()
     return received
+
+
+@pytest.fixture
+def capture_logs() -> Iterator:
+    """The relay's log lines written during the test, as parsed JSON objects (call it)."""
+    import io
+    import json
+
+    from capi import logs
+
+    stream = io.StringIO()
+    logs.set_stream(stream)
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    logs.set_stream(None)

@@ -71,8 +71,9 @@ class SourceRoutes:
         self.clock = clock
 
     def handle(self, ingest: Ingest, request: IncomingRequest) -> Reply:
-        name = request.path.removeprefix("/webhooks/") if request.path != "/sgtm" else ""
-        if name and name not in ("shopify", "stripe") and name not in self.mappings:
+        is_sgtm = request.path == "/sgtm"
+        name = "" if is_sgtm else request.path.removeprefix("/webhooks/")
+        if not is_sgtm and name not in ("shopify", "stripe") and name not in self.mappings:
             return error_reply(
                 404,
                 "not_found",
@@ -85,7 +86,7 @@ class SourceRoutes:
                 {"error": {"code": "method_not_allowed", "message": "use POST"}},
                 {"Allow": "POST"},
             )
-        if request.path == "/sgtm":
+        if is_sgtm:
             return self.sgtm(ingest, request)
         too_large = _too_large(ingest, request)  # a signature cannot be checked on a cut body
         if too_large is not None:

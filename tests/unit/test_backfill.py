@@ -118,3 +118,17 @@ def test_needs_pixel_and_token(tmp_path, monkeypatch, capsys):
     assert main(["send", str(path)]) == 2
     assert main(["send", str(path), "--pixel", "1"]) == 2
     assert "CAPI_ACCESS_TOKEN" in capsys.readouterr().err
+
+
+def test_a_2xx_that_counts_fewer_events_is_not_reported_as_delivered(
+    tmp_path, meta, monkeypatch, capsys
+):
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    meta.fail_next(20, status=200, body={"events_received": 0, "fbtrace_id": "t"})
+    path = write_events(tmp_path, [lead(event_id=f"z-{i}") for i in range(10)])
+    assert main(["send", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "Meta counted 0 of 10 events" in err and "10 delivered" not in err
+    meta.clear_faults()
+    assert main(["send", str(path)]) == 0  # nothing was recorded as done: all are sent
+    assert sorted(meta.event_ids()) == sorted(f"z-{i}" for i in range(10))

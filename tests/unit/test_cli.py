@@ -61,3 +61,19 @@ def test_normalize_prints_each_warning_once(tmp_path, capsys):
     err = capsys.readouterr().err
     phone_warnings = [line for line in err.splitlines() if "user_data.ph" in line]
     assert len(phone_warnings) == 1, err
+
+
+def test_non_finite_numbers_make_an_event_invalid_in_validate_and_normalize(tmp_path, capsys):
+    path = tmp_path / "inf.jsonl"
+    good = json.dumps(lead(event_id="fine"))
+    bad = json.dumps(purchase(event_id="huge")).replace('"value": 49.9', '"value": 1e999')
+    path.write_text(good + "\n" + bad + "\n" + '{"event_name": "Lead", "n": ' + "9" * 5000 + "}\n")
+    assert main(["validate", "--json", str(path)]) == 1
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["status"] for r in records] == ["accepted", "rejected", "rejected"]
+    assert "custom_data.value" in {e["path"] for e in records[1]["errors"]}
+    assert records[2]["errors"][0]["code"] == "invalid_json"
+    assert main(["normalize", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert [json.loads(line)["event_id"] for line in out.splitlines()] == ["fine"]
+    assert "Infinity" not in out

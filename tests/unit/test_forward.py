@@ -258,3 +258,136 @@ def test_a_retry_that_may_duplicate_is_logged_as_such():
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     duplicates = [e for e in lines if "may duplicate" in e["message"]]
     assert len(duplicates) == 1 and duplicates[0]["event_id"] == "order-1001"
+
+
+# -- the memory of deliveries: what makes two deliveries the same ---------------------------------
+
+
+def test_same_event_id_with_another_event_name_is_a_new_delivery():
+    """InitiateCheckout and Purchase of one order share the event_id (sGTM's transaction_id):
+    Meta deduplicates on event_id AND event_name, so both must be sent."""
+    graph = ScriptedGraph(ok(), ok())
+    fwd = forwarder(graph)
+    checkout = purchase(event_id="T-1", event_name="InitiateCheckout")
+    assert fwd.process(delivery(checkout)) is Decision.ACK
+    assert fwd.process(delivery(purchase(event_id="T-1"))) is Decision.ACK
+    assert [s["events"][0]["event_name"] for s in graph.sent] == ["InitiateCheckout", "Purchase"]
+
+
+def test_a_test_event_then_the_live_copy_are_both_sent():
+    graph = ScriptedGraph(ok(), ok())
+    fwd = forwarder(graph)
+    fwd.process(delivery(purchase(event_id="go-live"), test_event_code="TEST1"))
+    fwd.process(delivery(purchase(event_id="go-live")))
+    assert [s["test_event_code"] for s in graph.sent] == ["TEST1", ""]
+
+
+def test_events_without_an_id_are_never_deduplicated():
+    graph = ScriptedGraph(ok(), ok())
+    fwd = forwarder(graph)
+    for _ in range(2):
+        msg = Message(json.dumps(purchase(event_id=None)).encode(), {"pixel_id": "123"})
+        assert fwd.process(Delivery(msg)) is Decision.ACK
+    assert len(graph.sent) == 2
+
+
+def test_a_suppressed_send_is_logged_with_its_reason(capture_logs):
+    graph = ScriptedGraph(ok(), ok())
+    fwd = forwarder(graph)
+    fwd.process(delivery())
+    fwd.process(delivery(attempt=2))
+    (line,) = [e for e in capture_logs() if e["message"] == "send suppressed"]
+    assert line["event_id"] == "order-1001" and "already delivered" in line["reason"]
+
+
+def test_long_event_ids_cost_no_more_memory_than_short_ones():
+    import tracemalloc
+
+    from capi.forward import DeliveryMemory
+
+    def cost(id_length):
+        memory = DeliveryMemory(capacity=2_000)
+        tracemalloc.start()
+        for i in range(2_000):
+            key = DeliveryMemory.key("123", "Purchase", f"{i:08d}".ljust(id_length, "x"), "")
+            memory.claim(key, 0)
+            memory.release(key, delivered=True)
+        size, _ = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return size
+
+    assert cost(16_000) < 2 * cost(8)  # a 16 KiB id is kept as a 16-byte digest
+
+
+def test_memory_is_bounded():
+    from capi.forward import DeliveryMemory
+
+    memory = DeliveryMemory(capacity=10)
+    for i in range(50):
+        key = DeliveryMemory.key("p", "Lead", str(i), "")
+        memory.claim(key, 0)
+        memory.release(key, delivered=True)
+    assert len(memory) == 10
+    assert memory.delivered(DeliveryMemory.key("p", "Lead", "49", ""))
+    assert not memory.delivered(DeliveryMemory.key("p", "Lead", "0", ""))
+
+
+def test_a_redelivery_overlapping_the_first_attempt_waits_for_it_and_is_not_sent_twice():
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+
+    class SlowGraph(ScriptedGraph):
+        def send(self, *args, **kwargs):
+            started.set()
+            release.wait(5)
+            return super().send(*args, **kwargs)
+
+    graph = SlowGraph(ok(), ok())
+    fwd = forwarder(graph)
+    decisions = []
+    first = threading.Thread(target=lambda: decisions.append(fwd.process(delivery())))
+    first.start()
+    started.wait(5)
+    second = threading.Thread(target=lambda: decisions.append(fwd.process(delivery(attempt=2))))
+    second.start()
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert decisions == [Decision.ACK, Decision.ACK]
+    assert len(graph.sent) == 1
+
+
+def test_a_redelivery_still_overlapping_after_the_wait_is_retried_not_sent():
+    import threading
+
+    release = threading.Event()
+    started = threading.Event()
+
+    class StuckGraph(ScriptedGraph):
+        def send(self, *args, **kwargs):
+            started.set()
+            release.wait(5)
+            return super().send(*args, **kwargs)
+
+    graph = StuckGraph(ok())
+    fwd = forwarder(graph, in_flight_wait_s=0.1)
+    first = threading.Thread(target=lambda: fwd.process(delivery()))
+    first.start()
+    started.wait(5)
+    assert fwd.process(delivery(attempt=2)) is Decision.RETRY
+    release.set()
+    first.join(5)
+    assert len(graph.sent) == 1
+
+
+def test_an_event_that_cannot_be_encoded_is_dead_lettered_not_retried():
+    """A non-finite number that reached the queue from another publisher: invalid, at once."""
+    graph = ScriptedGraph(ok())
+    dlq = RecordingDLQ()
+    data = json.dumps(purchase(custom_data={"value": 1, "currency": "USD", "n": float("inf")}))
+    msg = Message(data.encode(), {"pixel_id": "123", "event_id": "order-1001"})
+    assert forwarder(graph, dlq).process(Delivery(msg)) is Decision.ACK
+    assert graph.sent == []
+    attrs = dlq.messages[0].attributes
+    assert attrs["dlq_reason"] == "invalid" and "custom_data.n" in attrs["error_paths"]

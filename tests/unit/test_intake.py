@@ -98,3 +98,19 @@ def test_overlong_strings_are_refused_with_their_path():
     assert (err.status, err.code) == (400, "string_too_long")
     assert "data[0].user_data.em[1]" in err.message
     assert "xxxx" not in err.message
+
+
+@pytest.mark.parametrize("number", ["1e999", "-1e999", "1E+400"])
+def test_numbers_too_large_to_represent_are_refused_with_their_path(number):
+    body = '{"data": [{"event_name": "Lead", "custom_data": {"value": ' + number + "}}]}"
+    with pytest.raises(BodyError) as info:
+        parse_body(body.encode(), "application/json", max_bytes=10_000_000)
+    assert info.value.status == 400 and info.value.code == "non_finite_number"
+    assert "data[0].custom_data.value" in info.value.message
+
+
+def test_an_integer_with_too_many_digits_is_invalid_json_not_a_crash():
+    body = '{"event_name": "Lead", "value": ' + "9" * 5000 + "}"
+    with pytest.raises(BodyError) as info:
+        parse_body(body.encode(), "application/json", max_bytes=10_000_000)
+    assert (info.value.status, info.value.code) == (400, "invalid_json")

@@ -1,0 +1,120 @@
+"""Loss paths found by hostile testing (issue: every accepted event reaches Meta), end to end:
+ingest and forward as functions-framework processes on the Pub/Sub emulator, delivering to the
+Graph stand-in. Each test failed before its fix."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+
+import pytest
+import requests
+
+from tests.factories import purchase
+from tests.fixtures import load
+from tests.integration.conftest import PIXEL
+
+pytestmark = pytest.mark.integration
+
+
+def settle(seconds: float = 1.5) -> None:
+    time.sleep(seconds)
+
+
+def sgtm_event(name: str) -> dict:
+    data = copy.deepcopy(load("sgtm/purchase_event_data.json"))
+    data.pop("event_id")  # no Pixel id: both events get the transaction_id
+    data["event_name"] = name
+    return {"event_data": data}
+
+
+def test_checkout_and_purchase_of_one_transaction_are_both_delivered(start_relay, graph_standin):
+    relay = start_relay()
+    for n, name in enumerate(("begin_checkout", "purchase"), start=1):
+        answer = relay.post(sgtm_event(name), path="/sgtm")
+        assert answer.status_code == 202, answer.text
+        events = graph_standin.wait_for_events(n, timeout=30)  # one after the other
+    assert sorted(e["event_name"] for e in events) == ["InitiateCheckout", "Purchase"]
+    assert {e["event_id"] for e in events} == {"T_12345"}
+
+
+def test_events_sharing_an_order_id_and_a_test_then_live_copy_are_all_delivered(
+    start_relay, graph_standin
+):
+    relay = start_relay()
+    checkout = purchase(event_id=None, event_name="InitiateCheckout")
+    assert relay.post(checkout).status_code == 202
+    graph_standin.wait_for_events(1, timeout=30)
+    assert relay.post(purchase(event_id=None)).status_code == 202
+    graph_standin.wait_for_events(2, timeout=30)
+    assert relay.post({"data": [purchase(event_id="go-live")], "test_event_code": "T1"}).ok
+    graph_standin.wait_for_events(3, timeout=30)
+    assert relay.post(purchase(event_id="go-live")).status_code == 202
+    graph_standin.wait_for_events(4, timeout=30)
+    settle()
+    names = [(e["event_name"], e["event_id"]) for e in graph_standin.events]
+    assert len(names) == 4
+    assert [r.test_event_code for r in graph_standin.accepted_requests()][2:] == ["T1", None]
+
+
+@pytest.mark.parametrize("route", ["/events", "/sgtm"])
+def test_non_finite_numbers_are_a_400_with_the_path_and_nothing_is_queued(
+    start_relay, graph_standin, route
+):
+    relay = start_relay()
+    if route == "/events":
+        body = json.dumps(purchase()).replace('"value": 49.9', '"value": 1e999')
+        path = "custom_data.value"
+    else:
+        body = json.dumps(sgtm_event("purchase")).replace('"tax": 22.75', '"tax": -1e999')
+        path = "event_data.tax"
+    answer = requests.post(
+        relay.ingest.url + route,
+        data=body,
+        headers={"Content-Type": "application/json", "X-API-Key": "it-key-1"},
+        timeout=30,
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "non_finite_number"
+    assert path in answer.json()["error"]["message"]
+    huge = '{"event_name": "Lead", "n": ' + "9" * 5000 + "}"
+    answer = requests.post(
+        relay.ingest.url + route,
+        data=huge,
+        headers={"Content-Type": "application/json", "X-API-Key": "it-key-1"},
+        timeout=30,
+    )
+    assert (answer.status_code, answer.json()["error"]["code"]) == (400, "invalid_json")
+    settle()
+    assert graph_standin.requests == []
+
+
+def test_a_2xx_that_counts_no_event_is_retried_then_delivered(start_relay, graph_standin):
+    relay = start_relay()
+    graph_standin.fail_next(1, status=200, body={"events_received": 0, "fbtrace_id": "x"})
+    assert relay.post(purchase(event_id="counted")).status_code == 202
+    graph_standin.wait_for_events(1, timeout=30)
+    assert graph_standin.event_ids() == ["counted"]
+    assert [r.status for r in graph_standin.requests] == [200, 200]
+
+
+def test_an_untrusted_error_code_from_meta_is_dead_lettered_not_a_500(start_relay, graph_standin):
+    relay = start_relay()
+    body = '{"error": {"code": 1e999, "message": "weird", "type": "OAuthException"}}'
+    graph_standin.fail_next(1, status=400, body=body)
+    assert relay.post(purchase(event_id="odd-answer")).status_code == 202
+    (dead,) = relay.dead_letters(1)
+    assert dead.attributes["dlq_reason"] == "rejected"
+    assert "error_code" not in dead.attributes
+    assert "Traceback" not in relay.forward.logs()
+
+
+def test_unrouted_and_head_requests_get_clean_answers(start_relay, graph_standin):
+    relay = start_relay()
+    empty_name = requests.post(relay.ingest.url + "/webhooks/", data=b"{}", timeout=10)
+    assert empty_name.status_code == 404 and empty_name.json()["error"]["code"] == "not_found"
+    assert requests.head(relay.ingest.url + "/healthz", timeout=10).status_code == 200
+    assert requests.head(relay.forward.url + "/healthz", timeout=10).status_code == 200
+    assert PIXEL  # the relay serves the default pixel; nothing was sent
+    assert graph_standin.requests == []
