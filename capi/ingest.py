@@ -19,7 +19,15 @@ from capi.cors import CorsPolicy
 from capi.http import IncomingRequest, Reply, error_reply
 from capi.intake import Batch, BodyError, parse_body
 from capi.pipeline import check_event
-from capi.queue import Publisher, PublishError, event_message
+from capi.queue import (
+    MAX_MESSAGES_PER_PUBLISH,
+    MAX_PUBLISH_BYTES,
+    Publisher,
+    PublishError,
+    event_message,
+    fits_one_publish,
+    publish_size,
+)
 from capi.routing import Routing, RoutingError, requested_pixels
 from capi.secrets import SecretError
 
@@ -197,6 +205,22 @@ class Ingest:
         ]
         if not messages:
             return Reply(202, body)
+        if not fits_one_publish(messages):
+            # Several Publish calls could fail half-way: a 503 would then not mean "nothing was
+            # queued". Refuse what cannot be queued all or nothing, and say how to split it.
+            size = publish_size(messages)
+            fitting = min(
+                MAX_MESSAGES_PER_PUBLISH // len(pixels),
+                len(accepted) * MAX_PUBLISH_BYTES // size,
+            )
+            return error_reply(
+                413,
+                "too_large_for_queue",
+                f"{len(accepted)} events to {len(pixels)} pixel(s) make {len(messages)} queue "
+                f"messages of {size} bytes; one request may queue at most "
+                f"{MAX_MESSAGES_PER_PUBLISH} messages and {MAX_PUBLISH_BYTES} bytes: send at most "
+                f"{max(1, fitting)} events per request",
+            )
         try:
             self.publisher.publish_all(messages)
         except PublishError as exc:

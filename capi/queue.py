@@ -19,6 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 MAX_ATTRIBUTE_BYTES = 1024  # Pub/Sub's limit for one attribute value
+# One Publish request takes at most 1,000 messages and 10 MB; a request is applied all or nothing,
+# so everything one ingest request queues must fit in one. The byte budget keeps a margin for the
+# request's own encoding (field tags, lengths, the topic name).
+MAX_MESSAGES_PER_PUBLISH = 1000
+MAX_PUBLISH_BYTES = 9_500_000
+_MESSAGE_OVERHEAD_BYTES = 32
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,21 @@ def attribute_value(value: Any) -> str:
     return encoded.decode("utf-8", errors="ignore")
 
 
+def publish_size(messages: Sequence[Message]) -> int:
+    """About how many bytes a Publish request of these messages takes (an upper estimate)."""
+    return sum(
+        len(m.data)
+        + _MESSAGE_OVERHEAD_BYTES
+        + sum(len(k.encode()) + len(v.encode()) + 8 for k, v in m.attributes.items())
+        for m in messages
+    )
+
+
+def fits_one_publish(messages: Sequence[Message]) -> bool:
+    """Whether the messages fit in one all-or-nothing Publish request."""
+    return len(messages) <= MAX_MESSAGES_PER_PUBLISH and publish_size(messages) <= MAX_PUBLISH_BYTES
+
+
 def event_message(
     event: dict[str, Any], *, pixel_id: str, test_event_code: str = "", source: str = ""
 ) -> Message:
@@ -66,13 +87,12 @@ class PubSubPublisher:
     """Publishes to one topic with the real google-cloud-pubsub client (or the emulator, when
     PUBSUB_EMULATOR_HOST is set). The client is created on first use, under a lock.
 
-    All messages of one `publish_all` call go in ONE Publish request (Pub/Sub takes up to 1,000
-    messages and 10 MB per request, our limits per ingest request are below that): the request
-    is all-or-nothing, so a failure means no event of it was accepted and a retry of the same
-    body cannot duplicate any. No batching thread and no futures: lower latency per request.
+    All messages of one `publish_all` call go in ONE Publish request: the request is
+    all-or-nothing, so a failure means no event of it was accepted and a retry of the same body
+    cannot duplicate any. Messages that do not fit in one request are refused before anything is
+    sent (`PublishError`); ingest answers 413 before it gets that far. No batching thread and no
+    futures: lower latency per request.
     """
-
-    MAX_MESSAGES_PER_REQUEST = 1000
 
     def __init__(
         self,
@@ -109,20 +129,21 @@ class PubSubPublisher:
             return self._api
 
     def publish_all(self, messages: Sequence[Message]) -> list[str]:
+        if not fits_one_publish(messages):
+            raise PublishError(
+                f"{len(messages)} messages ({publish_size(messages)} bytes) do not fit in one "
+                "Publish request; nothing was sent"
+            )
         api = self._get_api()
-        ids: list[str] = []
         try:
-            for start in range(0, len(messages), self.MAX_MESSAGES_PER_REQUEST):
-                chunk = messages[start : start + self.MAX_MESSAGES_PER_REQUEST]
-                response = api.publish(
-                    request={
-                        "topic": self.topic,
-                        "messages": [{"data": m.data, "attributes": m.attributes} for m in chunk],
-                    },
-                    retry=self._retry,
-                    timeout=self._timeout_s,
-                )
-                ids.extend(response.message_ids)
+            response = api.publish(
+                request={
+                    "topic": self.topic,
+                    "messages": [{"data": m.data, "attributes": m.attributes} for m in messages],
+                },
+                retry=self._retry,
+                timeout=self._timeout_s,
+            )
         except Exception as exc:
             raise PublishError(f"publish to {self.topic} failed: {type(exc).__name__}") from exc
-        return ids
+        return list(response.message_ids)

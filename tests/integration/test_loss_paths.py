@@ -118,3 +118,38 @@ def test_unrouted_and_head_requests_get_clean_answers(start_relay, graph_standin
     assert requests.head(relay.forward.url + "/healthz", timeout=10).status_code == 200
     assert PIXEL  # the relay serves the default pixel; nothing was sent
     assert graph_standin.requests == []
+
+
+def fan_out_relay(start_relay, n_pixels: int):
+    extra = [str(2_000_000_000 + i) for i in range(n_pixels - 1)]
+    pixels = json.dumps(
+        {
+            "pixels": {p: {"token_secret": f"projects/x/secrets/t{p}/versions/1"} for p in extra},
+            "keys": {"agency": [PIXEL, *extra]},
+        }
+    )
+    env = {"CAPI_PIXELS": pixels, "CAPI_API_KEYS": "it-key-1,agency=agency-key"}
+    return start_relay(ingest_env=env)
+
+
+@pytest.mark.parametrize(
+    ("n_pixels", "events", "filler"),
+    [(2, 600, 0), (12, 60, 15_000)],  # over 1,000 messages; over 10 MB in 720 messages
+    ids=["message-count", "bytes"],
+)
+def test_a_fan_out_that_cannot_be_queued_in_one_publish_is_a_413_and_nothing_is_queued(
+    start_relay, graph_standin, n_pixels, events, filler
+):
+    relay = fan_out_relay(start_relay, n_pixels)
+    body = [
+        purchase(
+            event_id=f"fan-{i}", custom_data={"value": 1, "currency": "USD", "note": "x" * filler}
+        )
+        for i in range(events)
+    ]
+    answer = relay.post(body, key="agency-key")
+    assert answer.status_code == 413, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "too_large_for_queue" and "send at most" in error["message"]
+    settle(3)
+    assert graph_standin.requests == []  # not one message was queued

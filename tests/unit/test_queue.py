@@ -53,11 +53,20 @@ def test_publish_all_sends_one_request_and_returns_the_ids():
     ]
 
 
-def test_more_than_one_request_worth_is_split():
+@pytest.mark.parametrize(
+    "messages",
+    [[Message(b"x")] * 1001, [Message(b"x" * 1_000_000)] * 10],
+    ids=["1001-messages", "10-MB"],
+)
+def test_more_than_one_request_worth_is_refused_before_anything_is_sent(messages):
+    """Split into several requests, a failure half-way would queue part of an ingest request
+    that was answered 503 ("nothing was accepted"): the caller's retry would duplicate it."""
     api = FakePublisherApi()
     pub = PubSubPublisher("projects/p/topics/t", client_factory=lambda: api)
-    assert len(pub.publish_all([Message(b"x")] * 2500)) == 2500
-    assert [len(r["messages"]) for r in api.requests] == [1000, 1000, 500]
+    with pytest.raises(PublishError, match="do not fit in one Publish request"):
+        pub.publish_all(messages)
+    assert api.requests == []
+    assert len(pub.publish_all([Message(b"x")] * 1000)) == 1000  # the limit itself is fine
 
 
 def test_a_failed_publish_fails_the_whole_call():
