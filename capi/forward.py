@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import json
 import sys
@@ -36,6 +37,7 @@ from capi.graph import GraphClient, GraphResult, build_payload
 from capi.http import IncomingRequest, Reply, error_reply
 from capi.meta_errors import Outcome
 from capi.queue import Message, Publisher, PublishError, attribute_value
+from capi.redact import Redactor
 from capi.secrets import SecretError
 from capi.tokens import NoToken, TokenSource
 from capi.validation import check_and_prepare
@@ -317,6 +319,10 @@ class Forwarder:
         result = self._send(pixel, prepared, test_code)
         if result is None:  # the token could not be read: transient
             return self._retry_or_exhaust(delivery, "token secret could not be read"), False
+        if result.error is not None:
+            # Meta's free text may quote what it was sent: no raw value of this event may reach
+            # a log line or a DLQ attribute through it.
+            result = _without_customer_data(result, Redactor.for_event(event, prepared))
         decision = self._decide(delivery, pixel, event_id, result)
         return decision, result.outcome is Outcome.DELIVERED
 
@@ -425,6 +431,18 @@ class Forwarder:
         stream.flush()
         logs.info("dry run: payload printed, nothing sent", event_id=event_id, pixel_id=pixel)
         return Decision.ACK
+
+
+def _without_customer_data(result: GraphResult, redact: Redactor) -> GraphResult:
+    error = result.error
+    assert error is not None
+    clean = dataclasses.replace(
+        error,
+        message=redact(error.message),
+        user_title=redact(error.user_title),
+        user_msg=redact(error.user_msg),
+    )
+    return dataclasses.replace(result, error=clean)
 
 
 def _paths(problems: list[Any]) -> str:

@@ -153,3 +153,28 @@ def test_a_fan_out_that_cannot_be_queued_in_one_publish_is_a_413_and_nothing_is_
     assert error["code"] == "too_large_for_queue" and "send at most" in error["message"]
     settle(3)
     assert graph_standin.requests == []  # not one message was queued
+
+
+def test_metas_message_quoting_the_customer_never_reaches_logs_or_dlq_attributes(
+    start_relay, graph_standin
+):
+    relay = start_relay()
+    user = {
+        "fn": "Johnathan",
+        "ln": "Smithersonian",
+        "ph": "+1 650 555 1212",
+        "em": "johnathan.s@example.org",
+        "client_ip_address": "203.0.113.7",
+        "client_user_agent": "Mozilla/5.0",
+    }
+    quote = "Invalid IP 203.0.113.7 for user Johnathan Smithersonian +16505551212"
+    graph_standin.error_next(1, message=quote, is_transient=True)  # logged as a retry first
+    graph_standin.error_next(100, 2804003, message=quote, title=quote, user_msg=quote)
+    assert relay.post(purchase(event_id="quoted", user_data=user)).status_code == 202
+    (dead,) = relay.dead_letters(1, timeout=30)
+    attributes = json.dumps(dict(dead.attributes))
+    logs = relay.forward.logs()
+    for raw in ("203.0.113.7", "Johnathan", "Smithersonian", "6505551212"):
+        assert raw not in attributes and raw not in logs, raw
+    assert "Invalid IP [redacted]" in dead.attributes["error_message"]
+    assert "transient failure; will be retried" in logs
