@@ -16,6 +16,7 @@ DEFAULT_GRAPH_VERSION = "v26.0"
 DEFAULT_MAX_BODY_BYTES = 1_000_000
 DEFAULT_GRAPH_TIMEOUT_S = 10.0
 DEFAULT_SECRET_TTL_S = 300.0
+DEFAULT_SECRET_TIMEOUT_S = 5.0
 DEFAULT_PUBLISH_TIMEOUT_S = 10.0
 DEFAULT_STRIPE_TOLERANCE_S = 300.0  # the official Stripe libraries' default
 CONSENT_POLICIES = ("ignore", "drop", "ldu")
@@ -110,6 +111,7 @@ class Settings:
     date_order: str = ""  # "", "MDY" or "DMY": settles 03/04/1990
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     secret_ttl_s: float = DEFAULT_SECRET_TTL_S
+    secret_timeout_s: float = DEFAULT_SECRET_TIMEOUT_S  # deadline of one read, retries included
     secret_manager_endpoint: str = ""  # tests: a local Secret Manager stand-in (REST)
     publish_timeout_s: float = DEFAULT_PUBLISH_TIMEOUT_S
     # When Pub/Sub's delivery attempt reaches this, a transient failure is dead-lettered by the
@@ -159,6 +161,7 @@ class Settings:
             date_order=date_order,
             max_body_bytes=int(_number(env, "CAPI_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
             secret_ttl_s=_number(env, "CAPI_SECRET_TTL", DEFAULT_SECRET_TTL_S),
+            secret_timeout_s=_number(env, "CAPI_SECRET_TIMEOUT", DEFAULT_SECRET_TIMEOUT_S),
             secret_manager_endpoint=env.get("CAPI_SECRET_MANAGER_ENDPOINT", "").strip(),
             publish_timeout_s=_number(env, "CAPI_PUBLISH_TIMEOUT", DEFAULT_PUBLISH_TIMEOUT_S),
             max_delivery_attempts=_count(env, "CAPI_MAX_DELIVERY_ATTEMPTS"),

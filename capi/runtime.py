@@ -34,7 +34,11 @@ def require_token(settings: Settings) -> None:
 
 
 def secret_reader(settings: Settings) -> SecretReader:
-    return SecretReader(ttl_s=settings.secret_ttl_s, endpoint=settings.secret_manager_endpoint)
+    return SecretReader(
+        ttl_s=settings.secret_ttl_s,
+        timeout_s=settings.secret_timeout_s,
+        endpoint=settings.secret_manager_endpoint,
+    )
 
 
 def api_keys(settings: Settings, reader: SecretReader) -> Callable[[], tuple[str, ...]]:

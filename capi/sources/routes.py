@@ -15,8 +15,9 @@ that keep failing): 202 queued; 200 `{"status": "ignored", "reason"}` for topics
 the relay deliberately does not send; 200 `{"status": "rejected", ...results}` when the adapted
 event is invalid (a retry cannot fix it; the reason is in the body and the log); 401 missing or
 bad signature; 400 a stale Stripe timestamp (a correctly signed but old request: replay or a
-wrong clock), an unknown Shopify topic or a body that is not the provider's JSON; 500 the
-signing secret is not configured; 503 the secret could not be read or the queue failed (both
+wrong clock), an unknown Shopify topic or a body that is not the provider's JSON; 404 the route
+is not set up (no signing secret setting: Secret Manager is not asked); 500 its signing secret
+has no value; 503 the secret could not be read or the queue failed (both
 retried). Logs name the source, topic or type and the reason, never customer data.
 
 `?test_event_code=...` and `?pixel_id=...` on a webhook URL are honoured (the pixel only when the
@@ -198,7 +199,9 @@ class SourceRoutes:
         if mapping.verify is not None:
             env = mapping.verify.secret_env
             hint = f"set {env} or {env}_SECRET" if env else f"check {mapping.verify.secret}"
-            secrets, problem = _read_secrets(self.mapping_secrets.get(mapping.name), hint)
+            secrets, problem = _read_secrets(
+                self.mapping_secrets.get(mapping.name), hint, unset_status=500
+            )
             if problem is not None:
                 return problem
             try:
@@ -247,17 +250,25 @@ def _parse(body: bytes) -> Any:
     return parse_json(body)
 
 
-def _read_secrets(fn: SecretsFn | None, hint: str) -> tuple[tuple[str, ...], Reply | None]:
-    """The signing secrets (several during a rotation), or the reply that ends the request."""
+def _read_secrets(
+    fn: SecretsFn | None, hint: str, *, unset_status: int = 404
+) -> tuple[tuple[str, ...], Reply | None]:
+    """The signing secrets (several during a rotation), or the reply that ends the request.
+    No secret setting at all: the route is not set up here (404; a mapping that asks for a
+    signature but has no secret is a broken setup: 500), and Secret Manager is not asked."""
+    if fn is None:
+        return (), error_reply(
+            unset_status, "webhook_not_configured", f"this webhook is not set up: {hint}"
+        )
     try:
-        secrets = tuple(s for s in fn() if s) if fn is not None else ()
+        secrets = tuple(s for s in fn() if s)
     except SecretError:
         return (), error_reply(
             503, "secret_unavailable", "the signing secret could not be read; retry later"
         )
     if not secrets:
         return (), error_reply(
-            500, "webhook_not_configured", f"the signing secret is not configured: {hint}"
+            500, "webhook_secret_empty", f"the signing secret has no value: {hint}"
         )
     return secrets, None
 

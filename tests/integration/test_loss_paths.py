@@ -178,3 +178,34 @@ def test_metas_message_quoting_the_customer_never_reaches_logs_or_dlq_attributes
         assert raw not in attributes and raw not in logs, raw
     assert "Invalid IP [redacted]" in dead.attributes["error_message"]
     assert "transient failure; will be retried" in logs
+
+
+def test_unused_webhook_routes_never_ask_secret_manager_and_a_slow_one_cannot_hang_a_request(
+    start_relay, graph_standin, secret_standin
+):
+    # Shopify is not set up; Stripe is, but its secret has no version yet (as Terraform creates
+    # it) and Secret Manager is slow.
+    secret = "projects/capi-test/secrets/stripe"
+    secret_standin.create_secret(secret)
+    relay = start_relay(
+        ingest_env={
+            "CAPI_SECRET_MANAGER_ENDPOINT": secret_standin.url,
+            "CAPI_STRIPE_WEBHOOK_SECRET_SECRET": secret + "/versions/latest",
+            "CAPI_SECRET_TIMEOUT": "1",
+        }
+    )
+    for _ in range(20):
+        answer = requests.post(relay.ingest.url + "/webhooks/shopify", data=b"{}", timeout=10)
+        assert answer.status_code == 404
+    assert secret_standin.access_counts() == {}
+    secret_standin.delay_s = 20.0
+    started = time.monotonic()
+    answers = [
+        requests.post(relay.ingest.url + "/webhooks/stripe", data=b"{}", timeout=30).status_code
+        for _ in range(20)
+    ]
+    assert answers == [503] * 20
+    assert time.monotonic() - started < 10  # one bounded read, then the failure is remembered
+    assert secret_standin.access_count(secret) <= 2
+    errors = [line for line in relay.ingest.logs().splitlines() if '"ERROR"' in line]
+    assert len(errors) <= 2

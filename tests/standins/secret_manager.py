@@ -211,6 +211,7 @@ class SecretManagerStandIn(LoopbackService):
         self._project_ids = {str(v): k for k, v in self.project_numbers.items()}
         self.clock = clock
         self.control_api = control_api
+        self.delay_s = 0.0  # answer every API request this much later (a slow Secret Manager)
         self.host = host
         self.port = port
         self.url: str | None = None
@@ -576,6 +577,8 @@ class _Handler(StandInHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
         standin = self.server.standin
+        if standin.delay_s and not self.path.startswith("/_standin/"):
+            time.sleep(standin.delay_s)  # a slow Secret Manager
         if standin.control_api and self.path.startswith("/_standin/"):
             status, payload = _control(standin, method, self.path, body)
         else:

@@ -266,7 +266,7 @@ class FakeSecretManager:
         self.values = values
         self.reads: list[str] = []
 
-    def access_secret_version(self, name: str) -> SimpleNamespace:
+    def access_secret_version(self, name: str, **_: object) -> SimpleNamespace:
         self.reads.append(name)
         if name not in self.values:
             raise PermissionError(f"403 no grant on {name}")

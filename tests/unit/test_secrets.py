@@ -11,7 +11,7 @@ class FakeClient:
         self.values = values
         self.calls = []
 
-    def access_secret_version(self, name):
+    def access_secret_version(self, name, **_):
         self.calls.append(name)
         value = self.values[name]
         if isinstance(value, Exception):
@@ -52,12 +52,38 @@ def test_invalidate_forces_a_new_read():
     assert r.get("s/1") == "b"
 
 
-def test_failure_names_the_secret_and_is_not_cached():
-    r, client, _ = reader({"s/1": RuntimeError("boom")})
+def test_failure_names_the_secret_and_is_remembered_briefly():
+    r, client, clock = reader({"s/1": RuntimeError("boom")})
     with pytest.raises(SecretError, match="s/1"):
         r.get("s/1")
     client.values["s/1"] = "ok"
+    with pytest.raises(SecretError, match="s/1"):  # no new read within the failure window
+        r.get("s/1")
+    assert client.calls == ["s/1"]
+    clock.t += 11
     assert r.get("s/1") == "ok"
+
+
+def test_a_flood_of_requests_during_an_outage_makes_one_read_and_keeps_the_last_good_value():
+    r, client, clock = reader({"s/1": "good"}, ttl=60)
+    assert r.get("s/1") == "good"
+    clock.t += 61  # expired
+    client.values["s/1"] = RuntimeError("unavailable")
+    assert [r.get("s/1") for _ in range(200)] == ["good"] * 200
+    assert client.calls == ["s/1", "s/1"]  # one read for the whole flood
+
+
+def test_every_read_has_a_deadline():
+    calls = []
+
+    class Client:
+        def access_secret_version(self, name, retry=None, timeout=None):
+            calls.append((retry, timeout))
+            return SimpleNamespace(payload=SimpleNamespace(data=b"v"))
+
+    SecretReader(client_factory=Client, timeout_s=2.5).get("s/1")
+    ((retry, timeout),) = calls
+    assert timeout == 2.5 and retry is not None and retry.timeout == 2.5
 
 
 def test_token_source_direct_token_and_secret():

@@ -332,7 +332,7 @@ webhooks:
     )
 
     class FakeClient:
-        def access_secret_version(self, name):
+        def access_secret_version(self, name, **_):
             class Payload:
                 data = f"from:{name}".encode()
 

@@ -19,7 +19,7 @@ class FakeSecrets:
         self.values = values
         self.reads = {}
 
-    def access_secret_version(self, name):
+    def access_secret_version(self, name, **_):
         self.reads[name] = self.reads.get(name, 0) + 1
         value = self.values[name]
 

@@ -229,7 +229,8 @@ def test_queue_failure_is_503_so_shopify_retries():
 def test_secret_missing_or_unreadable():
     unconfigured, _ = relay(secrets=None)
     reply = deliver(unconfigured, shopify_order())
-    assert reply.status == 500 and "CAPI_SHOPIFY_WEBHOOK_SECRET" in reply.body["error"]["message"]
+    # not set up on this relay: 404, and no secret is read (no error log, no alert)
+    assert reply.status == 404 and "CAPI_SHOPIFY_WEBHOOK_SECRET" in reply.body["error"]["message"]
 
     def unreadable():
         raise SecretError("could not read")
@@ -240,8 +241,10 @@ def test_secret_missing_or_unreadable():
             Ingest(publisher=RecordingPublisher(), auth=ApiKeyAuth(lambda: ()), pixel_id="1"),
             shopify_order(),
         ).status
-        == 500
+        == 404
     )
+    empty, _ = relay(secrets=lambda: ("",))
+    assert deliver(empty, shopify_order()).status == 500  # set up, but the secret is empty
 
 
 def test_rotation_accepts_old_and_new_secret():

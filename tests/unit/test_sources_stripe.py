@@ -257,7 +257,7 @@ def test_not_json_or_not_an_event():
     assert deliver(ingest, {"object": "event"}).status == 400
 
 
-def test_unconfigured_stripe_is_500():
+def test_unconfigured_stripe_is_404_without_reading_a_secret():
     ingest = Ingest(publisher=RecordingPublisher(), auth=ApiKeyAuth(lambda: ()), pixel_id="1")
     reply = deliver(ingest, stripe_event(SESSION))
-    assert reply.status == 500 and "CAPI_STRIPE_WEBHOOK_SECRET" in reply.body["error"]["message"]
+    assert reply.status == 404 and "CAPI_STRIPE_WEBHOOK_SECRET" in reply.body["error"]["message"]
