@@ -20,6 +20,7 @@ DEFAULT_SECRET_TIMEOUT_S = 5.0
 DEFAULT_PUBLISH_TIMEOUT_S = 10.0
 DEFAULT_STRIPE_TOLERANCE_S = 300.0  # the official Stripe libraries' default
 CONSENT_POLICIES = ("ignore", "drop", "ldu")
+SHOPIFY_PURCHASE_TOPICS = ("orders/create", "orders/paid")
 
 
 class ConfigError(ValueError):
@@ -87,6 +88,18 @@ def _states(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return states
 
 
+def _shopify_topics(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get("CAPI_SHOPIFY_TOPICS", "")
+    topics = tuple(t.lower() for t in split_keys(raw)) or SHOPIFY_PURCHASE_TOPICS
+    for topic in topics:
+        if topic not in SHOPIFY_PURCHASE_TOPICS:
+            raise ConfigError(
+                f"CAPI_SHOPIFY_TOPICS may name {' and '.join(SHOPIFY_PURCHASE_TOPICS)}, "
+                f"got {topic!r}"
+            )
+    return topics
+
+
 def split_keys(raw: str) -> tuple[str, ...]:
     """Comma- or newline-separated keys, blanks dropped."""
     return tuple(k.strip() for k in raw.replace("\n", ",").split(",") if k.strip())
@@ -124,6 +137,8 @@ class Settings:
     stripe_webhook_secret: str = field(default="", repr=False)
     stripe_webhook_secret_secret: str = ""
     stripe_tolerance_s: float = DEFAULT_STRIPE_TOLERANCE_S
+    # The Shopify topics this shop's webhooks were set up with (the topic header is not signed).
+    shopify_topics: tuple[str, ...] = SHOPIFY_PURCHASE_TOPICS
     webhook_mappings: str = ""  # generic webhook mappings: a YAML/JSON file path, or inline JSON
     pixels_config: str = ""  # CAPI_PIXELS: path to a YAML/JSON routing file, or inline JSON
     consent_policy: str = "ignore"  # ignore | drop | ldu
@@ -172,6 +187,7 @@ class Settings:
             stripe_tolerance_s=_seconds_or_zero(
                 env, "CAPI_STRIPE_WEBHOOK_TOLERANCE", DEFAULT_STRIPE_TOLERANCE_S
             ),
+            shopify_topics=_shopify_topics(env),
             webhook_mappings=env.get("CAPI_WEBHOOK_MAPPINGS", "").strip(),
             pixels_config=env.get("CAPI_PIXELS", "").strip(),
             consent_policy=_consent_policy(env),

@@ -99,6 +99,7 @@ def build_sources(
             settings.stripe_webhook_secret, settings.stripe_webhook_secret_secret, reader
         ),
         stripe_tolerance_s=settings.stripe_tolerance_s,
+        shopify_topics=frozenset(settings.shopify_topics),
         mappings=mappings,
         mapping_secrets=mapping_secrets,
     )

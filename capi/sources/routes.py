@@ -43,6 +43,7 @@ from capi.signatures import (
     verify_stripe,
 )
 from capi.sources import Ignored, generic, sgtm, shopify, stripe
+from capi.sources.replays import ReplayGuard
 
 if TYPE_CHECKING:
     from capi.ingest import Ingest
@@ -62,9 +63,13 @@ class SourceRoutes:
         stripe_tolerance_s: float = STRIPE_DEFAULT_TOLERANCE_S,
         mappings: Mapping[str, generic.WebhookMapping] | None = None,
         mapping_secrets: Mapping[str, SecretsFn] | None = None,
+        shopify_topics: frozenset[str] = shopify.PURCHASE_TOPICS,
         clock: Callable[[], float] = time.time,
+        replays: ReplayGuard | None = None,
     ) -> None:
         self.shopify_secrets = shopify_secrets
+        self.shopify_topics = shopify_topics
+        self.replays = replays or ReplayGuard()
         self.stripe_secrets = stripe_secrets
         self.stripe_tolerance_s = stripe_tolerance_s
         self.mappings = dict(mappings or {})
@@ -118,7 +123,7 @@ class SourceRoutes:
     # -- Shopify ---------------------------------------------------------------------------------
 
     def shopify(self, ingest: Ingest, request: IncomingRequest) -> Reply:
-        topic = header_value(request.headers, "X-Shopify-Topic")
+        topic = header_value(request.headers, "X-Shopify-Topic").strip().lower()
         secrets, problem = _read_secrets(
             self.shopify_secrets,
             "set CAPI_SHOPIFY_WEBHOOK_SECRET or CAPI_SHOPIFY_WEBHOOK_SECRET_SECRET",
@@ -129,14 +134,36 @@ class SourceRoutes:
             verify_shopify(
                 request.body, header_value(request.headers, "X-Shopify-Hmac-Sha256"), secrets
             )
-            body = _parse(request.body)
+        except SignatureError as exc:
+            return _refused("shopify", exc, topic=topic)
+        unsigned = _unsigned_routing(request)
+        if unsigned is not None:
+            return unsigned
+        if topic in shopify.PURCHASE_TOPICS and topic not in self.shopify_topics:
+            # The topic header is outside the signature: only the topics this shop was set up
+            # with are taken, so a captured body cannot be replayed under another topic.
+            logs.warning("webhook topic not configured", source="shopify", topic=topic[:100])
+            return error_reply(
+                400,
+                "topic_not_configured",
+                f"topic {topic} is not in CAPI_SHOPIFY_TOPICS "
+                f"({', '.join(sorted(self.shopify_topics))})",
+            )
+        webhook_id = header_value(request.headers, "X-Shopify-Webhook-Id")[:200]
+        return self._once(
+            "shopify",
+            request.body,
+            webhook_id,
+            lambda: self._shopify_events(ingest, request, topic),
+        )
+
+    def _shopify_events(self, ingest: Ingest, request: IncomingRequest, topic: str) -> Reply:
+        try:
             events = shopify.adapt(
-                body,
+                _parse(request.body),
                 topic=topic,
                 shop_domain=header_value(request.headers, "X-Shopify-Shop-Domain"),
             )
-        except SignatureError as exc:
-            return _refused("shopify", exc, topic=topic)
         except BodyError as exc:
             return error_reply(exc.status, exc.code, exc.message)
         except Ignored as exc:
@@ -146,11 +173,27 @@ class SourceRoutes:
             return error_reply(400, "unknown_topic", str(exc))
         except ValueError as exc:
             return error_reply(400, "invalid_body", str(exc))
-        batch = _query_batch(events, request)
-        if isinstance(batch, Reply):
-            return batch
-        reply = ingest.accept(batch, source="shopify", route="/webhooks/shopify")
+        reply = ingest.accept(Batch(events), source="shopify", route="/webhooks/shopify")
         return _settled("shopify", reply)
+
+    def _once(
+        self, source: str, body: bytes, delivery_id: str, handle: Callable[[], Reply]
+    ) -> Reply:
+        """Handle a signed delivery unless the same one was already taken (a replay or a
+        duplicate): answered 200 so the sender stops, and logged."""
+        keys = ReplayGuard.keys(body, delivery_id)
+        if not self.replays.begin(keys):
+            logs.warning("webhook delivery already taken; not queued again", source=source)
+            return Reply(
+                200,
+                {"status": "duplicate", "reason": "this signed delivery was already received"},
+            )
+        reply = Reply(503)
+        try:
+            reply = handle()
+        finally:
+            self.replays.end(keys, accepted=200 <= reply.status < 300)
+        return reply
 
     # -- Stripe ----------------------------------------------------------------------------------
 
@@ -161,7 +204,6 @@ class SourceRoutes:
         )
         if problem is not None:
             return problem
-        event_type = ""
         try:
             verify_stripe(
                 request.body,
@@ -170,23 +212,27 @@ class SourceRoutes:
                 tolerance_s=self.stripe_tolerance_s,
                 now=self.clock(),
             )
+        except SignatureError as exc:
+            return _refused("stripe", exc)
+        unsigned = _unsigned_routing(request)
+        if unsigned is not None:
+            return unsigned
+        return self._once("stripe", request.body, "", lambda: self._stripe_events(ingest, request))
+
+    def _stripe_events(self, ingest: Ingest, request: IncomingRequest) -> Reply:
+        event_type = ""
+        try:
             body = _parse(request.body)
             if isinstance(body, dict):
                 event_type = str(body.get("type") or "")[:100]
-            batch = _query_batch([], request)
-            if isinstance(batch, Reply):
-                return batch
-            test_mode_ok = bool(batch.test_event_code or ingest.test_event_code)
-            batch.events = stripe.adapt(body, allow_test_mode=test_mode_ok)
-        except SignatureError as exc:
-            return _refused("stripe", exc)
+            events = stripe.adapt(body, allow_test_mode=bool(ingest.test_event_code))
         except BodyError as exc:
             return error_reply(exc.status, exc.code, exc.message)
         except Ignored as exc:
             return _ignored("stripe", exc.reason, type=event_type)
         except ValueError as exc:
             return error_reply(400, "invalid_body", str(exc))
-        reply = ingest.accept(batch, source="stripe", route="/webhooks/stripe")
+        reply = ingest.accept(Batch(events), source="stripe", route="/webhooks/stripe")
         return _settled("stripe", reply)
 
     # -- generic ---------------------------------------------------------------------------------
@@ -195,28 +241,42 @@ class SourceRoutes:
         self, ingest: Ingest, request: IncomingRequest, mapping: generic.WebhookMapping
     ) -> Reply:
         source = f"webhook:{mapping.name}"
-        key_name = ""
-        if mapping.verify is not None:
-            env = mapping.verify.secret_env
-            hint = f"set {env} or {env}_SECRET" if env else f"check {mapping.verify.secret}"
-            secrets, problem = _read_secrets(
-                self.mapping_secrets.get(mapping.name), hint, unset_status=500
-            )
-            if problem is not None:
-                return problem
-            try:
-                verify_hmac(
-                    request.body,
-                    header_value(request.headers, mapping.verify.scheme.header),
-                    secrets,
-                    mapping.verify.scheme,
-                )
-            except SignatureError as exc:
-                return _refused(source, exc)
-        else:
+        if mapping.verify is None:
             denied, key_name = ingest.authenticate_key(request)
             if denied is not None:
                 return denied
+            return self._generic_events(ingest, request, mapping, key_name)
+        env = mapping.verify.secret_env
+        hint = f"set {env} or {env}_SECRET" if env else f"check {mapping.verify.secret}"
+        secrets, problem = _read_secrets(
+            self.mapping_secrets.get(mapping.name), hint, unset_status=500
+        )
+        if problem is not None:
+            return problem
+        try:
+            verify_hmac(
+                request.body,
+                header_value(request.headers, mapping.verify.scheme.header),
+                secrets,
+                mapping.verify.scheme,
+            )
+        except SignatureError as exc:
+            return _refused(source, exc)
+        unsigned = _unsigned_routing(request)
+        if unsigned is not None:
+            return unsigned
+        return self._once(
+            source, request.body, "", lambda: self._generic_events(ingest, request, mapping, "")
+        )
+
+    def _generic_events(
+        self,
+        ingest: Ingest,
+        request: IncomingRequest,
+        mapping: generic.WebhookMapping,
+        key_name: str,
+    ) -> Reply:
+        source = f"webhook:{mapping.name}"
         try:
             body = _parse(request.body)
         except BodyError as exc:
@@ -286,6 +346,21 @@ def _query_batch(events: list[Any], request: IncomingRequest) -> Batch | Reply:
         return error_reply(400, "invalid_query", "query values are limited to 128 characters")
     extra = {"pixel_id": [p for p in pixel.split(",") if p]} if pixel else {}
     return Batch(events, code, extra)
+
+
+def _unsigned_routing(request: IncomingRequest) -> Reply | None:
+    """Signed webhooks take their pixel and test code from configuration: `?pixel_id=` and
+    `?test_event_code=` are outside the signature, so whoever replays a captured delivery could
+    redirect it with them."""
+    named = [n for n in ("pixel_id", "test_event_code") if _query_text(request, n)]
+    if not named:
+        return None
+    return error_reply(
+        400,
+        "unsigned_routing",
+        f"?{' and ?'.join(named)} cannot be used on a signed webhook (the query is not signed): "
+        "route it in CAPI_PIXELS (routes, a pixel's test_event_code) or CAPI_TEST_EVENT_CODE",
+    )
 
 
 def _refused(source: str, exc: SignatureError, **fields: Any) -> Reply:

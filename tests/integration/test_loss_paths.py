@@ -209,3 +209,34 @@ def test_unused_webhook_routes_never_ask_secret_manager_and_a_slow_one_cannot_ha
     assert secret_standin.access_count(secret) <= 2
     errors = [line for line in relay.ingest.logs().splitlines() if '"ERROR"' in line]
     assert len(errors) <= 2
+
+
+def test_a_captured_shopify_delivery_cannot_be_replayed_or_redirected(start_relay, graph_standin):
+    from capi.signatures import shopify_signature
+    from tests.fixtures import shopify_order
+
+    secret = "shpss_replay_secret"
+    relay = start_relay(
+        ingest_env={"CAPI_SHOPIFY_WEBHOOK_SECRET": secret, "CAPI_SHOPIFY_TOPICS": "orders/paid"}
+    )
+    body = json.dumps(shopify_order()).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Shopify-Topic": "orders/paid",
+        "X-Shopify-Hmac-Sha256": shopify_signature(body, secret),
+        "X-Shopify-Webhook-Id": "id-1",
+    }
+    url = relay.ingest.url + "/webhooks/shopify"
+
+    def post(extra=None, **params):
+        return requests.post(url, data=body, headers={**headers, **(extra or {})}, params=params)
+
+    redirected = post(pixel_id="666", test_event_code="TEST1")
+    assert redirected.status_code == 400
+    assert post({"X-Shopify-Topic": "orders/create"}).status_code == 400  # not configured
+    assert post().status_code == 202
+    replays = [post(), post({"X-Shopify-Webhook-Id": "id-2"})]
+    assert [(r.status_code, r.json()["status"]) for r in replays] == [(200, "duplicate")] * 2
+    graph_standin.wait_for_events(1, timeout=30)
+    settle()
+    assert [r.pixel_id for r in graph_standin.accepted_requests()] == [PIXEL]

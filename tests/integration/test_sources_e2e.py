@@ -78,8 +78,9 @@ def test_shopify_webhook_is_verified_delivered_once_and_redeliveries_are_not_res
     assert event["event_id"] == "shopify-order-820982911946154508"
     assert EMAIL_HASH in event["user_data"]["em"]
     assert event["custom_data"]["order_id"] == "820982911946154508"
-    # Shopify redelivers (our 202 was lost on the way): the same event_id, not sent again
-    assert post_raw(relay, "/webhooks/shopify", body, headers).status_code == 202
+    # Shopify redelivers (our 202 was lost on the way): taken as a duplicate, not queued again
+    again = post_raw(relay, "/webhooks/shopify", body, headers)
+    assert again.status_code == 200 and again.json()["status"] == "duplicate"
     settle()
     assert graph_standin.event_ids() == ["shopify-order-820982911946154508"]
     logs = relay.ingest.logs()
@@ -134,12 +135,16 @@ def test_generic_mapped_webhook_with_hmac(start_relay, graph_standin):
         ingest_env={
             "CAPI_WEBHOOK_MAPPINGS": str(path("generic/mappings.yaml")),
             "CAPI_TYPEFORM_SECRET": TYPEFORM_SECRET,
+            "CAPI_TEST_EVENT_CODE": "TEST555",
         }
     )
     body = json.dumps(typeform()).encode()
     digest = hmac.new(TYPEFORM_SECRET.encode(), body, hashlib.sha256).digest()
     headers = {"Typeform-Signature": "sha256=" + base64.b64encode(digest).decode()}
-    answer = post_raw(relay, "/webhooks/typeform-leads", body, headers, test_event_code="TEST555")
+    # the query is outside the signature: a signed webhook's routing comes from configuration
+    redirected = post_raw(relay, "/webhooks/typeform-leads", body, headers, pixel_id="666")
+    assert redirected.status_code == 400
+    answer = post_raw(relay, "/webhooks/typeform-leads", body, headers)
     assert answer.status_code == 202, answer.text
     assert post_raw(relay, "/webhooks/unmapped", body, headers).status_code == 404
     (event,) = graph_standin.wait_for_events(1, timeout=30)

@@ -131,24 +131,36 @@ class RecordingPublisher:
         return []
 
 
-def relay(secrets=lambda: (SECRET,), fail=False, **kwargs):
+def relay(secrets=lambda: (SECRET,), fail=False, topics=None, **kwargs):
     publisher = RecordingPublisher(fail)
+    routes = SourceRoutes(shopify_secrets=secrets)
+    if topics is not None:
+        routes = SourceRoutes(shopify_secrets=secrets, shopify_topics=frozenset(topics))
     ingest = Ingest(
         publisher=publisher,
         auth=ApiKeyAuth(lambda: ("k",)),
         pixel_id="111",
-        sources=SourceRoutes(shopify_secrets=secrets),
+        sources=routes,
         **kwargs,
     )
     return ingest, publisher
 
 
-def deliver(ingest, order, *, topic="orders/create", secret=SECRET, signature=None, query=None):
+def deliver(
+    ingest,
+    order,
+    *,
+    topic="orders/create",
+    secret=SECRET,
+    signature=None,
+    query=None,
+    webhook_id="b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
+):
     body = order if isinstance(order, bytes) else json.dumps(order).encode()
     headers = {
         "X-Shopify-Topic": topic,
         "X-Shopify-Shop-Domain": "jsmith.myshopify.com",
-        "X-Shopify-Webhook-Id": "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
+        "X-Shopify-Webhook-Id": webhook_id,
     }
     headers["X-Shopify-Hmac-Sha256"] = (
         signature if signature is not None else shopify_signature(body, secret)
@@ -163,7 +175,8 @@ def test_signed_order_is_queued_and_a_redelivery_keeps_its_id():
     ingest, pub = relay()
     order = shopify_order()
     first = deliver(ingest, order)
-    again = deliver(ingest, order, topic="orders/paid")
+    paid = {**order, "financial_status": "paid", "updated_at": "2024-01-02T10:00:00-05:00"}
+    again = deliver(ingest, paid, topic="orders/paid", webhook_id="7b1f0c2e-paid")
     assert (first.status, again.status) == (202, 202)
     assert {m.attributes["event_id"] for m in pub.messages} == {"shopify-order-820982911946154508"}
     assert {m.attributes["source"] for m in pub.messages} == {"shopify"}
@@ -199,6 +212,9 @@ def test_topics_ignored_unknown_and_missing():
     ingest, pub = relay()
     ignored = deliver(ingest, shopify_order(), topic="orders/updated")
     assert ignored.status == 200 and ignored.body["status"] == "ignored"
+    # the ignored body, replayed under a purchase topic, is not turned into a Purchase
+    assert deliver(ingest, shopify_order(), topic="orders/paid").body["status"] == "duplicate"
+    ingest, pub = relay()
     assert deliver(ingest, shopify_order(), topic="products/update").status == 400
     missing = deliver(ingest, shopify_order(), topic="")
     assert missing.status == 400 and missing.body["error"]["code"] == "unknown_topic"
@@ -250,7 +266,8 @@ def test_secret_missing_or_unreadable():
 def test_rotation_accepts_old_and_new_secret():
     ingest, _ = relay(secrets=lambda: ("old", SECRET))
     assert deliver(ingest, shopify_order(), secret="old").status == 202
-    assert deliver(ingest, shopify_order(), secret=SECRET).status == 202
+    other = {**shopify_order(), "id": 820982911946154509}
+    assert deliver(ingest, other, secret=SECRET, webhook_id="second-delivery").status == 202
 
 
 def test_route_pixels_and_query_parameters():
@@ -262,13 +279,12 @@ def test_route_pixels_and_query_parameters():
     )
     ingest, pub = relay(routing=routing)
     assert deliver(ingest, shopify_order()).status == 202
-    assert (
-        deliver(ingest, shopify_order(), query={"pixel_id": "333", "test_event_code": "Q1"}).status
-        == 202
-    )
-    assert deliver(ingest, shopify_order(), query={"pixel_id": "111"}).status == 403
+    # a signed webhook's pixel and test code come from the configuration, never the query
+    for query in ({"pixel_id": "333", "test_event_code": "Q1"}, {"pixel_id": "111"}):
+        refused = deliver(ingest, {**shopify_order(), "id": 2}, query=query)
+        assert refused.status == 400 and refused.body["error"]["code"] == "unsigned_routing"
     sent = [(m.attributes["pixel_id"], m.attributes.get("test_event_code")) for m in pub.messages]
-    assert sent == [("222", "SHOPTEST"), ("333", "Q1")]
+    assert sent == [("222", "SHOPTEST")]
 
 
 def test_methods_and_size():
@@ -276,3 +292,42 @@ def test_methods_and_size():
     assert ingest.handle(IncomingRequest("GET", "/webhooks/shopify", {})).status == 405
     big = IncomingRequest("POST", "/webhooks/shopify", {}, b"", "application/json", too_large=True)
     assert ingest.handle(big).status == 413
+
+
+def test_the_same_signed_delivery_twice_is_not_queued_again_whatever_its_headers_say():
+    ingest, pub = relay()
+    order = shopify_order()
+    assert deliver(ingest, order).status == 202
+    replays = [
+        deliver(ingest, order),  # the same delivery again
+        deliver(ingest, order, topic="orders/paid"),  # the topic header swapped
+        deliver(ingest, order, webhook_id="forged-id"),  # the id header changed
+    ]
+    assert [r.status for r in replays] == [200, 200, 200]
+    assert {r.body["status"] for r in replays} == {"duplicate"}
+    assert len(pub.messages) == 1
+
+
+def test_a_delivery_that_was_not_accepted_can_be_retried():
+    ingest, pub = relay(fail=True)
+    order = shopify_order()
+    assert deliver(ingest, order).status == 503
+    ingest.publisher.fail = False
+    assert deliver(ingest, order).status == 202  # Shopify's retry after our 503
+    assert len(pub.messages) == 1
+
+
+def test_only_the_configured_topics_are_taken():
+    ingest, pub = relay(topics=["orders/paid"])
+    refused = deliver(ingest, shopify_order(), topic="orders/create")
+    assert refused.status == 400 and refused.body["error"]["code"] == "topic_not_configured"
+    assert deliver(ingest, shopify_order(), topic="orders/paid").status == 202
+    assert len(pub.messages) == 1
+
+
+def test_routing_from_the_unsigned_query_is_refused():
+    ingest, pub = relay()
+    for query in ({"pixel_id": "999"}, {"test_event_code": "TEST1"}):
+        reply = deliver(ingest, shopify_order(), query=query)
+        assert reply.status == 400 and reply.body["error"]["code"] == "unsigned_routing"
+    assert pub.messages == []

@@ -233,10 +233,12 @@ def test_test_mode_events_need_a_test_event_code():
     event = stripe_event(SESSION)
     event["livemode"] = False
     assert deliver(ingest, event).body["status"] == "ignored"
-    assert deliver(ingest, event, query={"test_event_code": "TEST77"}).status == 202
-    assert pub.messages[0].attributes["test_event_code"] == "TEST77"
-    with_global, _ = relay(test_event_code="GLOBAL")
+    refused = deliver(ingest, event, query={"test_event_code": "TEST77"})  # not signed: refused
+    assert refused.status == 400 and refused.body["error"]["code"] == "unsigned_routing"
+    assert pub.messages == []
+    with_global, pub = relay(test_event_code="GLOBAL")
     assert deliver(with_global, event).status == 202
+    assert pub.messages[0].attributes["test_event_code"] == "GLOBAL"
 
 
 def test_queue_failure_is_503_and_invalid_events_200():
