@@ -17,6 +17,7 @@ from capi.config import ConfigError, Settings
 if TYPE_CHECKING:
     from capi.eventfile import FileEvent
     from capi.pipeline import EventResult
+    from capi.replay import ReplayReport
 
 
 def _settings() -> Settings:
@@ -119,7 +120,14 @@ def cmd_normalize(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from capi.serve import run
 
-    return run(_settings(), host=args.host, port=args.port, dlq_path=args.dlq_file)
+    return run(
+        _settings(),
+        host=args.host,
+        port=args.port,
+        dlq_path=args.dlq_file,
+        journal=None if args.in_memory else args.queue_file,
+        drain_s=args.drain_seconds,
+    )
 
 
 def cmd_send(args: argparse.Namespace) -> int:
@@ -196,25 +204,58 @@ def cmd_send(args: argparse.Namespace) -> int:
     return 1 if report.rejected else 0
 
 
+def _print_replay(report: ReplayReport, dry_run: bool, source: str, target: str) -> int:
+    for item in report.listed:
+        keys = ("message_id", "event_id", "event_name", "dlq_reason", "error_code", "failed_at")
+        print(json.dumps({k: item.get(k) for k in keys}))
+    verb = "would replay" if dry_run else "replayed"
+    print(
+        f"capi replay: {verb} {report.replayed} of {report.seen} dead letters from "
+        f"{source} to {target}; {report.skipped} did not match, {report.failed} failed",
+        file=sys.stderr,
+    )
+    return 1 if report.failed else 0
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     from capi.queue import PubSubPublisher
-    from capi.replay import Replayer, ReplayFilter, parse_duration
+    from capi.replay import Replayer, ReplayFilter, parse_duration, replay_file
 
-    settings = _settings()
-    topic = args.topic or settings.topic
-    if not topic:
-        print("capi replay: no main topic: pass --topic or set CAPI_TOPIC", file=sys.stderr)
-        return 2
-    project = topic.split("/")[1]
-    subscription = args.subscription or os.environ.get(
-        "CAPI_DLQ_SUBSCRIPTION", f"projects/{project}/subscriptions/capi-events-dlq-replay"
-    )
     try:
         older = parse_duration(args.older_than) if args.older_than else None
         newer = parse_duration(args.newer_than) if args.newer_than else None
     except ValueError as exc:
         print(f"capi replay: {exc}", file=sys.stderr)
         return 2
+    replay_filter = ReplayFilter(
+        event_names=frozenset(args.event_name),
+        error_codes=frozenset(args.error_code),
+        reasons=frozenset(args.reason),
+        older_than_s=older,
+        newer_than_s=newer,
+    )
+    if args.dlq_file:  # capi serve's dead letters, back into its queue journal
+        report = replay_file(
+            args.dlq_file,
+            args.queue_file,
+            filter=replay_filter,
+            dry_run=args.dry_run,
+            limit=args.limit,
+        )
+        return _print_replay(report, args.dry_run, args.dlq_file, args.queue_file)
+    settings = _settings()
+    topic = args.topic or settings.topic
+    if not topic:
+        print(
+            "capi replay: no main topic: pass --topic or set CAPI_TOPIC (or --dlq-file for "
+            "capi serve's dead letters)",
+            file=sys.stderr,
+        )
+        return 2
+    project = topic.split("/")[1]
+    subscription = args.subscription or os.environ.get(
+        "CAPI_DLQ_SUBSCRIPTION", f"projects/{project}/subscriptions/capi-events-dlq-replay"
+    )
     from google.cloud import pubsub_v1
 
     subscriber = pubsub_v1.SubscriberClient()
@@ -223,28 +264,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
             subscriber,
             subscription,
             PubSubPublisher(topic, timeout_s=settings.publish_timeout_s),
-            filter=ReplayFilter(
-                event_names=frozenset(args.event_name),
-                error_codes=frozenset(args.error_code),
-                reasons=frozenset(args.reason),
-                older_than_s=older,
-                newer_than_s=newer,
-            ),
+            filter=replay_filter,
             dry_run=args.dry_run,
             limit=args.limit,
         ).run()
     finally:
         subscriber.close()
-    for item in report.listed:
-        keys = ("message_id", "event_id", "event_name", "dlq_reason", "error_code", "failed_at")
-        print(json.dumps({k: item.get(k) for k in keys}))
-    verb = "would replay" if args.dry_run else "replayed"
-    print(
-        f"capi replay: {verb} {report.replayed} of {report.seen} dead letters from "
-        f"{subscription} to {topic}; {report.skipped} did not match, {report.failed} failed",
-        file=sys.stderr,
-    )
-    return 1 if report.failed else 0
+    return _print_replay(report, args.dry_run, subscription, topic)
 
 
 def cmd_emulator_setup(args: argparse.Namespace) -> int:
@@ -273,6 +299,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     p.add_argument("--dlq-file", default="capi-dlq.jsonl", help="where dead letters are written")
+    p.add_argument(
+        "--queue-file", default="capi-queue.db", help="the queue's journal (SQLite), kept on disk"
+    )
+    p.add_argument(
+        "--in-memory",
+        action="store_true",
+        help="no journal: events not yet sent are lost on exit (benchmarks only)",
+    )
+    p.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=10.0,
+        help="on SIGTERM / Ctrl-C, how long to keep delivering before leaving the rest on disk",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("validate", help="check events; exit 1 when any is invalid")
@@ -308,6 +348,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--newer-than", default="", help="only dead letters newer than e.g. 2d")
     p.add_argument("--limit", type=int, default=None, help="replay at most this many")
     p.add_argument("--dry-run", action="store_true", help="list only; acknowledge nothing")
+    p.add_argument(
+        "--dlq-file",
+        default="",
+        help="capi serve's dead-letter file (e.g. capi-dlq.jsonl): replay into --queue-file",
+    )
+    p.add_argument("--queue-file", default="capi-queue.db", help="capi serve's queue journal")
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("emulator-setup", help="create topics and subscriptions in the emulator")

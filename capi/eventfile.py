@@ -1,10 +1,15 @@
 """Reading a file of events for the command line: `-` (stdin), a Meta body, a JSON array, a single
 event object, or JSON Lines (one event, or one Meta body, per line). A line that is not JSON is
 reported at its index and does not stop the others from being read.
+
+The relay's own outputs read back as events too, so they can be checked and sent again: a line
+of the local dead-letter file (`{"data": base64, "attributes"}`: the queued event) and a line of
+`capi send`'s rejected file (`{"index", "errors", "event"}`: the event, perhaps fixed by hand).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 from dataclasses import dataclass
@@ -18,6 +23,20 @@ class FileEvent:
     line: int | None = None  # 1-based line number for JSON Lines input
     error: str = ""  # set when this entry could not be read as JSON
     test_event_code: str = ""
+
+
+def _unwrap(value: Any) -> Any:
+    """The event inside a dead-letter or rejected-file record; anything else as it is."""
+    if not isinstance(value, dict):
+        return value
+    if isinstance(value.get("data"), str) and isinstance(value.get("attributes"), dict):
+        try:
+            return json.loads(base64.b64decode(value["data"], validate=True))
+        except ValueError:
+            return value
+    if "event" in value and "errors" in value and "event_name" not in value:
+        return value["event"]
+    return value
 
 
 def read_text(path: str) -> str:
@@ -43,7 +62,7 @@ def parse_events(text: str) -> list[FileEvent]:
             code = str(whole.get("test_event_code") or "")
             return [FileEvent(i, e, test_event_code=code) for i, e in enumerate(whole["data"])]
         values = whole if isinstance(whole, list) else [whole]
-        return [FileEvent(i, e) for i, e in enumerate(values)]
+        return [FileEvent(i, _unwrap(e)) for i, e in enumerate(values)]
     result: list[FileEvent] = []
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -62,5 +81,5 @@ def parse_events(text: str) -> list[FileEvent]:
             for event in value["data"]:
                 result.append(FileEvent(len(result), event, line=lineno, test_event_code=code))
         else:
-            result.append(FileEvent(len(result), value, line=lineno))
+            result.append(FileEvent(len(result), _unwrap(value), line=lineno))
     return result

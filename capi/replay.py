@@ -1,4 +1,5 @@
-"""`capi replay`: move dead-lettered events back to the main topic.
+"""`capi replay`: move dead-lettered events back to the main topic, or, for `capi serve`, from the
+local dead-letter file back into its queue journal (`replay_file`).
 
 Pulls from the DLQ pull subscription, keeps the messages that match the filters (event name,
 Meta error code, DLQ reason, age), and republishes each to the main topic with its original
@@ -10,10 +11,13 @@ republish failed, is handed back at once (ack deadline 0) and stays in the DLQ.
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from capi.queue import Message, Publisher, PublishError
@@ -185,3 +189,72 @@ class Replayer:
             if stop:
                 break
         return report
+
+
+def _failed_at(attributes: dict[str, str], default: float) -> float:
+    try:
+        return datetime.fromisoformat(attributes.get("failed_at", "")).timestamp()
+    except ValueError:
+        return default
+
+
+def replay_file(
+    dlq_path: str | Path,
+    journal: str | Path,
+    *,
+    filter: ReplayFilter,
+    dry_run: bool = False,
+    limit: int | None = None,
+    clock: Callable[[], float] = time.time,
+) -> ReplayReport:
+    """`capi serve`'s dead letters back into its queue journal, with the same filters as from
+    Pub/Sub. The matching records are journaled first (durably), then removed from the file, which
+    is rewritten under the lock `capi serve` takes to append to it: nothing is lost or doubled
+    when both run at once. Lines that are not dead letters stay in the file."""
+    from capi.local_queue import (
+        journal_messages,
+        locked_dead_letters,
+        private_file,
+        read_dead_letter,
+    )
+
+    report = ReplayReport()
+    path = Path(dlq_path)
+    if not path.exists():
+        return report
+    now = clock()
+    with locked_dead_letters(path) as f:
+        f.seek(0)
+        lines = f.read().splitlines()
+        kept: list[str] = []
+        chosen: list[Message] = []
+        for line in lines:
+            try:
+                message = read_dead_letter(json.loads(line)) if line.strip() else None
+            except ValueError:
+                message = None
+            if message is None:
+                kept.append(line)
+                continue
+            report.seen += 1
+            limited = limit is not None and report.replayed >= limit
+            attributes = message.attributes
+            if limited or not filter.matches(attributes, _failed_at(attributes, now), now):
+                report.skipped += 0 if limited else 1
+                kept.append(line)
+                continue
+            report.replayed += 1
+            report.listed.append(dict(attributes))
+            if dry_run:
+                kept.append(line)
+            else:
+                chosen.append(Message(message.data, original_attributes(attributes)))
+        if chosen:
+            journal_messages(journal, chosen)
+            tmp = path.with_name(path.name + ".tmp")
+            with private_file(tmp).open("w", encoding="utf-8") as out:
+                out.write("".join(line + "\n" for line in kept))
+                out.flush()
+                os.fsync(out.fileno())
+            tmp.replace(path)
+    return report

@@ -1,6 +1,8 @@
 """`capi serve`: the whole relay in one local process: ingest on a port, an embedded queue instead
-of Pub/Sub, and the forwarder. With no Meta token it prints, per delivery, the exact JSON it would
-POST to Meta (hashed PII only); with `CAPI_ACCESS_TOKEN` and `CAPI_PIXEL_ID` set it delivers.
+of Pub/Sub (journaled on disk: capi.local_queue), and the forwarder. With no Meta token it prints,
+per delivery, the exact JSON it would POST to Meta (hashed PII only); with `CAPI_ACCESS_TOKEN`
+and `CAPI_PIXEL_ID` set it delivers. On SIGTERM or Ctrl-C it stops taking requests, delivers what
+it can within `drain_s`, and leaves the rest in the journal for the next start.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from capi import logs
-from capi.config import Settings
+from capi.config import ConfigError, Settings
 from capi.http import error_reply, from_flask, to_flask
 from capi.ingest import Ingest
 from capi.local_queue import FileDeadLetters, LocalQueue
@@ -43,9 +45,21 @@ def make_app(ingest: Ingest) -> Any:
 class LocalRelay:
     """Ingest + embedded queue + forwarder, started and stopped together."""
 
-    def __init__(self, settings: Settings, *, dlq_path: str, workers: int = 2) -> None:
-        self.queue = LocalQueue(workers=workers)
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        dlq_path: str,
+        journal: str | None = "capi-queue.db",
+        workers: int = 2,
+    ) -> None:
         dry_run = not (settings.access_token or settings.access_token_secret)
+        if not dry_run and not settings.pixel_id:
+            raise ConfigError(
+                "a Meta token is set but no pixel: set CAPI_PIXEL_ID (the dataset the events "
+                "belong to) to deliver, or unset the token for a dry run"
+            )
+        self.queue = LocalQueue(journal=journal, workers=workers)
         forwarder = build_forwarder(
             settings, dead_letters=FileDeadLetters(dlq_path), dry_run=dry_run
         )
@@ -66,13 +80,23 @@ class LocalRelay:
         threading.Thread(target=self.server.serve_forever, name="capi-http", daemon=True).start()
         return int(self.server.server_port)
 
-    def stop(self) -> None:
+    def stop(self, drain_s: float = 10.0) -> int:
+        """Stop taking requests, deliver what can be delivered within `drain_s`; returns how
+        many events were left in the journal."""
         if self.server is not None:
             self.server.shutdown()
-        self.queue.stop()
+        return self.queue.stop(drain_s)
 
 
-def run(settings: Settings, *, host: str, port: int, dlq_path: str) -> int:
+def run(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    dlq_path: str,
+    journal: str | None = "capi-queue.db",
+    drain_s: float = 10.0,
+) -> int:
     generated_key = ""
     if (
         not settings.api_keys
@@ -81,7 +105,11 @@ def run(settings: Settings, *, host: str, port: int, dlq_path: str) -> int:
     ):
         generated_key = secrets.token_urlsafe(24)
         settings = replace(settings, api_keys=(generated_key,))
-    relay = LocalRelay(settings, dlq_path=dlq_path)
+    try:
+        relay = LocalRelay(settings, dlq_path=dlq_path, journal=journal)
+    except ConfigError as exc:
+        print(f"capi serve: configuration error: {exc}", file=sys.stderr)
+        return 2
     bound = relay.start(host, port)
     mode = (
         "dry run (no CAPI_ACCESS_TOKEN: payloads are printed)"
@@ -91,11 +119,26 @@ def run(settings: Settings, *, host: str, port: int, dlq_path: str) -> int:
     print(f"capi serve: ingest on http://{host}:{bound}/events; {mode}", file=sys.stderr)
     if generated_key:
         print(f"capi serve: API key for this session: {generated_key}", file=sys.stderr)
+    if journal:
+        print(
+            f"capi serve: queue journal {journal}: {relay.queue.recovered} events recovered "
+            "from an earlier run",
+            file=sys.stderr,
+        )
+        logs.info("queue journal opened", journal=journal, recovered=relay.queue.recovered)
+    else:
+        print("capi serve: in-memory queue: events not yet sent are lost on exit", file=sys.stderr)
     print(f"capi serve: dead letters go to {dlq_path}", file=sys.stderr)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
-    logs.info("capi serve stopping; finishing queued deliveries")
-    relay.stop()
+    logs.info("capi serve stopping; finishing queued deliveries", drain_s=drain_s)
+    left = relay.stop(drain_s)
+    if left:
+        print(
+            f"capi serve: {left} events not yet delivered"
+            + (f" are kept in {journal} for the next start" if journal else " are LOST"),
+            file=sys.stderr,
+        )
     return 0

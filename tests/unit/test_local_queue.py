@@ -54,3 +54,33 @@ def test_file_dead_letters_keep_data_and_attributes(tmp_path):
     record = json.loads(path.read_text())
     assert base64.b64decode(record["data"]) == b'{"a":1}'
     assert record["attributes"] == {"dlq_reason": "rejected"}
+
+
+def test_a_journal_keeps_what_was_accepted_across_processes(tmp_path):
+    journal = tmp_path / "q.db"
+    first = LocalQueue(journal=journal)
+    first.publish_all([Message(b"a", {"event_id": "1"}), Message(b"b", {"event_id": "2"})])
+    # no start, no stop: as if the process had been killed right after answering 202
+    again = LocalQueue(journal=journal, workers=1, backoff_s=0.01)
+    assert again.recovered == 2
+    fwd = ScriptedForwarder([])
+    again.attach(fwd)
+    again.start()
+    assert again.drain(5)
+    again.stop()
+    assert sorted(data for data, _ in fwd.attempts) == [b"a", b"b"]
+    assert LocalQueue(journal=journal).recovered == 0
+    assert journal.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_message_journaled_by_another_process_is_picked_up(tmp_path):
+    from capi.local_queue import journal_messages
+
+    q = LocalQueue(journal=tmp_path / "q.db", workers=1)
+    fwd = ScriptedForwarder([])
+    q.attach(fwd)
+    q.start()
+    journal_messages(tmp_path / "q.db", [Message(b"replayed")])
+    assert q.drain(5)
+    q.stop()
+    assert fwd.attempts == [(b"replayed", 1)]
