@@ -8,14 +8,18 @@
   processed, so resending its halves cannot duplicate anything.
 - Transient failures are retried with exponential backoff; a bad token, missing permission or
   unknown pixel stops the run (nothing more can succeed) with a clear message.
-- Resumable: after every batch the number of input events fully handled is written to the state
-  file; running the same command again continues from there.
+- Resumable by content: after every batch the digests of the events it handled (delivered, or
+  rejected and written out) are saved in the state file. A rerun sends exactly the events whose
+  content was not handled yet: rows fixed in place or appended are sent, handled rows are not,
+  whatever their position, and a changed file is reported as such. `--restart` forgets the state.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,19 +132,21 @@ class Backfill:
         self,
         events: Sequence[Any],
         *,
-        start: int = 0,
-        checkpoint: Callable[[int], None],
+        pending: Sequence[int],
+        checkpoint: Callable[[list[int]], None],
         unreadable: dict[int, str] | None = None,
     ) -> SendReport:
-        """Send events[start:]; `checkpoint(n)` is called when the first n are handled.
+        """Send events[i] for each i of `pending`, in batches; `checkpoint(indexes)` is called
+        with the indexes each batch handled (delivered or written out as rejected).
         `unreadable` maps input indexes that could not be read to the reason."""
         unreadable = unreadable or {}
         self.report.total = len(events)
-        self.report.skipped = start
+        self.report.skipped = len(events) - len(pending)
         now = time.time()
-        for offset in range(start, len(events), self.batch_size):
+        for offset in range(0, len(pending), self.batch_size):
+            chunk = pending[offset : offset + self.batch_size]
             batch: list[_Item] = []
-            for index in range(offset, min(offset + self.batch_size, len(events))):
+            for index in chunk:
                 if index in unreadable:
                     error = {"path": "", "code": "invalid_json", "message": unreadable[index]}
                     self._reject(index, None, [error])
@@ -153,31 +159,74 @@ class Backfill:
                 batch.append(_Item(index, result.prepared))
             if batch:
                 self._deliver(batch)
-            checkpoint(min(offset + self.batch_size, len(events)))
+            checkpoint(list(chunk))
             self.progress(self.report)
         return self.report
 
 
-class StateFile:
-    """Remembers how many events of one input file were handled, for resuming."""
+def event_digest(value: Any, unreadable: str = "") -> str:
+    """What identifies one input event for resuming: a digest of its content."""
+    text = (
+        "unreadable:" + unreadable
+        if unreadable
+        else json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    )
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
-    def __init__(self, path: Path, source: str, total: int) -> None:
+
+class StateFile:
+    """What one input file's earlier runs handled: a count per event digest, and the digest of
+    the whole file as it was then (to say "the file changed")."""
+
+    VERSION = 2
+
+    def __init__(self, path: Path, source: str, file_digest: str) -> None:
         self.path = path
         self.source = source
-        self.total = total
+        self.file_digest = file_digest
+        self.handled: Counter[str] = Counter()
+        self.previous_file_digest = ""
 
-    def load(self) -> int:
+    def load(self) -> None:
         try:
             state = json.loads(self.path.read_text())
         except (OSError, ValueError):
-            return 0
-        if state.get("source") != self.source or state.get("total") != self.total:
-            return 0
-        return int(state.get("done", 0))
+            return
+        if not isinstance(state, dict) or state.get("version") != self.VERSION:
+            return
+        if state.get("source") != self.source or not isinstance(state.get("handled"), dict):
+            return
+        self.previous_file_digest = str(state.get("file_digest") or "")
+        self.handled = Counter(
+            {str(k): int(v) for k, v in state["handled"].items() if isinstance(v, int) and v > 0}
+        )
 
-    def save(self, done: int) -> None:
+    @property
+    def file_changed(self) -> bool:
+        return bool(self.handled) and self.previous_file_digest != self.file_digest
+
+    def pending(self, digests: Sequence[str]) -> list[int]:
+        """The indexes still to send: each digest is skipped as often as it was handled."""
+        left = Counter(self.handled)
+        pending = []
+        for index, digest in enumerate(digests):
+            if left[digest] > 0:
+                left[digest] -= 1
+            else:
+                pending.append(index)
+        return pending
+
+    def save(self, digests: Sequence[str]) -> None:
+        self.handled.update(digests)
+        state = {
+            "version": self.VERSION,
+            "source": self.source,
+            "file_digest": self.file_digest,
+            "done": sum(self.handled.values()),
+            "handled": dict(self.handled),
+        }
         tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-        tmp.write_text(json.dumps({"source": self.source, "total": self.total, "done": done}))
+        tmp.write_text(json.dumps(state))
         tmp.replace(self.path)
 
 

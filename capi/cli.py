@@ -138,6 +138,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         SendAborted,
         StateFile,
         default_rejected_path,
+        event_digest,
         print_progress,
     )
     from capi.graph import GraphClient
@@ -165,18 +166,32 @@ def cmd_send(args: argparse.Namespace) -> int:
     items = _read(args.file)
     events = [item.value for item in items]
     unreadable = {item.index: item.error for item in items if item.error}
+    digests = [event_digest(item.value, item.error) for item in items]
     state_path = args.state or (None if args.file == "-" else f"{args.file}.send-state.json")
-    state = (
-        StateFile(Path(state_path), os.path.abspath(args.file), len(events)) if state_path else None
-    )
-    start = state.load() if state else 0
-    if start:
-        print(f"capi send: resuming after {start} events ({state_path})", file=sys.stderr)
+    state = None
+    if state_path:
+        state = StateFile(Path(state_path), os.path.abspath(args.file), _file_digest(args.file))
+        if not args.restart:
+            state.load()
+    pending = state.pending(digests) if state else list(range(len(items)))
+    resuming = len(pending) < len(items)
+    if state and state.file_changed:
+        print(
+            f"capi send: {args.file} changed since the last run: {len(items) - len(pending)} of "
+            f"its events were handled then and are skipped; {len(pending)} are new or changed",
+            file=sys.stderr,
+        )
+    elif resuming:
+        print(
+            f"capi send: resuming: {len(items) - len(pending)} events were handled by an "
+            f"earlier run ({state_path}; --restart sends everything again)",
+            file=sys.stderr,
+        )
     rejected_path = args.rejected or default_rejected_path(args.file)
     graph = GraphClient(
         settings.graph_url, settings.graph_version, timeout_s=settings.graph_timeout_s
     )
-    with open(rejected_path, "a" if start else "w", encoding="utf-8") as rejected_out:
+    with open(rejected_path, "a" if resuming else "w", encoding="utf-8") as rejected_out:
         backfill = Backfill(
             graph,
             token,
@@ -186,12 +201,14 @@ def cmd_send(args: argparse.Namespace) -> int:
             rejected_out=rejected_out,
             progress=print_progress(sys.stderr),
         )
+
+        def checkpoint(indexes: list[int]) -> None:
+            if state is not None:
+                state.save([digests[i] for i in indexes])
+
         try:
             report = backfill.run(
-                events,
-                start=start,
-                checkpoint=state.save if state else (lambda n: None),
-                unreadable=unreadable,
+                events, pending=pending, checkpoint=checkpoint, unreadable=unreadable
             )
         except SendAborted as exc:
             print(f"\ncapi send: stopped: {exc}", file=sys.stderr)
@@ -215,6 +232,16 @@ def _print_replay(report: ReplayReport, dry_run: bool, source: str, target: str)
         file=sys.stderr,
     )
     return 1 if report.failed else 0
+
+
+def _file_digest(path: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -330,6 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=1000, help="events per request, 1..1000")
     p.add_argument("--rejected", default="", help="where rejected events go (JSON Lines)")
     p.add_argument("--state", default="", help="resume file (default FILE.send-state.json)")
+    p.add_argument(
+        "--restart", action="store_true", help="forget the resume file: send every event again"
+    )
     p.add_argument("--test-event-code", default="")
     p.set_defaults(func=cmd_send)
 

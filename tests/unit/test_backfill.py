@@ -132,3 +132,50 @@ def test_a_2xx_that_counts_fewer_events_is_not_reported_as_delivered(
     meta.clear_faults()
     assert main(["send", str(path)]) == 0  # nothing was recorded as done: all are sent
     assert sorted(meta.event_ids()) == sorted(f"z-{i}" for i in range(10))
+
+
+def test_rows_fixed_in_place_are_sent_on_the_rerun_and_only_they(tmp_path, meta, capsys):
+    events = [lead(event_id=f"f-{i}") for i in range(6)]
+    events[2] = poisoned(2)
+    events[4] = poisoned(4)
+    path = write_events(tmp_path, events)
+    assert main(["send", str(path), "--batch-size", "2"]) == 1  # two rejected by Meta
+    assert len(meta.event_ids()) == 4
+    rejected = [json.loads(x) for x in (tmp_path / "events.jsonl.rejected.jsonl").open()]
+    assert [r["event_id"] for r in rejected] == ["e-2", "e-4"]
+    events[2] = lead(event_id="fixed-2")
+    events[4] = lead(event_id="fixed-4")
+    path = write_events(tmp_path, events)  # fixed in place
+    capsys.readouterr()
+    assert main(["send", str(path), "--batch-size", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "changed since the last run: 4 of its events were handled then" in err
+    assert "2 delivered" in err
+    assert sorted(meta.event_ids())[-2:] == ["fixed-2", "fixed-4"]
+    assert len(meta.event_ids()) == 6
+
+
+def test_appended_rows_are_sent_alone_and_restart_sends_everything(tmp_path, meta, capsys):
+    path = write_events(tmp_path, [lead(event_id=f"a-{i}") for i in range(3)])
+    assert main(["send", str(path)]) == 0
+    path = write_events(tmp_path, [lead(event_id=f"a-{i}") for i in range(5)])  # 2 appended
+    assert main(["send", str(path)]) == 0
+    assert sorted(meta.event_ids()) == ["a-0", "a-1", "a-2", "a-3", "a-4"]
+    capsys.readouterr()
+    assert main(["send", str(path)]) == 0  # nothing left to send
+    assert "0 delivered" in capsys.readouterr().err
+    assert main(["send", str(path), "--restart"]) == 0
+    assert len(meta.event_ids()) == 10
+
+
+def test_rejected_file_fixed_by_hand_is_read_back_and_sent(tmp_path, meta):
+    path = write_events(tmp_path, [lead(event_id="ok"), poisoned(1)])
+    assert main(["send", str(path)]) == 1
+    rejected = tmp_path / "events.jsonl.rejected.jsonl"
+    (record,) = [json.loads(line) for line in rejected.open()]
+    record["event"]["custom_data"]["order_id"] = "1001"  # the fix
+    fixed = tmp_path / "fixed.jsonl"
+    fixed.write_text(json.dumps(record) + "\n")
+    assert main(["validate", str(fixed)]) == 0
+    assert main(["send", str(fixed)]) == 0
+    assert sorted(meta.event_ids()) == ["e-1", "ok"]
