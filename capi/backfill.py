@@ -65,7 +65,7 @@ class Backfill:
         backoff_s: float = 1.0,
         rejected_out: TextIO,
         progress: Callable[[SendReport], None] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         if not 1 <= batch_size <= MAX_BATCH:
             raise ValueError(f"batch size must be between 1 and {MAX_BATCH}")
@@ -78,7 +78,7 @@ class Backfill:
         self.backoff_s = backoff_s
         self.rejected_out = rejected_out
         self.progress = progress or (lambda report: None)
-        self.sleep = sleep
+        self.sleep = sleep or time.sleep  # looked up now, so tests can patch time.sleep
         self.report = SendReport()
 
     def _reject(self, index: int, event: Any, errors: list[dict[str, Any]]) -> None:
