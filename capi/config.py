@@ -18,6 +18,8 @@ DEFAULT_GRAPH_TIMEOUT_S = 10.0
 DEFAULT_SECRET_TTL_S = 300.0
 DEFAULT_SECRET_TIMEOUT_S = 5.0
 DEFAULT_PUBLISH_TIMEOUT_S = 10.0
+GRAPH_CONNECT_TIMEOUT_S = 3.05  # a TCP connect to Graph; the read timeout is CAPI_GRAPH_TIMEOUT
+DELIVERY_MARGIN_S = 5.0  # decoding, validation, hashing, logging: far less in practice
 DEFAULT_STRIPE_TOLERANCE_S = 300.0  # the official Stripe libraries' default
 CONSENT_POLICIES = ("ignore", "drop", "ldu")
 SHOPIFY_PURCHASE_TOPICS = ("orders/create", "orders/paid")
@@ -127,6 +129,9 @@ class Settings:
     secret_timeout_s: float = DEFAULT_SECRET_TIMEOUT_S  # deadline of one read, retries included
     secret_manager_endpoint: str = ""  # tests: a local Secret Manager stand-in (REST)
     publish_timeout_s: float = DEFAULT_PUBLISH_TIMEOUT_S
+    # The push subscription's ack deadline (Terraform sets it): the forwarder refuses to start
+    # when one delivery could outlast it (0: not known, not checked).
+    ack_deadline_s: float = 0.0
     # When Pub/Sub's delivery attempt reaches this, a transient failure is dead-lettered by the
     # forwarder itself, with its reason (0: leave it to the subscription's dead-letter policy).
     max_delivery_attempts: int = 0
@@ -143,6 +148,15 @@ class Settings:
     pixels_config: str = ""  # CAPI_PIXELS: path to a YAML/JSON routing file, or inline JSON
     consent_policy: str = "ignore"  # ignore | drop | ldu
     ldu_states: tuple[str, ...] = ()  # US states whose LDU code the relay sets (CA -> 1000)
+
+    @property
+    def delivery_worst_case_s(self) -> float:
+        """The longest one push can take in the forwarder, every outside call at its deadline:
+        read the token, call Graph, on code 190 read the token again and call Graph again, then
+        publish to the dead-letter topic. The ack deadline and the function's timeout must not
+        be shorter, or Pub/Sub redelivers an event that is still being sent (a duplicate)."""
+        graph = GRAPH_CONNECT_TIMEOUT_S + self.graph_timeout_s
+        return 2 * self.secret_timeout_s + 2 * graph + self.publish_timeout_s + DELIVERY_MARGIN_S
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -180,6 +194,7 @@ class Settings:
             secret_manager_endpoint=env.get("CAPI_SECRET_MANAGER_ENDPOINT", "").strip(),
             publish_timeout_s=_number(env, "CAPI_PUBLISH_TIMEOUT", DEFAULT_PUBLISH_TIMEOUT_S),
             max_delivery_attempts=_count(env, "CAPI_MAX_DELIVERY_ATTEMPTS"),
+            ack_deadline_s=float(_count(env, "CAPI_ACK_DEADLINE")),
             shopify_webhook_secret=env.get("CAPI_SHOPIFY_WEBHOOK_SECRET", "").strip(),
             shopify_webhook_secret_secret=env.get("CAPI_SHOPIFY_WEBHOOK_SECRET_SECRET", "").strip(),
             stripe_webhook_secret=env.get("CAPI_STRIPE_WEBHOOK_SECRET", "").strip(),

@@ -172,14 +172,11 @@ class DeliveryMemory:
             if running is None:
                 self._in_flight[key] = threading.Event()
                 return "claimed"
-        running.wait(wait_s)  # a redelivery overlapping the first attempt waits for its end
+        # A redelivery overlapping the first attempt waits for its end, then never sends itself:
+        # its own time is bounded by `wait_s`, and a failed first attempt is retried by Pub/Sub.
+        running.wait(wait_s)
         with self._lock:
-            if key in self._done:
-                return "delivered"
-            if key not in self._in_flight:
-                self._in_flight[key] = threading.Event()
-                return "claimed"
-            return "busy"
+            return "delivered" if key in self._done else "busy"
 
     def release(self, key: bytes, *, delivered: bool) -> None:
         with self._lock:

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from capi import PARTNER_AGENT
+from capi.config import GRAPH_CONNECT_TIMEOUT_S
 from capi.meta_errors import MetaError, Outcome, classify
-
-CONNECT_TIMEOUT_S = 3.05
 
 
 @dataclass(frozen=True)
@@ -99,7 +98,7 @@ class GraphClient:
                 self.events_url(pixel_id),
                 data=body_bytes,
                 headers={"Content-Type": "application/json"},
-                timeout=(CONNECT_TIMEOUT_S, self.timeout_s),
+                timeout=(GRAPH_CONNECT_TIMEOUT_S, self.timeout_s),
             )
         except requests.RequestException as exc:
             return GraphResult(

@@ -155,6 +155,14 @@ def build_forwarder(
     per_pixel = routing(settings).token_secrets()  # each cached apart: keyed by secret name
     if not dry_run:
         require_token(settings)
+    worst = settings.delivery_worst_case_s
+    if settings.ack_deadline_s and settings.ack_deadline_s < worst:
+        raise ConfigError(
+            f"CAPI_ACK_DEADLINE is {settings.ack_deadline_s:g} s but one delivery may take "
+            f"{worst:g} s (2 x CAPI_SECRET_TIMEOUT + 2 x (3.05 + CAPI_GRAPH_TIMEOUT) + "
+            "CAPI_PUBLISH_TIMEOUT + 5): raise the push subscription's ack deadline and the "
+            "function's timeout, or lower those timeouts"
+        )
     from capi.forward import Forwarder
     from capi.graph import GraphClient
     from capi.tokens import TokenSource
@@ -184,4 +192,5 @@ def build_forwarder(
         max_delivery_attempts=settings.max_delivery_attempts,
         dry_run=dry_run,
         dry_run_stream=dry_run_stream,
+        in_flight_wait_s=worst,
     )

@@ -77,10 +77,16 @@ locals {
     local.common_env,
     local.webhook_signing_env,
     {
-      CAPI_TOPIC                         = google_pubsub_topic.events.id
-      CAPI_API_KEYS_SECRET               = "${google_secret_manager_secret.api_keys.id}/${local.secret_version_suffix}"
-      CAPI_SHOPIFY_WEBHOOK_SECRET_SECRET = "${google_secret_manager_secret.shopify_webhook_secret.id}/${local.secret_version_suffix}"
-      CAPI_STRIPE_WEBHOOK_SECRET_SECRET  = "${google_secret_manager_secret.stripe_webhook_secret.id}/${local.secret_version_suffix}"
+      CAPI_TOPIC           = google_pubsub_topic.events.id
+      CAPI_API_KEYS_SECRET = "${google_secret_manager_secret.api_keys.id}/${local.secret_version_suffix}"
+    },
+    # Only the webhook sources this deployment receives (var.webhook_sources).
+    !contains(var.webhook_sources, "shopify") ? {} : {
+      CAPI_SHOPIFY_WEBHOOK_SECRET_SECRET = "${google_secret_manager_secret.shopify_webhook_secret["shopify"].id}/${local.secret_version_suffix}"
+      CAPI_SHOPIFY_TOPICS                = join(",", var.shopify_topics)
+    },
+    !contains(var.webhook_sources, "stripe") ? {} : {
+      CAPI_STRIPE_WEBHOOK_SECRET_SECRET = "${google_secret_manager_secret.stripe_webhook_secret["stripe"].id}/${local.secret_version_suffix}"
     },
     # Generic webhooks as inline JSON: the function source holds no mapping file.
     var.webhook_mappings == "" ? {} : { CAPI_WEBHOOK_MAPPINGS = trimspace(var.webhook_mappings) },
@@ -94,6 +100,12 @@ locals {
     # The subscription's limit: at the last attempt forward dead-letters a still-failing event
     # itself, with the reason, instead of letting Pub/Sub move it without one.
     CAPI_MAX_DELIVERY_ATTEMPTS = tostring(var.max_delivery_attempts)
+    # Every outside call's deadline, and the ack deadline they must fit in: the forwarder
+    # refuses to start when one delivery could outlast the ack deadline.
+    CAPI_ACK_DEADLINE    = tostring(var.forward.timeout_seconds)
+    CAPI_GRAPH_TIMEOUT   = tostring(var.forward.graph_timeout_seconds)
+    CAPI_SECRET_TIMEOUT  = tostring(var.forward.secret_timeout_seconds)
+    CAPI_PUBLISH_TIMEOUT = tostring(var.forward.publish_timeout_seconds)
   })
 }
 

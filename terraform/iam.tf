@@ -75,15 +75,17 @@ resource "google_secret_manager_secret_iam_member" "api_keys_accessor_ingest" {
 }
 
 resource "google_secret_manager_secret_iam_member" "shopify_webhook_secret_accessor_ingest" {
+  for_each  = google_secret_manager_secret.shopify_webhook_secret
   project   = var.project_id
-  secret_id = google_secret_manager_secret.shopify_webhook_secret.secret_id
+  secret_id = each.value.secret_id
   role      = "roles/secretmanager.secretAccessor"
   member    = google_service_account.ingest.member
 }
 
 resource "google_secret_manager_secret_iam_member" "stripe_webhook_secret_accessor_ingest" {
+  for_each  = google_secret_manager_secret.stripe_webhook_secret
   project   = var.project_id
-  secret_id = google_secret_manager_secret.stripe_webhook_secret.secret_id
+  secret_id = each.value.secret_id
   role      = "roles/secretmanager.secretAccessor"
   member    = google_service_account.ingest.member
 }

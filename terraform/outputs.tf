@@ -50,12 +50,14 @@ output "dlq_subscription" {
 
 output "secret_ids" {
   description = "Secret Manager secrets (created empty) to fill with `gcloud secrets versions add`."
-  value = {
-    meta_token             = google_secret_manager_secret.meta_token.secret_id
-    api_keys               = google_secret_manager_secret.api_keys.secret_id
-    shopify_webhook_secret = google_secret_manager_secret.shopify_webhook_secret.secret_id
-    stripe_webhook_secret  = google_secret_manager_secret.stripe_webhook_secret.secret_id
-  }
+  value = merge(
+    {
+      meta_token = google_secret_manager_secret.meta_token.secret_id
+      api_keys   = google_secret_manager_secret.api_keys.secret_id
+    },
+    { for source, secret in google_secret_manager_secret.shopify_webhook_secret : "${source}_webhook_secret" => secret.secret_id },
+    { for source, secret in google_secret_manager_secret.stripe_webhook_secret : "${source}_webhook_secret" => secret.secret_id },
+  )
 }
 
 output "pixel_token_secret_ids" {
@@ -98,9 +100,7 @@ output "next_steps" {
          API_KEY=$(openssl rand -hex 32)
          printf '%s' "$API_KEY" | gcloud secrets versions add ${google_secret_manager_secret.api_keys.secret_id} --project=${var.project_id} --data-file=-
 
-    3. Only for the webhooks you receive (Shopify, Stripe, mappings with verify), store their signing secrets:
-         printf '%s' "$SHOPIFY_SECRET" | gcloud secrets versions add ${google_secret_manager_secret.shopify_webhook_secret.secret_id} --project=${var.project_id} --data-file=-
-         printf '%s' "$STRIPE_SECRET" | gcloud secrets versions add ${google_secret_manager_secret.stripe_webhook_secret.secret_id} --project=${var.project_id} --data-file=-${local.webhook_signing_steps}
+    3. For the webhooks you receive (var.webhook_sources, mappings with verify), store their signing secrets:${local.source_signing_steps}${local.webhook_signing_steps}
 
     4. Send a test event (it appears in Events Manager > Test events when test_event_code is set):
          curl -sS -X POST '${google_cloudfunctions2_function.ingest.service_config[0].uri}/events' \
@@ -118,6 +118,11 @@ output "next_steps" {
 locals {
   # next_steps, step 3: one command per generic webhook mapping's signing secret, read from a shell
   # variable named after it ("$TYPEFORM_SECRET" for CAPI_TYPEFORM_SECRET; ${"$"} is a literal $).
+  source_signing_steps = join("", concat(
+    [for s in google_secret_manager_secret.shopify_webhook_secret : "\n     printf '%s' \"$SHOPIFY_SECRET\" | gcloud secrets versions add ${s.secret_id} --project=${var.project_id} --data-file=-"],
+    [for s in google_secret_manager_secret.stripe_webhook_secret : "\n     printf '%s' \"$STRIPE_SECRET\" | gcloud secrets versions add ${s.secret_id} --project=${var.project_id} --data-file=-"],
+  ))
+
   webhook_signing_steps = join("", [
     for name, secret in google_secret_manager_secret.webhook_signing :
     "\n\n   Generic webhook mappings whose verify names secret_env ${name}: the sender's signing secret\n     printf '%s' \"${"$"}${trimprefix(name, "CAPI_")}\" | gcloud secrets versions add ${secret.secret_id} --project=${var.project_id} --data-file=-"

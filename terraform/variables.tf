@@ -162,13 +162,13 @@ variable "webhook_signing_secrets" {
     condition = length(setintersection(
       setunion(var.webhook_signing_secrets, [for name in var.webhook_signing_secrets : "${name}_SECRET"]),
       [
-        "CAPI_ACCESS_TOKEN", "CAPI_ACCESS_TOKEN_SECRET", "CAPI_ALLOW_UNAUTHENTICATED", "CAPI_API_KEYS",
+        "CAPI_ACCESS_TOKEN", "CAPI_ACCESS_TOKEN_SECRET", "CAPI_ACK_DEADLINE", "CAPI_ALLOW_UNAUTHENTICATED", "CAPI_API_KEYS",
         "CAPI_API_KEYS_SECRET", "CAPI_CONSENT_POLICY", "CAPI_CORS_ORIGINS", "CAPI_DATE_ORDER",
         "CAPI_DEFAULT_COUNTRY", "CAPI_DLQ_SUBSCRIPTION", "CAPI_DLQ_TOPIC", "CAPI_GRAPH_TIMEOUT",
         "CAPI_GRAPH_URL", "CAPI_GRAPH_VERSION", "CAPI_LDU_STATES", "CAPI_MAX_BODY_BYTES",
         "CAPI_MAX_DELIVERY_ATTEMPTS", "CAPI_NORMALIZE_CACHE_SIZE", "CAPI_PIXELS", "CAPI_PIXEL_ID",
-        "CAPI_PUBLISH_TIMEOUT", "CAPI_SECRET_MANAGER_ENDPOINT", "CAPI_SECRET_TTL",
-        "CAPI_SHOPIFY_WEBHOOK_SECRET", "CAPI_SHOPIFY_WEBHOOK_SECRET_SECRET", "CAPI_STRIPE_WEBHOOK_SECRET",
+        "CAPI_PUBLISH_TIMEOUT", "CAPI_SECRET_MANAGER_ENDPOINT", "CAPI_SECRET_TIMEOUT", "CAPI_SECRET_TTL",
+        "CAPI_SHOPIFY_TOPICS", "CAPI_SHOPIFY_WEBHOOK_SECRET", "CAPI_SHOPIFY_WEBHOOK_SECRET_SECRET", "CAPI_STRIPE_WEBHOOK_SECRET",
         "CAPI_STRIPE_WEBHOOK_SECRET_SECRET", "CAPI_STRIPE_WEBHOOK_TOLERANCE", "CAPI_TEST_EVENT_CODE",
         "CAPI_TOPIC", "CAPI_WEBHOOK_MAPPINGS",
       ],
@@ -217,6 +217,28 @@ variable "runtime" {
   }
 }
 
+variable "webhook_sources" {
+  description = "The built-in webhook sources this relay receives: \"shopify\", \"stripe\". For each, the module creates its signing secret (empty: fill it) and sets it on ingest; a source not listed answers 404 without a Secret Manager read."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for s in var.webhook_sources : contains(["shopify", "stripe"], s)])
+    error_message = "webhook_sources may list \"shopify\" and \"stripe\"."
+  }
+}
+
+variable "shopify_topics" {
+  description = "The Shopify webhook topics subscribed to this relay (orders/create, orders/paid). X-Shopify-Topic is not signed: a delivery under any other topic is refused, so a captured body cannot be replayed under another one."
+  type        = list(string)
+  default     = ["orders/paid"]
+
+  validation {
+    condition     = length(var.shopify_topics) > 0 && alltrue([for t in var.shopify_topics : contains(["orders/create", "orders/paid"], t)])
+    error_message = "shopify_topics lists orders/create and/or orders/paid."
+  }
+}
+
 variable "ingest" {
   description = "Scaling and size of the ingest function (HTTP endpoint called by sGTM, webhooks and backends)."
   type = object({
@@ -246,16 +268,32 @@ variable "ingest" {
 }
 
 variable "forward" {
-  description = "Scaling and size of the forward function (Pub/Sub push handler that calls the Graph API). timeout_seconds is also the push subscription's ack deadline, so it is limited to 10..600."
+  description = "Scaling and size of the forward function (Pub/Sub push handler that calls the Graph API), and the deadlines of its outside calls. timeout_seconds is also the push subscription's ack deadline (10..600); it must cover the worst case of one delivery: 2 x secret_timeout_seconds + 2 x (3.05 + graph_timeout_seconds) + publish_timeout_seconds + 5 (52 s with the defaults)."
   type = object({
-    min_instances   = optional(number, 0)
-    max_instances   = optional(number, 10)
-    concurrency     = optional(number, 8)
-    cpu             = optional(string, "1")
-    memory          = optional(string, "512Mi")
-    timeout_seconds = optional(number, 60)
+    min_instances           = optional(number, 0)
+    max_instances           = optional(number, 10)
+    concurrency             = optional(number, 8)
+    cpu                     = optional(string, "1")
+    memory                  = optional(string, "512Mi")
+    timeout_seconds         = optional(number, 60)
+    graph_timeout_seconds   = optional(number, 10)
+    secret_timeout_seconds  = optional(number, 5)
+    publish_timeout_seconds = optional(number, 10)
   })
   default = {}
+
+  validation {
+    # The forwarder's worst case (capi/config.py, Settings.delivery_worst_case_s): token read,
+    # Graph call, token re-read and second call after a 190, dead-letter publish, margin. An ack
+    # deadline below it lets Pub/Sub redeliver an event that is still being sent: a duplicate.
+    condition     = var.forward.timeout_seconds >= ceil(2 * var.forward.secret_timeout_seconds + 2 * (3.05 + var.forward.graph_timeout_seconds) + var.forward.publish_timeout_seconds + 5)
+    error_message = "forward: timeout_seconds (the ack deadline) must be at least 2 x secret_timeout_seconds + 2 x (3.05 + graph_timeout_seconds) + publish_timeout_seconds + 5."
+  }
+
+  validation {
+    condition     = var.forward.graph_timeout_seconds > 0 && var.forward.secret_timeout_seconds > 0 && var.forward.publish_timeout_seconds > 0
+    error_message = "forward: the graph, secret and publish timeouts must be positive."
+  }
 
   validation {
     condition     = var.forward.min_instances >= 0 && var.forward.max_instances >= 1 && var.forward.min_instances <= var.forward.max_instances

@@ -53,8 +53,12 @@ SINGLE_PIXEL_INGEST = {
     "CAPI_GRAPH_VERSION": "v26.0",
     "CAPI_TOPIC": "projects/my-project/topics/capi-events",
     "CAPI_API_KEYS_SECRET": f"{SECRETS}/capi-api-keys/versions/latest",
+}
+# With var.webhook_sources = ["shopify", "stripe"] (the production example's default).
+WEBHOOK_SOURCES_INGEST = {
     "CAPI_SHOPIFY_WEBHOOK_SECRET_SECRET": f"{SECRETS}/capi-shopify-webhook-secret/versions/latest",
     "CAPI_STRIPE_WEBHOOK_SECRET_SECRET": f"{SECRETS}/capi-stripe-webhook-secret/versions/latest",
+    "CAPI_SHOPIFY_TOPICS": "orders/paid",
 }
 SINGLE_PIXEL_FORWARD = {
     "CAPI_PIXEL_ID": SHOP_A,
@@ -62,6 +66,10 @@ SINGLE_PIXEL_FORWARD = {
     "CAPI_DLQ_TOPIC": "projects/my-project/topics/capi-events-dlq",
     "CAPI_ACCESS_TOKEN_SECRET": f"{SECRETS}/capi-meta-token/versions/latest",
     "CAPI_MAX_DELIVERY_ATTEMPTS": "10",
+    "CAPI_ACK_DEADLINE": "60",
+    "CAPI_GRAPH_TIMEOUT": "10",
+    "CAPI_SECRET_TIMEOUT": "5",
+    "CAPI_PUBLISH_TIMEOUT": "10",
 }
 
 SEVERAL_PIXELS = {
@@ -102,6 +110,19 @@ def rendered(result: Result) -> Result:
     assert result.ok, result.output
     assert result.failed_preconditions() == []
     return result
+
+
+def test_webhook_sources_set_their_secrets_and_topics_on_ingest_only(render):
+    result = rendered(render(webhook_sources=["shopify", "stripe"], shopify_topics=["orders/paid"]))
+    assert result.ingest_env == {**SINGLE_PIXEL_INGEST, **WEBHOOK_SOURCES_INGEST}
+    assert result.forward_env == SINGLE_PIXEL_FORWARD
+    ingest, _ = both_functions_start(result)
+    assert ingest.shopify_topics == ("orders/paid",)
+
+
+def test_the_rendered_forwarder_fits_its_worst_case_in_the_ack_deadline(render):
+    _, forward = both_functions_start(rendered(render()))
+    assert forward.delivery_worst_case_s <= forward.ack_deadline_s == 60
 
 
 def both_functions_start(result: Result) -> tuple[Settings, Settings]:
@@ -217,6 +238,13 @@ def test_consent_drop_without_states(render):
         ({"consent_policy": "deny"}, "consent_policy must be ignore, drop or ldu"),
         ({"consent_policy": "LDU"}, "consent_policy must be ignore, drop or ldu"),
         ({"ldu_states": ["NY"]}, "ldu_states may only list CA"),
+        ({"forward": {"timeout_seconds": 30}}, "must be at least 2 x secret_timeout_seconds"),
+        (
+            {"forward": {"timeout_seconds": 60, "graph_timeout_seconds": 20}},
+            "must be at least 2 x secret_timeout_seconds",
+        ),
+        ({"webhook_sources": ["paypal"]}, "webhook_sources may list"),
+        ({"shopify_topics": ["orders/updated"]}, "shopify_topics lists orders/create"),
     ],
 )
 def test_invalid_values_are_refused_by_the_plan(render, variables, message):

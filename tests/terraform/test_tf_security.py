@@ -324,6 +324,7 @@ PIXELS_ENV = {
                 "CAPI_API_KEYS_SECRET": {SECRET + "api_keys", VERSION},
                 "CAPI_SHOPIFY_WEBHOOK_SECRET_SECRET": {SECRET + "shopify_webhook_secret", VERSION},
                 "CAPI_STRIPE_WEBHOOK_SECRET_SECRET": {SECRET + "stripe_webhook_secret", VERSION},
+                "CAPI_SHOPIFY_TOPICS": {"var.shopify_topics"},
                 # <NAME>_SECRET for each NAME of var.webhook_signing_secrets: its secret's version
                 per_key(SECRET + "webhook_signing", "_SECRET"): {
                     SECRET + "webhook_signing",
@@ -345,6 +346,10 @@ PIXELS_ENV = {
                 "CAPI_DLQ_TOPIC": {"google_pubsub_topic.dlq"},
                 "CAPI_ACCESS_TOKEN_SECRET": {SECRET + "meta_token", VERSION},
                 "CAPI_MAX_DELIVERY_ATTEMPTS": {"var.max_delivery_attempts"},
+                "CAPI_ACK_DEADLINE": {"var.forward"},
+                "CAPI_GRAPH_TIMEOUT": {"var.forward"},
+                "CAPI_SECRET_TIMEOUT": {"var.forward"},
+                "CAPI_PUBLISH_TIMEOUT": {"var.forward"},
                 "CAPI_TEST_EVENT_CODE": {"var.test_event_code"},
                 "CAPI_DEFAULT_COUNTRY": {"var.default_country"},
             },

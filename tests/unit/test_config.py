@@ -54,3 +54,32 @@ def test_token_is_not_in_repr():
 def test_unusable_values_name_the_variable(name, value):
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: value})
+
+
+def test_the_worst_case_of_one_delivery_adds_every_outside_deadline():
+    from capi.config import Settings
+
+    settings = Settings.from_env(
+        {
+            "CAPI_SECRET_TIMEOUT": "2",
+            "CAPI_GRAPH_TIMEOUT": "10",
+            "CAPI_PUBLISH_TIMEOUT": "4",
+            "CAPI_ACK_DEADLINE": "40",
+        }
+    )
+    # token read + Graph + (190) token re-read + Graph again + dead-letter publish + margin
+    assert settings.delivery_worst_case_s == 2 * 2 + 2 * (3.05 + 10) + 4 + 5
+    assert settings.ack_deadline_s == 40
+
+
+def test_a_forwarder_whose_ack_deadline_is_shorter_than_its_worst_case_refuses_to_start():
+    import pytest
+
+    from capi.config import ConfigError, Settings
+    from capi.runtime import build_forwarder
+
+    tight = Settings.from_env({"CAPI_ACCESS_TOKEN": "EAAx", "CAPI_ACK_DEADLINE": "10"})
+    with pytest.raises(ConfigError, match="CAPI_ACK_DEADLINE is 10 s but one delivery may take"):
+        build_forwarder(tight)
+    roomy = Settings.from_env({"CAPI_ACCESS_TOKEN": "EAAx", "CAPI_ACK_DEADLINE": "60"})
+    assert build_forwarder(roomy).in_flight_wait_s == roomy.delivery_worst_case_s

@@ -44,6 +44,10 @@ module "capi_relay" {
   consent_policy          = var.consent_policy
   ldu_states              = var.ldu_states
 
+  # Shopify and Stripe webhooks: each gets its signing secret; sources not listed answer 404.
+  webhook_sources = var.webhook_sources
+  shopify_topics  = var.shopify_topics
+
   ingest = {
     min_instances = 1
     max_instances = 100

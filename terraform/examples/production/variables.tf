@@ -92,3 +92,15 @@ variable "ldu_states" {
   type        = list(string)
   default     = []
 }
+
+variable "webhook_sources" {
+  description = "Built-in webhook sources received: \"shopify\", \"stripe\"."
+  type        = list(string)
+  default     = ["shopify", "stripe"]
+}
+
+variable "shopify_topics" {
+  description = "Shopify topics subscribed to the relay (orders/create, orders/paid)."
+  type        = list(string)
+  default     = ["orders/paid"]
+}
