@@ -132,6 +132,9 @@ class Settings:
     # The push subscription's ack deadline (Terraform sets it): the forwarder refuses to start
     # when one delivery could outlast it (0: not known, not checked).
     ack_deadline_s: float = 0.0
+    # Local trials only: the forwarder prints each payload and sends nothing (never in the cloud:
+    # Terraform does not set it, and it is logged as a warning at start and for every event).
+    dry_run: bool = False
     # When Pub/Sub's delivery attempt reaches this, a transient failure is dead-lettered by the
     # forwarder itself, with its reason (0: leave it to the subscription's dead-letter policy).
     max_delivery_attempts: int = 0
@@ -195,6 +198,7 @@ class Settings:
             publish_timeout_s=_number(env, "CAPI_PUBLISH_TIMEOUT", DEFAULT_PUBLISH_TIMEOUT_S),
             max_delivery_attempts=_count(env, "CAPI_MAX_DELIVERY_ATTEMPTS"),
             ack_deadline_s=float(_count(env, "CAPI_ACK_DEADLINE")),
+            dry_run=_flag(env.get("CAPI_DRY_RUN")),
             shopify_webhook_secret=env.get("CAPI_SHOPIFY_WEBHOOK_SECRET", "").strip(),
             shopify_webhook_secret_secret=env.get("CAPI_SHOPIFY_WEBHOOK_SECRET_SECRET", "").strip(),
             stripe_webhook_secret=env.get("CAPI_STRIPE_WEBHOOK_SECRET", "").strip(),

@@ -426,7 +426,9 @@ class Forwarder:
         stream = self.dry_run_stream or sys.stdout
         stream.write(json.dumps(record, ensure_ascii=False) + "\n")
         stream.flush()
-        logs.info("dry run: payload printed, nothing sent", event_id=event_id, pixel_id=pixel)
+        logs.warning(
+            "dry run: payload printed, NOTHING sent to Meta", event_id=event_id, pixel_id=pixel
+        )
         return Decision.ACK
 
 

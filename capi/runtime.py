@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, TextIO
 
+from capi import logs
 from capi.config import ConfigError, Settings, split_keys
 from capi.queue import Publisher, PubSubPublisher
 from capi.secrets import SecretReader
@@ -150,9 +151,16 @@ def build_forwarder(
     dry_run: bool = False,
     dry_run_stream: TextIO | None = None,
 ) -> Forwarder:
-    """The forwarder. Without a token it refuses to be built, unless `dry_run` is asked for (only
-    `capi serve` does): a deployed forwarder must never ack events it did not send."""
+    """The forwarder. Without a token it refuses to be built, unless a dry run is asked for
+    (`capi serve` without a token, or CAPI_DRY_RUN=true for a local trial of the two functions):
+    a deployed forwarder must never ack events it did not send."""
     per_pixel = routing(settings).token_secrets()  # each cached apart: keyed by secret name
+    if settings.dry_run:
+        dry_run = True
+        logs.warning(
+            "DRY RUN (CAPI_DRY_RUN=true): this forwarder sends NOTHING to Meta; it prints each "
+            "payload and acks it. For local trials only."
+        )
     if not dry_run:
         require_token(settings)
     worst = settings.delivery_worst_case_s
