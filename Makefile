@@ -6,12 +6,19 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
 
-.PHONY: run test lint format emulator-setup bench clean
+.PHONY: run test lint format emulator-setup bench clean lock
 
+# CAPI_PIP_LOCK=requirements-ci.lock (the Cloud Build test build): every package, the build
+# backend included, from the lock with its hash; nothing else is downloaded.
 $(BIN)/capi: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+ifdef CAPI_PIP_LOCK
+	$(BIN)/pip install -q --require-hashes -r $(CAPI_PIP_LOCK)
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+else
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements-dev.txt -e .
+endif
 	touch $@
 
 run: $(BIN)/capi
@@ -39,3 +46,11 @@ bench: $(BIN)/capi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# Regenerate requirements-ci.lock (hashes of every test and tool dependency) after changing
+# requirements.txt or requirements-dev.txt.
+lock:
+	$(PYTHON) -m venv .piptools && .piptools/bin/pip install -q pip-tools
+	.piptools/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras \
+	  --no-emit-index-url --output-file requirements-ci.lock requirements-ci.in
+	sed -i '/^--find-links/d' requirements-ci.lock

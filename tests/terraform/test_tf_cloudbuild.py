@@ -1,7 +1,10 @@
-"""cloudbuild.yaml: tests gate the deployment; init/plan/apply use the substitutions."""
+"""Cloud Build: the test build (cloudbuild-test.yaml) runs the suite with no deploy rights; the
+deploy build (cloudbuild.yaml) runs no project code and deploys only a commit whose test build
+passed; images pinned by digest, packages by hash."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -28,28 +31,79 @@ def args(build: dict, step_id: str) -> str:
     return " ".join(step(build, step_id).get("args", []))
 
 
-def test_steps_run_in_order_and_tests_gate_terraform(build):
+TEST_BUILD = REPO / "cloudbuild-test.yaml"
+DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+
+
+@pytest.fixture(scope="module")
+def test_build() -> dict:
+    return yaml.safe_load(TEST_BUILD.read_text())
+
+
+def test_the_deploy_build_runs_no_project_code_and_deploys_only_a_tested_commit(build):
     ids = [s["id"] for s in build["steps"]]
     assert ids == [
         "check-substitutions",
-        "lint-and-test",
+        "tests-passed",
         "terraform-init",
         "terraform-plan",
         "terraform-apply",
     ]
-    # Steps without waitFor run sequentially and a failure stops the build (fail fast);
-    # waitFor: ['-'] would start a step immediately, in parallel with the tests.
+    # Steps without waitFor run sequentially and a failure stops the build (fail fast).
     assert all("waitFor" not in s for s in build["steps"])
+    text = BUILD.read_text()
+    for forbidden in (".ci/run", "pip install", "apt-get", "make ", "curl "):
+        assert forbidden not in text, forbidden
+    gate = args(build, "tests-passed")
+    assert 'tags="capi-tests"' in gate and 'tags="commit-${_COMMIT}"' in gate
+    assert 'status="SUCCESS"' in gate and "exit 1" in gate
+    assert build["serviceAccount"] == "${_DEPLOY_SERVICE_ACCOUNT}"
 
 
-def test_the_test_step_runs_the_project_ci_entry_point_with_ci_true(build):
-    test = step(build, "lint-and-test")
-    assert "CI=true" in test.get("env", [])
-    script = args(build, "lint-and-test")
-    assert ".ci/run" in script  # ruff check, ruff format --check, pytest (make test)
-    assert "terraform" in script  # the fmt check needs the binary under CI=true
-    ci = (REPO / ".ci" / "run").read_text()
-    assert "make test" in ci
+def test_the_test_build_holds_no_deploy_step_and_marks_its_commit(test_build):
+    assert test_build["serviceAccount"] == "${_TEST_SERVICE_ACCOUNT}"
+    assert set(test_build["tags"]) == {"capi-tests", "commit-${_COMMIT}"}
+    text = TEST_BUILD.read_text()
+    for forbidden in ("terraform apply", "terraform plan", " apply", "gcloud functions deploy"):
+        assert forbidden not in text.split("\nsteps:", 1)[1], forbidden
+    test = step(test_build, "lint-and-test")
+    assert "CI=true" in test["env"]
+    assert "CAPI_PIP_LOCK=requirements-ci.lock" in test["env"]
+    assert ".ci/run" in args(test_build, "lint-and-test")
+    assert "make test" in (REPO / ".ci" / "run").read_text()
+
+
+@pytest.mark.parametrize("config", ["cloudbuild.yaml", "cloudbuild-test.yaml"])
+def test_every_image_is_pinned_by_digest_and_nothing_is_fetched_unchecked(config):
+    build = yaml.safe_load((REPO / config).read_text())
+    substitutions = build.get("substitutions", {})
+    for s in build["steps"]:
+        name = s["name"]
+        image = substitutions.get(name[2:-1], name) if name.startswith("${") else name
+        assert DIGEST.search(image), f"{s['id']}: {image} is not pinned by digest"
+    text = (REPO / config).read_text()
+    assert "curl" not in text and "wget" not in text
+
+
+def test_the_locked_install_checks_every_hash_and_covers_every_requirement():
+    makefile = (REPO / "Makefile").read_text()
+    assert "--require-hashes -r $(CAPI_PIP_LOCK)" in makefile
+    assert "--no-build-isolation" in makefile  # the build backend comes from the lock too
+    lock = (REPO / "requirements-ci.lock").read_text()
+    pinned = {
+        m.group(1).lower().replace("_", "-")
+        for m in re.finditer(r"^([A-Za-z0-9_.-]+)==\S+ \\$", lock, re.MULTILINE)
+    }
+    wanted = set()
+    for name in ("requirements.txt", "requirements-dev.txt", "requirements-ci.in"):
+        for line in (REPO / name).read_text().splitlines():
+            line = line.split("#")[0].strip()
+            if line and not line.startswith("-r"):
+                wanted.add(re.split(r"[<>=!\[; ]", line)[0].lower().replace("_", "-"))
+    assert wanted <= pinned, wanted - pinned
+    blocks = lock.split("\n\n")
+    assert all("--hash=sha256:" in b for b in blocks[1:] if "==" in b)
+    assert "--find-links" not in lock and "/opt/" not in lock
 
 
 def test_terraform_steps_use_the_substitutions(build):
@@ -68,12 +122,14 @@ def test_terraform_steps_use_the_substitutions(build):
     assert apply[0] == "apply" and apply[-1] == "tfplan" and "-input=false" in apply
     for step_id in ("terraform-init", "terraform-plan", "terraform-apply"):
         assert step(build, step_id)["dir"] == "${_TF_DIR}"
-        assert step(build, step_id)["name"] == "hashicorp/terraform:${_TF_VERSION}"
+        assert step(build, step_id)["name"] == "${_TF_IMAGE}"
 
 
 def test_substitutions_are_declared_and_used(build):
     declared = set(build["substitutions"])
-    used = set(SUBSTITUTION.findall(BUILD.read_text().split("\nsteps:", 1)[1]))
+    rest = {k: v for k, v in build.items() if k != "substitutions"}
+    used = set(SUBSTITUTION.findall(json.dumps(rest)))
+    used |= {u for v in build["substitutions"].values() for u in SUBSTITUTION.findall(str(v))}
     assert used <= declared, used - declared
     assert declared - used == set(), "declared but unused (Cloud Build rejects them)"
     assert build["substitutions"]["_PROJECT_ID"] == "${PROJECT_ID}"
