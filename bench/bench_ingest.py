@@ -92,6 +92,58 @@ def import_time(code: str, env: dict[str, str], runs: int = 5) -> float:
     return (timed(code) - timed("pass")) * 1000
 
 
+def start_serve(graph: MetaGraphStandIn, tmp: Path, *args: str) -> tuple[subprocess.Popen, str]:
+    from tests.conftest import wait_for_http
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "CAPI_ACCESS_TOKEN": "EAAbench",
+        "CAPI_PIXEL_ID": "1234567890",
+        "CAPI_GRAPH_URL": graph.url,
+        "CAPI_API_KEYS": KEY,
+    }
+    log = (tmp / f"serve-{port}.log").open("wb")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "capi"), "serve", "--port", str(port), *args],
+        env=env,
+        stdout=log,
+        stderr=log,
+        cwd=tmp,
+    )
+    wait_for_http(f"http://127.0.0.1:{port}/healthz", proc=proc)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def serve_queues(args: argparse.Namespace, graph: MetaGraphStandIn, tmp: Path, singles, warm):
+    """capi serve with its durable journal (SQLite WAL, synchronous FULL) next to the in-memory
+    queue it had before: what journaling each accepted request on disk costs."""
+    print(
+        f"\n# capi serve: single-event requests, {args.concurrency} concurrent clients "
+        "(alternating, 2 rounds each)"
+    )
+    results: dict[str, list[float]] = {"in-memory queue": [], "durable journal": []}
+    for _ in range(2):
+        for label, extra in (
+            ("in-memory queue", ("--in-memory",)),
+            ("durable journal", ("--queue-file", str(tmp / "bench-queue.db"))),
+        ):
+            proc, url = start_serve(graph, tmp, *extra)
+            try:
+                load(url + "/events", warm, args.concurrency)
+                t, lat, err = load(url + "/events", singles, args.concurrency)
+            finally:
+                proc.terminate()
+                proc.wait(30)
+            results[label].append(len(singles) / t)
+            print(
+                f"{label:28s} {len(singles) / t:8.1f} req/s  p50 {pct(lat, 50):6.1f} ms  "
+                f"p99 {pct(lat, 99):6.1f} ms  errors {err}"
+            )
+    memory, durable = (statistics.mean(results[k]) for k in results)
+    print(f"ratio durable/in-memory (means): {durable / memory:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=2000)
@@ -215,6 +267,9 @@ def main() -> None:
         print("\n# peak memory (VmHWM, process tree)")
         for proc in (ingest, forward, bare):
             print(f"{proc.target:10s} {tree_peak_kib(proc.proc.pid) / 1024:8.1f} MiB")
+        for proc in procs:
+            proc.stop()
+        serve_queues(args, graph, tmp, singles, warm)
     finally:
         for proc in procs:
             proc.stop()
