@@ -33,7 +33,20 @@ format: $(BIN)/capi
 	$(BIN)/ruff check --fix .
 	terraform fmt -recursive terraform
 
-test: lint
+# The schema-only stand-in providers that let real `terraform validate` / `terraform test` run
+# offline (tests/terraform/standin_provider) use the `tf` package, which pins protobuf below 6:
+# they get an environment of their own.
+TFVENV ?= .venv-tf
+$(TFVENV)/bin/python: requirements-tf.txt requirements-tf.lock
+	$(PYTHON) -m venv $(TFVENV)
+ifdef CAPI_PIP_LOCK
+	$(TFVENV)/bin/pip install -q --require-hashes -r requirements-tf.lock
+else
+	$(TFVENV)/bin/pip install -q -r requirements-tf.txt
+endif
+	touch $@
+
+test: lint $(TFVENV)/bin/python
 	$(BIN)/pytest
 
 emulator-setup: $(BIN)/capi
@@ -45,7 +58,7 @@ bench: $(BIN)/capi
 	$(BIN)/python bench/load_e2e.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TFVENV) .pytest_cache .ruff_cache
 
 # Regenerate requirements-ci.lock (hashes of every test and tool dependency) after changing
 # requirements.txt or requirements-dev.txt.
@@ -53,4 +66,6 @@ lock:
 	$(PYTHON) -m venv .piptools && .piptools/bin/pip install -q pip-tools
 	.piptools/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras \
 	  --no-emit-index-url --output-file requirements-ci.lock requirements-ci.in
-	sed -i '/^--find-links/d' requirements-ci.lock
+	.piptools/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras \
+	  --no-emit-index-url --output-file requirements-tf.lock requirements-tf.txt
+	sed -i '/^--find-links/d' requirements-ci.lock requirements-tf.lock

@@ -2,7 +2,8 @@
 # 7.x line: it avoids every argument the 7.0 upgrade guide removes or turns read-only (notably
 # google_cloudfunctions2_function.service_config.service) and sets every argument whose default
 # changed in 7.0 (google_project_service.disable_on_destroy) explicitly.
-# tests/terraform/schema_check.py checks it offline against the 6.50.0 schema.
+# `terraform validate` and `terraform test` check it offline against the 6.50.0 schema
+# (tests/terraform/test_tf_validate.py, with the stand-in providers of tests/terraform/standin_provider).
 terraform {
   required_version = ">= 1.5.0"
 

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import re
 
-import schema_check as sc
 from tf_helpers import REPO, TERRAFORM
 
 DEPLOY = (REPO / "docs" / "DEPLOY.md").read_text()
 README = (TERRAFORM / "README.md").read_text()
+MODULE = "\n".join(p.read_text() for p in TERRAFORM.glob("*.tf"))
 
 
-def test_module_readme_lists_every_input_and_output(module):
-    for name in [*module.variables, *module.outputs]:
+def test_module_readme_lists_every_input_and_output():
+    names = re.findall(r'^(?:variable|output) "(\w+)"', MODULE, re.MULTILINE)
+    assert len(names) > 30
+    for name in names:
         assert f"`{name}`" in README, f"terraform/README.md does not mention {name}"
 
 
-def test_deploy_guide_fills_every_secret_with_gcloud(module):
-    prefix = sc.literal(module.variables["name_prefix"].body.attributes["default"].expr)
-    for block in module.resources_of("google_secret_manager_secret").values():
-        template = block.body.attributes["secret_id"].expr.text.strip('"')
-        template = template.replace("${local.prefix}", str(prefix))
+def test_deploy_guide_fills_every_secret_with_gcloud():
+    (prefix,) = re.findall(r'variable "name_prefix" \{[^}]*?default\s*=\s*"([^"]+)"', MODULE)
+    secrets_tf = (TERRAFORM / "secrets.tf").read_text()
+    secret_ids = re.findall(r'^\s*secret_id\s*=\s*"(.*)"\s*$', secrets_tf, re.MULTILINE)
+    assert len(secret_ids) == 6
+    for template in secret_ids:
+        template = template.replace("${local.prefix}", prefix)
         # one secret per key of a for_each (var.pixels, var.webhook_signing_secrets): shown for
         # an example key, a pixel id or a name such as CAPI_TYPEFORM_SECRET (typeform-secret)
         pieces = re.split(r"\$\{[^}]*\}", template)

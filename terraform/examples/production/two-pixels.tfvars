@@ -19,11 +19,11 @@ key_pixels = {
   agency = { pixels = ["111111111111", "222222222222"] } # every event to both (fan-out)
 }
 
-# By route, for webhooks (they carry no API key): Shopify orders are shop B's; Stripe payments go
-# to shop A unless the endpoint URL says ?pixel_id=222222222222.
+# By route, for webhooks (they carry no API key): Shopify orders are shop B's, Stripe payments shop
+# A's. A signed webhook's pixel comes from here, never from its URL (the query is not signed).
 route_pixels = {
   "/webhooks/shopify"   = { pixels = ["222222222222"] }
-  "/webhooks/stripe"    = { pixels = ["111111111111"], allow = ["222222222222"] }
+  "/webhooks/stripe"    = { pixels = ["111111111111"] }
   "/webhooks/crm-deals" = { pixels = ["222222222222"] }
 }
 

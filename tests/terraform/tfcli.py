@@ -1,0 +1,124 @@
+"""The real Terraform CLI, offline: schema-only stand-in providers (standin_provider/provider.py)
+installed in a filesystem mirror, and a CLI configuration that makes `terraform init` take them
+from there. Used by test_tf_validate.py; the tools environment with the `tf` package is made by
+the Makefile (`make .venv-tf/bin/python`, run by `make test`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from tf_helpers import HERE, REPO, tool_or_skip
+
+GOOGLE_SCHEMA = REPO.parent / "shared" / "terraform" / "google-provider-6.50.0-schema.json"
+STANDIN = HERE / "standin_provider"
+TOOLS_PYTHON = REPO / ".venv-tf" / "bin" / "python"
+PLATFORM = "linux_amd64"
+# The versions the mirror offers: inside the module's constraints (>= 6.50.0 < 8, >= 2.4 < 3).
+PROVIDERS = {"google": "6.50.0", "archive": "2.7.1"}
+
+# The provider block's own arguments (not in the shared schema file): the ones google's provider
+# documents for its configuration, all optional.
+GOOGLE_PROVIDER_BLOCK = {
+    "block": {
+        "attributes": {
+            name: {"type": kind, "optional": True, **({"sensitive": True} if secret else {})}
+            for name, kind, secret in (
+                ("project", "string", False),
+                ("region", "string", False),
+                ("zone", "string", False),
+                ("credentials", "string", True),
+                ("access_token", "string", True),
+                ("impersonate_service_account", "string", False),
+                ("billing_project", "string", False),
+                ("user_project_override", "bool", False),
+                ("request_timeout", "string", False),
+                ("default_labels", ["map", "string"], False),
+                ("add_terraform_attribution_label", "bool", False),
+                ("universe_domain", "string", False),
+            )
+        }
+    }
+}
+
+
+@dataclass(frozen=True)
+class Terraform:
+    binary: str
+    env: dict[str, str]
+
+    def run(self, directory: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [self.binary, *args],
+            cwd=directory,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+
+def _schema(name: str) -> dict:
+    if name == "archive":
+        return json.loads((STANDIN / "archive-schema.json").read_text())
+    if not GOOGLE_SCHEMA.exists():
+        pytest.fail(f"the google provider schema is missing: {GOOGLE_SCHEMA}", pytrace=False)
+    schema = json.loads(GOOGLE_SCHEMA.read_text())
+    return {**schema, "provider_block": GOOGLE_PROVIDER_BLOCK}
+
+
+def build_mirror(root: Path) -> Terraform:
+    """A filesystem mirror holding the stand-ins, and the CLI configuration that uses it."""
+    binary = tool_or_skip("terraform")
+    if not TOOLS_PYTHON.exists():
+        pytest.fail(
+            f"{TOOLS_PYTHON} is missing: `make .venv-tf/bin/python` installs the stand-in "
+            "provider's tools environment (make test does it)",
+            pytrace=False,
+        )
+    mirror = root / "mirror"
+    for name, version in PROVIDERS.items():
+        target = mirror / "registry.terraform.io" / "hashicorp" / name / version / PLATFORM
+        target.mkdir(parents=True, exist_ok=True)
+        schema_file = target / "schema.json"
+        schema_file.write_text(json.dumps(_schema(name)))
+        executable = target / f"terraform-provider-{name}_v{version}"
+        executable.write_text(
+            f'#!/bin/sh\nexec "{TOOLS_PYTHON}" "{STANDIN / "provider.py"}" "{schema_file}" "$@"\n'
+        )
+        executable.chmod(0o755)
+    config = root / "terraformrc"
+    config.write_text(
+        "provider_installation {\n"
+        f'  filesystem_mirror {{\n    path = "{mirror}"\n  }}\n'
+        '  direct {\n    exclude = ["registry.terraform.io/*/*"]\n  }\n'
+        "}\n"
+    )
+    env = {
+        **os.environ,
+        "TF_CLI_CONFIG_FILE": str(config),
+        "TF_IN_AUTOMATION": "1",
+        "CHECKPOINT_DISABLE": "1",
+        "TF_PLUGIN_CACHE_DIR": "",
+    }
+    env.pop("TF_DATA_DIR", None)
+    return Terraform(binary, env)
+
+
+def copy_tree(destination: Path) -> Path:
+    """A copy of terraform/ and of the function source it zips (main.py, requirements.txt, capi/),
+    laid out as in the repository, without local state; returns the copy's terraform/."""
+    ignore = shutil.ignore_patterns(
+        ".terraform", "*.tfstate*", ".terraform.lock.hcl", "build", "__pycache__"
+    )
+    shutil.copytree(REPO / "terraform", destination / "terraform", ignore=ignore)
+    shutil.copytree(REPO / "capi", destination / "capi", ignore=ignore)
+    for name in ("main.py", "requirements.txt"):
+        shutil.copy2(REPO / name, destination / name)
+    return destination / "terraform"
