@@ -23,14 +23,14 @@ _handlers: dict[str, Any] = {}
 def _build(target: str) -> tuple[Any, int]:
     """The target's handler and its body limit. Builds no Google client (they come on first use,
     after the server forked); raises ConfigError for a setting, routing or mapping it cannot use."""
-    from capi import runtime
+    from capi import wiring
     from capi.config import Settings
 
     settings = Settings.from_env()
     if target == "ingest":
-        return runtime.build_ingest(settings), settings.max_body_bytes
+        return wiring.build_ingest(settings), settings.max_body_bytes
     # push bodies carry the event base64-encoded, inside an envelope
-    return runtime.build_forwarder(settings), 2 * settings.max_body_bytes
+    return wiring.build_forwarder(settings), 2 * settings.max_body_bytes
 
 
 def _handler(target: str) -> tuple[Any, int]:
@@ -51,7 +51,7 @@ if os.environ.get("FUNCTION_TARGET") in {"ingest", "forward"}:
 
 
 def _serve(target: str, request: Any) -> Any:
-    from capi.http import from_flask, to_flask
+    from capi.web import from_flask, to_flask
 
     handler, max_body_bytes = _handler(target)
     incoming = from_flask(request, max_body_bytes=max_body_bytes)

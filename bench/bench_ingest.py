@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from google.cloud import pubsub_v1  # noqa: E402
 
-from capi.emulator import setup  # noqa: E402
+from capi.tools.emulator import setup  # noqa: E402
 from tests.conftest import FunctionProcess, PubSubEmulator, free_port  # noqa: E402
 from tests.factories import purchase  # noqa: E402
 from tests.standins.meta_graph import MetaGraphStandIn  # noqa: E402

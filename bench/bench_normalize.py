@@ -4,7 +4,7 @@
 
 One run, the same corpus (tests/corpus.py, seeded) for every contestant:
 
-- ours: ``capi.user_data.prepare_user_data`` on each event's user_data, three ways:
+- ours: ``capi.meta.user_data.prepare_user_data`` on each event's user_data, three ways:
   warm (the bounded per-value caches filled, as in steady traffic where values repeat),
   cold (caches cleared before every pass: only repeats inside one pass of the corpus hit), and
   no cache at all (a child process with CAPI_NORMALIZE_CACHE_SIZE=0);
@@ -51,9 +51,9 @@ def best_of(repeat: int, run: Any, before: Any = None) -> float:
 
 def normalized_strings(users: list[dict]) -> list[str]:
     """Every string our normalization hashes for these user_data (what bare hashing hashes)."""
-    from capi import normalize as n
-    from capi.meta_rules import HASHED_FIELDS
-    from capi.user_data import _region, is_sha256
+    from capi.meta import normalize as n
+    from capi.meta.rules import HASHED_FIELDS
+    from capi.meta.user_data import _region, is_sha256
 
     out: list[str] = []
     for user in users:
@@ -130,8 +130,8 @@ def sdk_arguments(users: list[dict]) -> list[dict]:
 
 
 def measure_ours(users: list[dict], repeat: int) -> dict[str, float]:
-    from capi import normalize
-    from capi.user_data import prepare_user_data
+    from capi.meta import normalize
+    from capi.meta.user_data import prepare_user_data
 
     def run() -> None:
         for user in users:
@@ -184,8 +184,8 @@ def measure_bare(strings: list[str], repeat: int) -> float:
 
 def phone_share(users: list[dict], repeat: int) -> float:
     """Seconds per pass spent in phone normalization alone, caches cleared (what dominates)."""
-    from capi import normalize
-    from capi.user_data import _region
+    from capi.meta import normalize
+    from capi.meta.user_data import _region
 
     phones = []
     for user in users:
@@ -203,9 +203,9 @@ def phone_share(users: list[dict], repeat: int) -> float:
 
 
 def import_time_ms() -> float:
-    """Cumulative import time of capi.prepare in a fresh interpreter (python -X importtime)."""
+    """Cumulative import time of capi.meta.prepare in a fresh interpreter (python -X importtime)."""
     process = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import capi.prepare"],
+        [sys.executable, "-X", "importtime", "-c", "import capi.meta.prepare"],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -213,7 +213,7 @@ def import_time_ms() -> float:
     )
     for line in process.stderr.splitlines():
         parts = [p.strip() for p in line.split("|")]
-        if len(parts) == 3 and parts[2] == "capi.prepare":
+        if len(parts) == 3 and parts[2] == "capi.meta.prepare":
             return int(parts[1]) / 1000
     return float("nan")
 
@@ -221,7 +221,7 @@ def import_time_ms() -> float:
 def first_use_ms() -> float:
     """One-time cost of the lazily built ISO tables (pycountry), in a fresh interpreter."""
     code = (
-        "import time, capi.prepare as p; t = time.perf_counter(); "
+        "import time, capi.meta.prepare as p; t = time.perf_counter(); "
         "p.prepare_user_data({'country': 'Germany', 'st': 'California'}); "
         "print((time.perf_counter() - t) * 1000)"
     )
@@ -304,7 +304,7 @@ def main() -> None:
         f"phone normalization alone, caches cleared: {phones * 1e3:.1f} ms per pass "
         f"({phones / ours['cold'] * 100:.0f}% of ours cold)"
     )
-    print(f"import time of capi.prepare: {import_time_ms():.1f} ms (python -X importtime)")
+    print(f"import time of capi.meta.prepare: {import_time_ms():.1f} ms (python -X importtime)")
     print(f"first use, lazy ISO tables (pycountry): {first_use_ms():.1f} ms once per process")
 
 

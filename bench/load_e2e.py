@@ -35,7 +35,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from capi.emulator import setup  # noqa: E402
+from capi.tools.emulator import setup  # noqa: E402
 from tests.conftest import FunctionProcess, PubSubEmulator, free_port, pull_until_quiet  # noqa: E402
 from tests.factories import purchase  # noqa: E402
 from tests.standins.meta_graph import MetaGraphStandIn  # noqa: E402

@@ -1,5 +1,5 @@
 """`python -m capi`: the same as the `capi` command."""
 
-from capi.cli import main
+from capi.tools.cli import main
 
 raise SystemExit(main())

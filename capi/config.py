@@ -5,9 +5,11 @@ Reading is cheap and has no side effects: every target calls `Settings.from_env(
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 DEFAULT_GRAPH_URL = "https://graph.facebook.com"
 # Conversions API versions stay usable for at least two years; keep this current, never hard-code
@@ -100,6 +102,21 @@ def _shopify_topics(env: Mapping[str, str]) -> tuple[str, ...]:
                 f"got {topic!r}"
             )
     return topics
+
+
+def load_document(content: str, name: str, setting: str) -> Any:
+    """A YAML or JSON document (JSON when `name` ends in .json). Raises ConfigError."""
+    if name.lower().endswith(".json"):
+        try:
+            return json.loads(content)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{setting}: {name} is not valid JSON: {exc.msg}") from None
+    import yaml  # only when a YAML file is configured
+
+    try:
+        return yaml.safe_load(content)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{setting}: {name} is not valid YAML: {exc}") from None
 
 
 def split_keys(raw: str) -> tuple[str, ...]:

@@ -1,4 +1,5 @@
-# Function source: main.py, requirements.txt and the capi/ package, nothing else, zipped and stored
+# Function source: main.py, requirements.txt and the capi/ package without the command-line tools
+# (capi/tools, capi/__main__.py), nothing else, zipped and stored
 # in a private bucket. The object name carries a hash of the files' names and contents, so any code
 # change creates a new object, which changes both functions' storage_source and redeploys them.
 # The hash is computed from the files rather than from the zip, so it does not change with the
@@ -12,6 +13,8 @@ locals {
     [
       for f in fileset(local.source_root, "capi/**") : f
       if !strcontains(f, "__pycache__") && !endswith(f, ".pyc") && !startswith(basename(f), ".")
+      # the command line (capi/tools, python -m capi) is not part of the functions
+      && !startswith(f, "capi/tools/") && f != "capi/__main__.py"
     ],
   ))
 

@@ -3,7 +3,7 @@
 Each adapter (sgtm, shopify, stripe, generic) turns what its sender posts into events with Meta's
 field names and raw PII, which then take the same path as `POST /events`: `Ingest.accept`
 (consent, enrich, validate, publish, 202). Signatures are checked over the raw body before any
-adapter runs (capi.signatures); the HTTP routes live in capi.sources.routes.
+adapter runs (capi.sources.signatures); the HTTP routes live in capi.ingest.webhooks.
 """
 
 from __future__ import annotations

@@ -47,9 +47,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from capi.config import ConfigError
-from capi.intake import MAX_EVENTS_PER_REQUEST
-from capi.signatures import HmacScheme
+from capi.config import ConfigError, load_document
+from capi.meta.body import MAX_EVENTS_PER_REQUEST
+from capi.sources.signatures import HmacScheme
 from capi.values import scalar_text
 
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -445,7 +445,6 @@ def load_mappings(raw: str) -> dict[str, WebhookMapping]:
             return parse_mappings(json.loads(text))
         except json.JSONDecodeError as exc:
             raise ConfigError(f"CAPI_WEBHOOK_MAPPINGS is not valid JSON: {exc.msg}") from None
-    from capi.routing import load_document
 
     path = Path(os.path.expanduser(text))
     try:

@@ -28,7 +28,7 @@ Mapping (docs/SOURCES.md has the table):
 - `page_location` -> event_source_url (its fbclid becomes fbc in enrich), `page_referrer` ->
   referrer_url; action_source `website`.
 - consent signals `x-ga-gcs`, `x-ga-gcd`, `consent_state` (and the wrapper's `consent`) are
-  carried to capi.consent, which strips them.
+  carried to capi.ingest.consent, which strips them.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from capi.intake import Batch, BodyError
+from capi.meta.body import Batch, BodyError
 from capi.values import scalar_text
 
 GA4_TO_META = {

@@ -1,6 +1,6 @@
 """Shopify order webhooks (`orders/create`, `orders/paid`) -> one Meta Purchase event.
 
-The signature (`X-Shopify-Hmac-Sha256`) is checked over the raw body by capi.sources.routes
+The signature (`X-Shopify-Hmac-Sha256`) is checked over the raw body by capi.ingest.webhooks
 before this runs. Mapping (docs/SOURCES.md has the table):
 
 - event_id: the storefront's `event_id` note attribute when present (so the server event matches
@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from capi.fbc import fbc_from_url
+from capi.meta.click_ids import fbc_from_url
 from capi.sources import Ignored
 from capi.values import as_mapping, scalar_text
 

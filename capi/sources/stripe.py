@@ -1,7 +1,7 @@
 """Stripe webhook events -> Meta Purchase events.
 
 The signature (`Stripe-Signature`, with its timestamp tolerance) is checked over the raw body by
-capi.sources.routes before this runs. Mapped event types:
+capi.ingest.webhooks before this runs. Mapped event types:
 
 - `checkout.session.completed` (when `payment_status` is `paid` or `no_payment_required`; an
   `unpaid` session, paid later by a delayed method, is ignored until

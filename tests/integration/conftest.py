@@ -1,6 +1,6 @@
 """The relay as Cloud Run runs it: ingest and forward as `functions-framework` processes, wired
-through the real Pub/Sub emulator (topics and push subscription created by capi.emulator.setup),
-delivering to the Graph API stand-in."""
+through the real Pub/Sub emulator (topics and push subscription created by
+capi.tools.emulator.setup), delivering to the Graph API stand-in."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from capi.emulator import DLQ_SUBSCRIPTION, setup
+from capi.tools.emulator import DLQ_SUBSCRIPTION, setup
 from tests.conftest import FunctionProcess, new_project_id, pull_messages
 
 PIXEL = "1234567890"

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from capi.emulator import DLQ_SUBSCRIPTION, setup
+from capi.tools.emulator import DLQ_SUBSCRIPTION, setup
 from tests.conftest import pull_until_quiet
 from tests.factories import lead, purchase
 from tests.integration.conftest import PIXEL

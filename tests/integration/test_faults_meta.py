@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from capi.emulator import DLQ_SUBSCRIPTION
+from capi.tools.emulator import DLQ_SUBSCRIPTION
 from tests.conftest import pull_until_quiet
 from tests.factories import lead, purchase
 from tests.integration.conftest import PIXEL

@@ -21,7 +21,7 @@ import time
 import pytest
 import requests
 
-from capi.emulator import DLQ_SUBSCRIPTION
+from capi.tools.emulator import DLQ_SUBSCRIPTION
 from tests.conftest import pull_until_quiet
 
 pytestmark = pytest.mark.integration

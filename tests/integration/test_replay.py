@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from capi.cli import main
+from capi.tools.cli import main
 from tests.conftest import new_project_id, pull_messages
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ import pytest
 import requests
 import stripe as stripe_sdk
 
-from capi.signatures import shopify_signature
+from capi.sources.signatures import shopify_signature
 from tests.fixtures import load, path, shopify_order, stripe_event, typeform
 from tests.integration.conftest import API_KEY, PIXEL, TOKEN
 

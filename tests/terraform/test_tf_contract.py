@@ -13,10 +13,10 @@ from types import SimpleNamespace
 import pytest
 from tf_helpers import TERRAFORM
 
-from capi import runtime
+from capi import wiring
 from capi.config import Settings
-from capi.http import IncomingRequest
-from capi.secrets import SecretReader
+from capi.web import IncomingRequest
+from capi.secret_store import SecretReader
 
 TESTS = (TERRAFORM / "tests" / "module.tftest.hcl").read_text()
 MAP = re.compile(
@@ -69,7 +69,7 @@ def assert_a_signed_webhook_is_accepted(settings: Settings, env: dict[str, str])
             published.extend(messages)
             return [str(i) for i in range(len(messages))]
 
-    ingest = runtime.build_ingest(settings, publisher=Queue(), reader=reader)
+    ingest = wiring.build_ingest(settings, publisher=Queue(), reader=reader)
     body = json.dumps({"event_id": "t-1", "email": "laura@example.com"}).encode()
     signature = hmac.new(b"typeform-secret", body, hashlib.sha256).hexdigest()
     request = IncomingRequest(
@@ -105,13 +105,13 @@ def test_the_relay_starts_from_the_environment_terraform_plans(run, target, env,
         monkeypatch.setenv(name, value)
     settings = Settings.from_env(env)
     if target == "ingest":
-        ingest = runtime.build_ingest(settings)
+        ingest = wiring.build_ingest(settings)
         assert ingest.pixel_id == "111111111111"
         if "CAPI_WEBHOOK_MAPPINGS" in env:
             assert_a_signed_webhook_is_accepted(settings, env)
         if "CAPI_SHOPIFY_TOPICS" in env:
             assert settings.shopify_topics == ("orders/paid",)
     else:
-        forward = runtime.build_forwarder(settings)
+        forward = wiring.build_forwarder(settings)
         assert settings.ack_deadline_s >= settings.delivery_worst_case_s
         assert forward.in_flight_wait_s == settings.delivery_worst_case_s

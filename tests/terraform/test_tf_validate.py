@@ -7,13 +7,16 @@ message."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import tfcli
-from tf_helpers import EXAMPLES, TERRAFORM
+from tf_helpers import EXAMPLES, REPO, TERRAFORM
 
 
 @pytest.fixture(scope="module")
@@ -158,3 +161,52 @@ def test_a_broken_design_fails_terraform_test_with_its_assertion(
     result = terraform.run(copy, "test", "-no-color", timeout=900)
     assert result.returncode != 0
     assert message in text(result), result.stdout[-4000:] + result.stderr[-4000:]
+
+
+# -- the deployed zip --------------------------------------------------------------------------
+
+
+def deployed_files(terraform, tree) -> list[str]:
+    """local.source_files as Terraform itself evaluates it: what the functions' zip holds."""
+    result = subprocess.run(
+        [terraform.binary, "console", "-var=project_id=p", "-var=region=r", "-var=pixel_id=1"],
+        cwd=tree,
+        env=terraform.env,
+        input="jsonencode(local.source_files)\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(json.loads(result.stdout.strip()))
+
+
+def imported_by_the_functions() -> set[str]:
+    """Every capi module main.py reaches for either target, lazy imports included."""
+    sys.path.insert(0, str(REPO / "tests" / "unit"))
+    from test_layout import GRAPH, runtime_imports
+
+    pending = [m for m in runtime_imports(REPO / "main.py") if m in GRAPH]
+    seen: set[str] = set()
+    while pending:
+        module = pending.pop()
+        if module not in seen:
+            seen.add(module)
+            pending += GRAPH[module]
+    return seen
+
+
+def test_the_zip_holds_what_the_functions_import_and_not_the_command_line(terraform, tree):
+    files = deployed_files(terraform, tree)
+    assert "main.py" in files and "requirements.txt" in files
+    assert not [f for f in files if f.startswith("capi/tools/") or f == "capi/__main__.py"]
+    needed = imported_by_the_functions()
+    assert {"capi.wiring", "capi.ingest.handler", "capi.forward.forwarder"} <= needed
+    missing = sorted(
+        m
+        for m in needed
+        if m.replace(".", "/") + ".py" not in files
+        and m.replace(".", "/") + "/__init__.py" not in files
+    )
+    assert missing == [], "imported by the functions but not deployed"
+    assert not any(m.startswith("capi.tools") for m in needed), "a function imports the CLI"

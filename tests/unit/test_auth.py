@@ -1,4 +1,4 @@
-from capi.auth import ApiKeyAuth, AuthResult, presented_key
+from capi.ingest.auth import ApiKeyAuth, AuthResult, presented_key
 
 
 def auth(*keys, open_=False):

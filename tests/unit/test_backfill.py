@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from capi.cli import main
+from capi.tools.cli import main
 from tests.factories import lead, purchase
 from tests.standins import meta_graph
 

@@ -1,6 +1,6 @@
 import json
 
-from capi.cli import main
+from capi.tools.cli import main
 from tests.factories import EMAIL_HASH, RAW_EMAIL, lead, purchase
 
 

@@ -76,7 +76,7 @@ def test_a_forwarder_whose_ack_deadline_is_shorter_than_its_worst_case_refuses_t
     import pytest
 
     from capi.config import ConfigError, Settings
-    from capi.runtime import build_forwarder
+    from capi.wiring import build_forwarder
 
     tight = Settings.from_env({"CAPI_ACCESS_TOKEN": "EAAx", "CAPI_ACK_DEADLINE": "10"})
     with pytest.raises(ConfigError, match="CAPI_ACK_DEADLINE is 10 s but one delivery may take"):

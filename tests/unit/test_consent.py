@@ -4,12 +4,12 @@ import json
 
 import pytest
 
-from capi.auth import ApiKeyAuth
 from capi.config import ConfigError, Settings
-from capi.consent import ConsentPolicy, Signal, read_signal, strip_signals
-from capi.http import IncomingRequest
-from capi.ingest import Ingest
-from capi.validation import validate_event
+from capi.ingest.auth import ApiKeyAuth
+from capi.ingest.consent import ConsentPolicy, Signal, read_signal, strip_signals
+from capi.ingest.handler import Ingest
+from capi.meta.validate import validate_event
+from capi.web import IncomingRequest
 from tests.factories import lead, purchase
 
 

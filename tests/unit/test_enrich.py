@@ -1,4 +1,4 @@
-from capi.enrich import derive_event_id, enrich
+from capi.meta.enrich import derive_event_id, enrich
 from tests.factories import purchase
 
 NOW = 1_800_000_000.0

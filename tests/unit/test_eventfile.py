@@ -1,6 +1,6 @@
 import json
 
-from capi.eventfile import parse_events
+from capi.tools.eventfile import parse_events
 
 
 def test_meta_body_array_object_and_json_lines():

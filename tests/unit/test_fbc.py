@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from capi.fbc import add_fbc, fbc_from_url, fbclid_of, is_valid_fbc, is_valid_fbp
+from capi.meta.click_ids import add_fbc, fbc_from_url, fbclid_of, is_valid_fbc, is_valid_fbp
 
 NOW_MS = 1_732_612_345_000
 

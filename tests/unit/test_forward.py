@@ -2,12 +2,12 @@ import base64
 import io
 import json
 
-from capi.forward import Decision, Delivery, Forwarder, decode_push
-from capi.graph import GraphResult
-from capi.http import IncomingRequest
-from capi.meta_errors import MetaError, Outcome, classify
-from capi.queue import Message, PublishError, event_message
-from capi.tokens import TokenSource
+from capi.forward.forwarder import Decision, Delivery, Forwarder, decode_push
+from capi.forward.tokens import TokenSource
+from capi.meta.answers import MetaError, Outcome, classify
+from capi.meta.graph import GraphResult
+from capi.queueing.messages import Message, PublishError, event_message
+from capi.web import IncomingRequest
 from tests.factories import EMAIL_HASH, RAW_EMAIL, purchase
 
 
@@ -303,7 +303,7 @@ def test_a_suppressed_send_is_logged_with_its_reason(capture_logs):
 def test_long_event_ids_cost_no_more_memory_than_short_ones():
     import tracemalloc
 
-    from capi.forward import DeliveryMemory
+    from capi.forward.forwarder import DeliveryMemory
 
     def cost(id_length):
         memory = DeliveryMemory(capacity=2_000)
@@ -320,7 +320,7 @@ def test_long_event_ids_cost_no_more_memory_than_short_ones():
 
 
 def test_memory_is_bounded():
-    from capi.forward import DeliveryMemory
+    from capi.forward.forwarder import DeliveryMemory
 
     memory = DeliveryMemory(capacity=10)
     for i in range(50):

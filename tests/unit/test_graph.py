@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from capi.graph import GraphClient
-from capi.meta_errors import Outcome
+from capi.meta.answers import Outcome
+from capi.meta.graph import GraphClient
 from tests.conftest import free_port
 from tests.factories import lead
 from tests.standins.meta_graph import MetaGraphStandIn
@@ -21,7 +21,7 @@ def meta():
 
 
 def prepared():
-    from capi.prepare import prepare_event
+    from capi.meta.prepare import prepare_event
 
     return prepare_event(lead())[0]
 

@@ -1,9 +1,9 @@
 import json
 
-from capi.auth import ApiKeyAuth
-from capi.http import IncomingRequest
-from capi.ingest import Ingest
-from capi.queue import PublishError
+from capi.ingest.auth import ApiKeyAuth
+from capi.ingest.handler import Ingest
+from capi.queueing.messages import PublishError
+from capi.web import IncomingRequest
 from tests.factories import RAW_EMAIL, lead, purchase
 
 
@@ -144,7 +144,7 @@ def test_error_answers_never_echo_raw_pii():
 
 
 def test_cors_preflight_and_requests_from_allowed_origins_only():
-    from capi.cors import CorsPolicy
+    from capi.ingest.cors import CorsPolicy
 
     ingest, pub = make(cors=CorsPolicy(("https://shop.example.com",)))
     ok_origin = {"Origin": "https://shop.example.com"}

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from capi.intake import MAX_EVENTS_PER_REQUEST, BodyError, parse_body
+from capi.meta.body import MAX_EVENTS_PER_REQUEST, BodyError, parse_body
 
 EVENT = {"event_name": "Lead", "event_time": 1, "action_source": "website"}
 

@@ -1,10 +1,10 @@
 import base64
 import json
 
-from capi.forward import Decision, Forwarder
-from capi.local_queue import FileDeadLetters, LocalQueue
-from capi.queue import Message
-from capi.tokens import TokenSource
+from capi.forward.forwarder import Decision, Forwarder
+from capi.forward.tokens import TokenSource
+from capi.queueing.messages import Message
+from capi.tools.local_queue import FileDeadLetters, LocalQueue
 
 
 class ScriptedForwarder(Forwarder):
@@ -74,7 +74,7 @@ def test_a_journal_keeps_what_was_accepted_across_processes(tmp_path):
 
 
 def test_a_message_journaled_by_another_process_is_picked_up(tmp_path):
-    from capi.local_queue import journal_messages
+    from capi.tools.local_queue import journal_messages
 
     q = LocalQueue(journal=tmp_path / "q.db", workers=1)
     fwd = ScriptedForwarder([])

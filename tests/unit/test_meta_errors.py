@@ -1,6 +1,6 @@
 import pytest
 
-from capi.meta_errors import MetaError, Outcome, classify
+from capi.meta.answers import MetaError, Outcome, classify
 
 
 def graph_error(status, code=None, subcode=None, **extra):

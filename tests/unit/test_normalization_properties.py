@@ -11,11 +11,11 @@ import phonenumbers
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from capi import normalize as n
-from capi.meta_rules import HASHED_FIELDS, NEVER_HASHED_FIELDS
-from capi.prepare import prepare_event
-from capi.user_data import prepare_user_data
-from capi.validation import validate_event
+from capi.meta import normalize as n
+from capi.meta.prepare import prepare_event
+from capi.meta.rules import HASHED_FIELDS, NEVER_HASHED_FIELDS
+from capi.meta.user_data import prepare_user_data
+from capi.meta.validate import validate_event
 from tests.corpus import NOW, make_corpus
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()

@@ -1,4 +1,4 @@
-"""Per-field normalization (capi.normalize): every example of meta-capi.md, then the tricky cases.
+"""Per-field normalization (capi.meta.normalize): every documented example, then the tricky cases.
 
 Each table row is (input, context, expected); expected None means "nothing to send" (empty),
 ERR means a NormalizationError (present but unusable: dropped with a warning by the caller).
@@ -11,7 +11,7 @@ import unicodedata
 
 import pytest
 
-from capi.normalize import (
+from capi.meta.normalize import (
     NormalizationError,
     normalize_city,
     normalize_country,

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi import checks as openapi_checks
 
 from capi.config import Settings
-from capi.runtime import build_ingest
-from capi.serve import make_app
+from capi.tools.serve import make_app
+from capi.wiring import build_ingest
 
 ROOT = Path(__file__).resolve().parents[2]
 schema = schemathesis.openapi.from_path(ROOT / "openapi.yaml")

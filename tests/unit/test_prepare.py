@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 
-from capi.prepare import event_time_seconds, prepare_event
+from capi.meta.prepare import event_time_seconds, prepare_event
 from tests.corpus import make_corpus
 
 EMAIL_HASH = "62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f"

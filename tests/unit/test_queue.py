@@ -3,7 +3,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from capi.queue import Message, PublishError, PubSubPublisher, event_message
+from capi.queueing.messages import Message, PublishError, PubSubPublisher, event_message
 
 
 def test_event_message_carries_data_and_routing_attributes():

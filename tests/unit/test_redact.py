@@ -1,4 +1,4 @@
-from capi.redact import Redactor
+from capi.forward.redact import Redactor
 from tests.factories import purchase
 
 

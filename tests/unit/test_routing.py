@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from capi.auth import ApiKeyAuth, AuthResult, split_named_key
 from capi.config import ConfigError
-from capi.http import IncomingRequest
-from capi.ingest import Ingest
-from capi.routing import Routing, RoutingError, load_routing, parse_routing, requested_pixels
+from capi.ingest.auth import ApiKeyAuth, AuthResult, split_named_key
+from capi.ingest.handler import Ingest
+from capi.ingest.pixels import Routing, RoutingError, load_routing, parse_routing, requested_pixels
+from capi.web import IncomingRequest
 from tests.factories import lead, purchase
 
 A, B, C, D = "111111111111", "222222222222", "333333333333", "444444444444"

@@ -19,9 +19,9 @@ from facebook_business.adobjects.serverside.gender import Gender
 from facebook_business.adobjects.serverside.normalize import Normalize
 from facebook_business.adobjects.serverside.user_data import UserData
 
-from capi import normalize as n
-from capi.meta_rules import HASHED_FIELDS
-from capi.user_data import _region, is_sha256, prepare_user_data
+from capi.meta import normalize as n
+from capi.meta.rules import HASHED_FIELDS
+from capi.meta.user_data import _region, is_sha256, prepare_user_data
 from tests.corpus import make_corpus
 
 CORPUS = make_corpus()

@@ -2,8 +2,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from capi.secrets import SecretError, SecretReader
-from capi.tokens import NoToken, TokenSource
+from capi.forward.tokens import NoToken, TokenSource
+from capi.secret_store import SecretError, SecretReader
 
 
 class FakeClient:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from capi.auth import ApiKeyAuth
-from capi.http import IncomingRequest
-from capi.ingest import Ingest
-from capi.validation import validate_event
+from capi.ingest.auth import ApiKeyAuth
+from capi.ingest.handler import Ingest
+from capi.meta.validate import validate_event
+from capi.web import IncomingRequest
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_TESTS = ROOT / "sgtm" / "test" / "template.test.mjs"

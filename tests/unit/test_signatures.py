@@ -11,7 +11,7 @@ import stripe
 from hypothesis import given
 from hypothesis import strategies as st
 
-from capi.signatures import (
+from capi.sources.signatures import (
     HmacScheme,
     SignatureError,
     header_value,

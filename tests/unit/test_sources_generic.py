@@ -8,14 +8,14 @@ import time
 
 import pytest
 
-from capi.auth import ApiKeyAuth
 from capi.config import ConfigError
-from capi.http import IncomingRequest
-from capi.ingest import Ingest
-from capi.secrets import SecretReader
+from capi.ingest.auth import ApiKeyAuth
+from capi.ingest.handler import Ingest
+from capi.ingest.webhooks import SourceRoutes
+from capi.meta.validate import validate_event
+from capi.secret_store import SecretReader
 from capi.sources.generic import apply, load_mappings, lookup, parse_mappings
-from capi.sources.routes import SourceRoutes
-from capi.validation import validate_event
+from capi.web import IncomingRequest
 from tests.fixtures import crm_deals, path, typeform
 
 TYPEFORM_SECRET = "typeform-signing-secret"
@@ -317,7 +317,7 @@ def test_unknown_name_is_404_and_unconfigured_secret_500(mappings):
 
 def test_runtime_reads_mapping_secrets_from_env_or_secret_manager(tmp_path):
     from capi.config import Settings
-    from capi.runtime import build_sources
+    from capi.wiring import build_sources
 
     mapping_file = tmp_path / "m.yaml"
     mapping_file.write_text(

@@ -5,10 +5,10 @@ import json
 import pytest
 
 from capi.config import ConfigError, Settings
-from capi.http import IncomingRequest
-from capi.runtime import build_forwarder, build_ingest, secret_values
-from capi.secrets import SecretReader
-from capi.signatures import shopify_signature
+from capi.secret_store import SecretReader
+from capi.sources.signatures import shopify_signature
+from capi.web import IncomingRequest
+from capi.wiring import build_forwarder, build_ingest, secret_values
 from tests.fixtures import shopify_order
 
 

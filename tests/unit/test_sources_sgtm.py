@@ -5,14 +5,14 @@ import json
 
 import pytest
 
-from capi.auth import ApiKeyAuth
-from capi.http import IncomingRequest
-from capi.ingest import Ingest
-from capi.intake import BodyError
-from capi.prepare import prepare_event
-from capi.routing import parse_routing
+from capi.ingest.auth import ApiKeyAuth
+from capi.ingest.handler import Ingest
+from capi.ingest.pixels import parse_routing
+from capi.meta.body import BodyError
+from capi.meta.prepare import prepare_event
+from capi.meta.validate import validate_event
 from capi.sources.sgtm import GA4_TO_META, adapt, meta_event_name
-from capi.validation import validate_event
+from capi.web import IncomingRequest
 from tests.fixtures import load
 
 COOKIES = {"_fbp": "fb.1.1736160000000.1122334455", "_fbc": "fb.1.1736150000000.IwAR_cookieclick"}

@@ -7,17 +7,17 @@ import time
 import pytest
 
 from capi import logs
-from capi.auth import ApiKeyAuth
-from capi.http import IncomingRequest
-from capi.ingest import Ingest
-from capi.queue import PublishError
-from capi.routing import parse_routing
-from capi.secrets import SecretError
-from capi.signatures import shopify_signature
+from capi.ingest.auth import ApiKeyAuth
+from capi.ingest.handler import Ingest
+from capi.ingest.pixels import parse_routing
+from capi.ingest.webhooks import SourceRoutes
+from capi.meta.validate import validate_event
+from capi.queueing.messages import PublishError
+from capi.secret_store import SecretError
 from capi.sources import Ignored
-from capi.sources.routes import SourceRoutes
 from capi.sources.shopify import IGNORED_TOPICS, UnknownTopic, adapt
-from capi.validation import validate_event
+from capi.sources.signatures import shopify_signature
+from capi.web import IncomingRequest
 from tests.fixtures import shopify_order
 
 SECRET = "shpss_fixture_secret"

@@ -7,14 +7,14 @@ import time
 import pytest
 import stripe as stripe_sdk
 
-from capi.auth import ApiKeyAuth
-from capi.http import IncomingRequest
-from capi.ingest import Ingest
-from capi.queue import PublishError
+from capi.ingest.auth import ApiKeyAuth
+from capi.ingest.handler import Ingest
+from capi.ingest.webhooks import SourceRoutes
+from capi.meta.validate import validate_event
+from capi.queueing.messages import PublishError
 from capi.sources import Ignored
-from capi.sources.routes import SourceRoutes
 from capi.sources.stripe import adapt, major_amount, split_name
-from capi.validation import validate_event
+from capi.web import IncomingRequest
 from tests.fixtures import stripe_event
 
 SECRET = "whsec_fixture0123456789abcdef"

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from capi.user_data import is_sha256, prepare_user_data
+from capi.meta.user_data import is_sha256, prepare_user_data
 
 EMAIL_HASH = "62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f"
 PHONE_HASH = "e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176"

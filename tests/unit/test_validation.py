@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from capi.validation import validate_event
+from capi.meta.validate import validate_event
 from tests.corpus import NOW, make_corpus
 
 DAY = 86400

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from capi import logs
-from capi.forward import Decision, Delivery, Forwarder
-from capi.queue import Message, PublishError
+from capi.forward.forwarder import Decision, Delivery, Forwarder
+from capi.queueing.messages import Message, PublishError
 
 POLL_S = 1.0  # how often the workers look for messages another process journaled
 

@@ -31,10 +31,11 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from capi import logs
-from capi.http import IncomingRequest, Reply, error_reply
-from capi.intake import Batch, BodyError, is_json_content_type, parse_json
-from capi.secrets import SecretError
-from capi.signatures import (
+from capi.meta.body import Batch, BodyError, is_json_content_type, parse_json
+from capi.secret_store import SecretError
+from capi.sources import Ignored, generic, sgtm, shopify, stripe
+from capi.sources.replays import ReplayGuard
+from capi.sources.signatures import (
     STRIPE_DEFAULT_TOLERANCE_S,
     SignatureError,
     header_value,
@@ -42,11 +43,10 @@ from capi.signatures import (
     verify_shopify,
     verify_stripe,
 )
-from capi.sources import Ignored, generic, sgtm, shopify, stripe
-from capi.sources.replays import ReplayGuard
+from capi.web import IncomingRequest, Reply, error_reply
 
 if TYPE_CHECKING:
-    from capi.ingest import Ingest
+    from capi.ingest.handler import Ingest
 
 SecretsFn = Callable[[], tuple[str, ...]]
 MAX_QUERY_VALUE = 128

@@ -33,14 +33,14 @@ from enum import Enum
 from typing import Any, TextIO
 
 from capi import logs
-from capi.graph import GraphClient, GraphResult, build_payload
-from capi.http import IncomingRequest, Reply, error_reply
-from capi.meta_errors import Outcome
-from capi.queue import Message, Publisher, PublishError, attribute_value
-from capi.redact import Redactor
-from capi.secrets import SecretError
-from capi.tokens import NoToken, TokenSource
-from capi.validation import check_and_prepare
+from capi.forward.redact import Redactor
+from capi.forward.tokens import NoToken, TokenSource
+from capi.meta.answers import Outcome
+from capi.meta.graph import GraphClient, GraphResult, build_payload
+from capi.meta.validate import check_and_prepare
+from capi.queueing.messages import Message, Publisher, PublishError, attribute_value
+from capi.secret_store import SecretError
+from capi.web import IncomingRequest, Reply, error_reply
 
 
 class Decision(Enum):

@@ -183,7 +183,7 @@ class ConsentPolicy:
     def _state_code(self, user_data: Any) -> int:
         if not self.ldu_states or not isinstance(user_data, Mapping):
             return 0
-        from capi import normalize
+        from capi.meta import normalize
 
         raw_country = _first_text(user_data.get("country")) or self.default_country
         raw_state = _first_text(user_data.get("st"))

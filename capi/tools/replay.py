@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from capi.queue import Message, Publisher, PublishError
+from capi.queueing.messages import Message, Publisher, PublishError
 
 # Attributes the forwarder (or Pub/Sub's own dead-lettering) adds; not part of the original.
 REASON_ATTRIBUTES = frozenset(
@@ -211,7 +211,7 @@ def replay_file(
     Pub/Sub. The matching records are journaled first (durably), then removed from the file, which
     is rewritten under the lock `capi serve` takes to append to it: nothing is lost or doubled
     when both run at once. Lines that are not dead letters stay in the file."""
-    from capi.local_queue import (
+    from capi.tools.local_queue import (
         journal_messages,
         locked_dead_letters,
         private_file,

@@ -29,10 +29,10 @@ import re
 import socket
 from typing import Any
 
-from capi import normalize as _n
-from capi.fbc import is_valid_fbc, is_valid_fbp
-from capi.meta_rules import HASHED_FIELDS, NEVER_HASHED_FIELDS, USER_DATA_KEY_HINTS
-from capi.problems import Problem
+from capi.meta import normalize as _n
+from capi.meta.click_ids import is_valid_fbc, is_valid_fbp
+from capi.meta.problems import Problem
+from capi.meta.rules import HASHED_FIELDS, NEVER_HASHED_FIELDS, USER_DATA_KEY_HINTS
 
 __all__ = ["EMPTY_SHA256", "is_sha256", "prepare_user_data"]
 

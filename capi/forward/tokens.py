@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from capi.secrets import SecretReader
+from capi.secret_store import SecretReader
 
 
 class NoToken(LookupError):

@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from capi.fbc import add_fbc
-from capi.problems import Problem
-from capi.user_data import prepare_user_data
+from capi.meta.click_ids import add_fbc
+from capi.meta.problems import Problem
+from capi.meta.user_data import prepare_user_data
 
 __all__ = ["event_time_seconds", "prepare_event"]
 
@@ -38,8 +38,8 @@ def prepare_event(
 ) -> tuple[dict, list[Problem]]:
     """A new event dict, ready for Meta, and the warnings about what was dropped.
 
-    - ``user_data`` is replaced by :func:`capi.user_data.prepare_user_data`'s output (normalized
-      and hashed; invalid values dropped with a warning);
+    - ``user_data`` is replaced by :func:`capi.meta.user_data.prepare_user_data`'s output
+      (normalized and hashed; invalid values dropped with a warning);
     - ``user_data.fbc`` is built from an ``fbclid`` in ``event_source_url`` when there is none
       or it carries another fbclid (meta-capi.md section 5), with the event's own time as the
       creation time, so that the result is stable;

@@ -3,7 +3,7 @@
 Every rule cites meta-capi.md section 3 ("user_data"); docs/NORMALIZATION.md lists them all with
 the deliberate differences from Meta's Python SDK.
 
-Contract of every ``normalize_*`` function (the caller, capi.user_data, turns it into warnings):
+Contract of every ``normalize_*`` function (its caller, capi.meta.user_data, makes warnings):
 
 - returns the normalized, *unhashed* string, ready for SHA-256;
 - returns ``None`` when the value is empty or only whitespace (there is nothing to send, and the
@@ -12,8 +12,9 @@ Contract of every ``normalize_*`` function (the caller, capi.user_data, turns it
   a phone number that cannot be made valid, an ambiguous date...). ``str(error)`` is a short
   reason that never contains the value itself, so it can go into a Problem message or a log.
 
-They take ``str`` only (capi.user_data converts JSON numbers where a number makes sense) and never
-see pre-hashed values (capi.user_data passes a 64-hex SHA-256 digest through before calling them).
+They take ``str`` only (capi.meta.user_data converts JSON numbers where a number makes sense)
+and never see pre-hashed values (capi.meta.user_data passes a 64-hex SHA-256 digest through
+before calling them).
 
 The functions are pure, so they are memoized with a bounded ``functools.lru_cache`` (real traffic
 repeats the same values); the size comes from ``CAPI_NORMALIZE_CACHE_SIZE`` (default 4096 entries
@@ -33,7 +34,7 @@ from typing import Any, TypeVar
 import phonenumbers
 from phonenumbers import NumberParseException
 
-from capi import phone_fast
+from capi.meta import phones as phone_fast
 
 __all__ = [
     "NormalizationError",
@@ -77,7 +78,7 @@ def _memoize(fn: _F) -> _F:
     coming back is not parsed again each time (its reason is cached, a fresh error raised).
 
     ``fn.outcome(*args)`` is the cached ``(value, reason)`` form, without raising, for the hot
-    path of capi.user_data (reason is None on success)."""
+    path of capi.meta.user_data (reason is None on success)."""
 
     def outcome(*args: Any) -> tuple[Any, str | None]:
         try:
@@ -208,7 +209,7 @@ def _try_parse(text: str, region: str | None) -> tuple[int, str] | None:
 def _read(text: str, region: str | None) -> tuple[int, str] | None:
     """(country code, national significant number) of ``text`` read in ``region`` (None:
     international only), if phonenumbers finds it valid. Clean inputs take the equivalent fast
-    path of capi.phone_fast; others are retried without words such as "(mobile)" (phonenumbers
+    path of capi.meta.phones; others are retried without words such as "(mobile)" (phonenumbers
     would read letters as a vanity number)."""
     fast = phone_fast.read(text, region)
     if fast is not None:

@@ -5,7 +5,7 @@
   present (the natural key of a purchase), otherwise from the event's whole content as sent.
 - `event_time` when missing: now, in Unix seconds. The id is derived before this default is set,
   so a retry minutes later still carries the same id.
-- `fbc` built from an `fbclid` in `event_source_url` (capi.fbc).
+- `fbc` built from an `fbclid` in `event_source_url` (capi.meta.click_ids).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import json
 import uuid
 from typing import Any
 
-from capi.fbc import add_fbc
-from capi.problems import Problem
+from capi.meta.click_ids import add_fbc
+from capi.meta.problems import Problem
 from capi.values import scalar_text
 
 # Fixed namespace: the same input gives the same id on every instance and every version.

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from capi.config import ConfigError
+from capi.config import ConfigError, load_document
 
 _TOP_LEVEL = frozenset({"pixels", "default", "keys", "routes"})
 _PIXEL_FIELDS = frozenset({"token_secret", "test_event_code"})
@@ -178,21 +178,6 @@ def _read(raw: str) -> Any:
     except OSError as exc:
         raise ConfigError(f"CAPI_PIXELS: cannot read {path}: {exc.strerror}") from None
     return load_document(content, str(path), "CAPI_PIXELS")
-
-
-def load_document(content: str, name: str, setting: str) -> Any:
-    """A YAML or JSON document (JSON when `name` ends in .json). Raises ConfigError."""
-    if name.lower().endswith(".json"):
-        try:
-            return json.loads(content)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{setting}: {name} is not valid JSON: {exc.msg}") from None
-    import yaml  # only when a YAML file is configured
-
-    try:
-        return yaml.safe_load(content)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{setting}: {name} is not valid YAML: {exc}") from None
 
 
 def _pixel_list(value: Any, where: str) -> tuple[str, ...]:

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from capi.graph import GraphClient, GraphResult
-from capi.meta_errors import Outcome
-from capi.pipeline import check_event
+from capi.meta.answers import Outcome
+from capi.meta.contract import check_event
+from capi.meta.graph import GraphClient, GraphResult
 
 MAX_BATCH = 1000
 

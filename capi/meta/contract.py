@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from capi.enrich import enrich
-from capi.problems import Problem
-from capi.validation import check_and_prepare
+from capi.meta.enrich import enrich
+from capi.meta.problems import Problem
+from capi.meta.validate import check_and_prepare
 
 
 @dataclass

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 from capi.config import ConfigError, Settings
 
 if TYPE_CHECKING:
-    from capi.eventfile import FileEvent
-    from capi.pipeline import EventResult
-    from capi.replay import ReplayReport
+    from capi.meta.contract import EventResult
+    from capi.tools.eventfile import FileEvent
+    from capi.tools.replay import ReplayReport
 
 
 def _settings() -> Settings:
@@ -28,7 +28,7 @@ def _settings() -> Settings:
 
 
 def _read(path: str) -> list[FileEvent]:
-    from capi.eventfile import parse_events, read_text
+    from capi.tools.eventfile import parse_events, read_text
 
     try:
         return parse_events(read_text(path))
@@ -43,7 +43,7 @@ def _where(item: FileEvent) -> str:
 
 
 def _checked(args: argparse.Namespace) -> Iterator[tuple[FileEvent, EventResult | None]]:
-    from capi.pipeline import check_event
+    from capi.meta.contract import check_event
 
     settings = _settings()
     now = time.time()
@@ -118,7 +118,7 @@ def cmd_normalize(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from capi.serve import run
+    from capi.tools.serve import run
 
     return run(
         _settings(),
@@ -133,7 +133,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_send(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from capi.backfill import (
+    from capi.forward.tokens import NoToken, TokenSource
+    from capi.meta.graph import GraphClient
+    from capi.secret_store import SecretError
+    from capi.tools.send import (
         Backfill,
         SendAborted,
         StateFile,
@@ -141,10 +144,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         event_digest,
         print_progress,
     )
-    from capi.graph import GraphClient
-    from capi.runtime import secret_reader
-    from capi.secrets import SecretError
-    from capi.tokens import NoToken, TokenSource
+    from capi.wiring import secret_reader
 
     settings = _settings()
     pixel = args.pixel or settings.pixel_id
@@ -245,8 +245,8 @@ def _file_digest(path: str) -> str:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from capi.queue import PubSubPublisher
-    from capi.replay import Replayer, ReplayFilter, parse_duration, replay_file
+    from capi.queueing.messages import PubSubPublisher
+    from capi.tools.replay import Replayer, ReplayFilter, parse_duration, replay_file
 
     try:
         older = parse_duration(args.older_than) if args.older_than else None
@@ -301,7 +301,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_emulator_setup(args: argparse.Namespace) -> int:
-    from capi.emulator import setup
+    from capi.tools.emulator import setup
 
     try:
         names = setup(

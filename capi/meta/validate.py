@@ -5,7 +5,7 @@ with it every event of its batch, so the event must not be sent. Warnings are va
 normalization and soft issues (no event_id, fbc as the only identifier...).
 
 Customer information is judged on what will actually be sent: the event is run through
-:func:`capi.prepare.prepare_event` (normalization, hashing, fbc from fbclid), so an implausible
+:func:`capi.meta.prepare.prepare_event` (normalization, hashing, fbc from fbclid), so an implausible
 email that gets dropped does not count as a customer parameter.
 """
 
@@ -17,9 +17,9 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from capi import meta_rules as rules
-from capi.prepare import event_time_seconds, prepare_event
-from capi.problems import Problem
+from capi.meta import rules
+from capi.meta.prepare import event_time_seconds, prepare_event
+from capi.meta.problems import Problem
 
 __all__ = ["validate_event"]
 
@@ -512,7 +512,7 @@ def validate_event(
 
     ``now`` (Unix seconds, default the current time) is what event_time is judged against;
     ``default_country`` and ``date_order`` are passed to normalization as in
-    :func:`capi.prepare.prepare_event`. Never raises: a non-object event is one error at "".
+    :func:`capi.meta.prepare.prepare_event`. Never raises: a non-object event is one error at "".
     """
     _, errors, warnings = check_and_prepare(
         event, now=now, default_country=default_country, date_order=date_order

@@ -13,13 +13,13 @@ from collections.abc import Callable
 from typing import Any
 
 from capi import logs
-from capi.auth import ApiKeyAuth, AuthResult
-from capi.consent import ConsentPolicy
-from capi.cors import CorsPolicy
-from capi.http import IncomingRequest, Reply, error_reply
-from capi.intake import Batch, BodyError, parse_body
-from capi.pipeline import check_event
-from capi.queue import (
+from capi.ingest.auth import ApiKeyAuth, AuthResult
+from capi.ingest.consent import ConsentPolicy
+from capi.ingest.cors import CorsPolicy
+from capi.ingest.pixels import Routing, RoutingError, requested_pixels
+from capi.meta.body import Batch, BodyError, parse_body
+from capi.meta.contract import check_event
+from capi.queueing.messages import (
     MAX_MESSAGES_PER_PUBLISH,
     MAX_PUBLISH_BYTES,
     Publisher,
@@ -28,11 +28,11 @@ from capi.queue import (
     fits_one_publish,
     publish_size,
 )
-from capi.routing import Routing, RoutingError, requested_pixels
-from capi.secrets import SecretError
+from capi.secret_store import SecretError
+from capi.web import IncomingRequest, Reply, error_reply
 
 EVENT_PATHS = frozenset({"/", "/events"})
-SOURCE_PATHS = frozenset({"/sgtm"})  # plus /webhooks/<name>: capi.sources.routes
+SOURCE_PATHS = frozenset({"/sgtm"})  # plus /webhooks/<name>: capi.ingest.webhooks
 
 _AUTH_MESSAGES = {
     AuthResult.MISSING: "send your API key in X-API-Key or Authorization: Bearer",
@@ -73,7 +73,7 @@ class Ingest:
         # Which pixels each request's events go to (CAPI_PIXELS; default: pixel_id alone).
         self.routing = routing or Routing.single(pixel_id)
         self.consent = consent or ConsentPolicy()
-        # capi.sources.routes.SourceRoutes: /sgtm and /webhooks/<name> (built on first use when
+        # capi.ingest.webhooks.SourceRoutes: /sgtm and /webhooks/<name> (built on first use when
         # not given: sGTM works, webhooks answer that they are not configured).
         self.sources = sources
 
@@ -95,7 +95,7 @@ class Ingest:
             return Reply(200, {"status": "ok"})
         if request.path in SOURCE_PATHS or request.path.startswith("/webhooks/"):
             if self.sources is None:
-                from capi.sources.routes import SourceRoutes
+                from capi.ingest.webhooks import SourceRoutes
 
                 self.sources = SourceRoutes()
             return self.sources.handle(self, request)

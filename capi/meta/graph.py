@@ -14,7 +14,7 @@ from typing import Any
 
 from capi import PARTNER_AGENT
 from capi.config import GRAPH_CONNECT_TIMEOUT_S
-from capi.meta_errors import MetaError, Outcome, classify
+from capi.meta.answers import MetaError, Outcome, classify
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ callers present API keys, and a key usable from any web page is a key for everyo
 
 from __future__ import annotations
 
-from capi.http import IncomingRequest, Reply, error_reply
+from capi.web import IncomingRequest, Reply, error_reply
 
 ALLOWED_METHODS = "POST, OPTIONS"
 ALLOWED_HEADERS = "Content-Type, X-API-Key, Authorization"

@@ -12,7 +12,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from capi.meta_rules import FBCLID_PARAM, SERVER_SUBDOMAIN_INDEX
+from capi.meta.rules import FBCLID_PARAM, SERVER_SUBDOMAIN_INDEX
 
 __all__ = ["add_fbc", "fbc_from_url", "fbclid_of", "is_valid_fbc", "is_valid_fbp"]
 

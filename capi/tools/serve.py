@@ -1,8 +1,9 @@
 """`capi serve`: the whole relay in one local process: ingest on a port, an embedded queue instead
-of Pub/Sub (journaled on disk: capi.local_queue), and the forwarder. With no Meta token it prints,
-per delivery, the exact JSON it would POST to Meta (hashed PII only); with `CAPI_ACCESS_TOKEN`
-and `CAPI_PIXEL_ID` set it delivers. On SIGTERM or Ctrl-C it stops taking requests, delivers what
-it can within `drain_s`, and leaves the rest in the journal for the next start.
+of Pub/Sub (journaled on disk: capi.tools.local_queue), and the forwarder. With no Meta token it
+prints, per delivery, the exact JSON it would POST to Meta (hashed PII only); with
+`CAPI_ACCESS_TOKEN` and `CAPI_PIXEL_ID` set it delivers. On SIGTERM or Ctrl-C it stops taking
+requests, delivers what it can within `drain_s`, and leaves the rest in the journal for the next
+start.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from typing import Any
 
 from capi import logs
 from capi.config import ConfigError, Settings
-from capi.http import error_reply, from_flask, to_flask
-from capi.ingest import Ingest
-from capi.local_queue import FileDeadLetters, LocalQueue
-from capi.runtime import build_forwarder, build_ingest
+from capi.ingest.handler import Ingest
+from capi.tools.local_queue import FileDeadLetters, LocalQueue
+from capi.web import error_reply, from_flask, to_flask
+from capi.wiring import build_forwarder, build_ingest
 
 
 def make_app(ingest: Ingest) -> Any:

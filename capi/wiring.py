@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, TextIO
 
 from capi import logs
 from capi.config import ConfigError, Settings, split_keys
-from capi.queue import Publisher, PubSubPublisher
-from capi.secrets import SecretReader
+from capi.queueing.messages import Publisher, PubSubPublisher
+from capi.secret_store import SecretReader
 
 if TYPE_CHECKING:
-    from capi.forward import Forwarder
-    from capi.ingest import Ingest
-    from capi.routing import Routing
-    from capi.sources.routes import SourceRoutes
+    from capi.forward.forwarder import Forwarder
+    from capi.ingest.handler import Ingest
+    from capi.ingest.pixels import Routing
+    from capi.ingest.webhooks import SourceRoutes
 
 
 def require_token(settings: Settings) -> None:
@@ -64,7 +64,7 @@ def secret_values(
 
 
 def routing(settings: Settings, *, default_pixel: str | None = None) -> Routing:
-    from capi.routing import load_routing
+    from capi.ingest.pixels import load_routing
 
     pixel = settings.pixel_id if default_pixel is None else default_pixel
     return load_routing(settings.pixels_config, default_pixel=pixel)
@@ -74,8 +74,8 @@ def build_sources(
     settings: Settings, reader: SecretReader, env: Mapping[str, str] | None = None
 ) -> SourceRoutes:
     """/sgtm and the webhooks: signing secrets (each X or X_SECRET) and generic mappings."""
+    from capi.ingest.webhooks import SourceRoutes
     from capi.sources.generic import load_mappings
-    from capi.sources.routes import SourceRoutes
 
     env = os.environ if env is None else env
     mappings = load_mappings(settings.webhook_mappings)
@@ -113,10 +113,10 @@ def build_ingest(
     reader: SecretReader | None = None,
     require_pixel: bool = True,
 ) -> Ingest:
-    from capi.auth import ApiKeyAuth
-    from capi.consent import ConsentPolicy
-    from capi.cors import CorsPolicy
-    from capi.ingest import Ingest
+    from capi.ingest.auth import ApiKeyAuth
+    from capi.ingest.consent import ConsentPolicy
+    from capi.ingest.cors import CorsPolicy
+    from capi.ingest.handler import Ingest
 
     reader = reader or secret_reader(settings)
     if publisher is None:
@@ -171,9 +171,9 @@ def build_forwarder(
             "CAPI_PUBLISH_TIMEOUT + 5): raise the push subscription's ack deadline and the "
             "function's timeout, or lower those timeouts"
         )
-    from capi.forward import Forwarder
-    from capi.graph import GraphClient
-    from capi.tokens import TokenSource
+    from capi.forward.forwarder import Forwarder
+    from capi.forward.tokens import TokenSource
+    from capi.meta.graph import GraphClient
 
     if dead_letters is None and settings.dlq_topic:
         dead_letters = PubSubPublisher(settings.dlq_topic, timeout_s=settings.publish_timeout_s)

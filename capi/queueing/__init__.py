@@ -1,0 +1,1 @@
+"""Queue messages and the Pub/Sub publisher: what ingest hands to forward."""

@@ -1,0 +1,113 @@
+"""The package draws the data flow: sources -> ingest -> queue -> forward -> Graph, with Meta's
+rules below them. Lower layers never import higher ones, ingest and forward never import each
+other, no import cycle, and no module is named like a standard-library module."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "capi"
+
+# capi.<first part> -> layer; a module may import its own layer and those below.
+LAYERS = {
+    "config": 0,
+    "logs": 0,
+    "values": 0,
+    "web": 0,
+    "secret_store": 0,
+    "errors": 0,
+    "meta": 1,
+    "queueing": 2,
+    "sources": 3,
+    "ingest": 4,
+    "forward": 4,
+    "wiring": 5,
+    "tools": 6,
+    "__main__": 7,
+}
+SIBLINGS_APART = {frozenset({"ingest", "forward"})}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def runtime_imports(path: Path) -> set[str]:
+    """capi modules imported by a file, at any level, except under `if TYPE_CHECKING:`."""
+    tree = ast.parse(path.read_text())
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skipped |= {id(n) for child in node.body for n in ast.walk(child)}
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "capi":
+                found |= {f"capi.{a.name}" for a in node.names if a.name[0].islower()}
+            elif node.module.startswith("capi."):
+                found.add(node.module)
+                found |= {f"{node.module}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("capi.")}
+    return found
+
+
+MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+GRAPH = {
+    name: {m for m in runtime_imports(path) if m in MODULES and m != name}
+    for name, path in MODULES.items()
+}
+
+
+def layer(module: str) -> tuple[str, int]:
+    first = module.split(".")[1] if "." in module else ""
+    return first, LAYERS.get(first, -1)
+
+
+def test_every_module_has_a_layer():
+    unplaced = [m for m in MODULES if m != "capi" and layer(m)[1] < 0]
+    assert unplaced == []
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m != "capi"))
+def test_no_upward_import_and_ingest_and_forward_apart(module):
+    area, rank = layer(module)
+    for imported in GRAPH[module]:
+        other, other_rank = layer(imported)
+        assert other_rank <= rank, f"{module} imports {imported}, a higher layer"
+        assert frozenset({area, other}) not in SIBLINGS_APART, f"{module} imports {imported}"
+
+
+def test_no_import_cycle():
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(GRAPH[node]):
+            if state.get(nxt) == 1:
+                cycle = [*trail[trail.index(nxt) :], nxt] if nxt in trail else [node, nxt]
+                pytest.fail("import cycle: " + " -> ".join(cycle))
+            if nxt not in state:
+                visit(nxt, [*trail, nxt])
+        state[node] = 2
+
+    for module in sorted(GRAPH):
+        if module not in state:
+            visit(module, [module])
+
+
+def test_no_module_is_named_like_a_standard_library_module():
+    clashes = sorted(
+        name
+        for name in MODULES
+        if name.rsplit(".", 1)[-1] in sys.stdlib_module_names and name != "capi.__main__"
+    )
+    assert clashes == []
