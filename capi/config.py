@@ -1,4 +1,4 @@
-"""Settings read from the environment (the contract in docs: architecture.md, "Configuration").
+"""Settings read from the environment (the contract in docs: ARCHITECTURE.md, "Configuration").
 
 Reading is cheap and has no side effects: every target calls `Settings.from_env()` once, lazily.
 """

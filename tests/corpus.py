@@ -323,7 +323,7 @@ def make_event(rng: random.Random, index: int, now: int = NOW) -> dict[str, Any]
 
 
 # Hand-picked user_data mixed into the corpus (every 50th event), so that the rare shapes are
-# always there whatever the random draw: the classic mistakes of meta-capi.md section 3.
+# always there whatever the random draw: the classic mistakes of META-RULES §3.
 CLASSICS: tuple[dict[str, Any], ...] = (
     {"ph": "06 1234 5678", "country": "Italy", "em": "Mario.Rossi@Example.it"},
     {"ph": "+44 (0)20 7946 0958", "fn": "Siobhán", "ln": "O'Brien", "zp": "SW1A 1AA"},

@@ -1,6 +1,6 @@
 """The forwarder: one queued event -> normalized and hashed -> Meta; ack, retry or dead-letter.
 
-Decisions (architecture.md and meta-capi.md section 6):
+Decisions (ARCHITECTURE.md and META-RULES §6):
 - delivered: ack.
 - transient (network, timeout, 5xx, throttling, `is_transient`): retry, i.e. answer the push with
   503 so Pub/Sub redelivers with backoff. At the last attempt (`max_delivery_attempts`, when set)

@@ -34,7 +34,7 @@ from typing import Any
 from capi.config import CONSENT_POLICIES, ConfigError
 
 SIGNAL_FIELDS = ("consent", "ad_storage", "consent_state", "x-ga-gcs", "x-ga-gcd")
-# Meta's LDU state codes (meta-capi.md section 2); a state is listed here only when Meta
+# Meta's LDU state codes (META-RULES §2); a state is listed here only when Meta
 # documents its code.
 LDU_STATE_CODES = {"CA": 1000}
 LDU_COUNTRY_US = 1

@@ -1,6 +1,6 @@
 """The ingest endpoint: auth -> parse -> enrich and validate -> publish, wait for the ack -> answer.
 
-Answers (architecture.md, "Ingest HTTP API"): 202 with one result per event when at least one
+Answers (ARCHITECTURE.md, "Ingest HTTP API"): 202 with one result per event when at least one
 event was accepted and Pub/Sub acknowledged all accepted events; 400 when the body is unusable or
 no event is valid; 401 bad or missing key; 413 too large; 415 not JSON; 503 when the queue did not
 take the events (nothing accepted: the caller retries, and the same body yields the same ids).

@@ -1,4 +1,4 @@
-"""What Meta's answer means for an event (meta-capi.md section 6).
+"""What Meta's answer means for an event (META-RULES §6).
 
 Classified by Graph error `code` / `error_subcode` and `is_transient`, never by the (localized)
 message text, and not by HTTP status alone: code 190 has been seen with 401 and with 500.

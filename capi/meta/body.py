@@ -1,6 +1,6 @@
 """Turning a request body into a list of caller events, with limits and clear errors.
 
-Accepted shapes (architecture.md, "Ingest HTTP API"): a Meta body
+Accepted shapes (ARCHITECTURE.md, "Ingest HTTP API"): a Meta body
 `{"data": [...], "test_event_code"?}`,
 a single event object, or a JSON array of events. Strict JSON: no NaN/Infinity, no duplicate keys,
 bounded nesting. A caller's `access_token` is dropped here, before anything is stored or logged.

@@ -1,4 +1,4 @@
-"""Click ids (meta-capi.md section 5): validate ``fbc``/``fbp`` and build ``fbc`` from ``fbclid``.
+"""Click ids (META-RULES §5): validate ``fbc``/``fbp`` and build ``fbc`` from ``fbclid``.
 
 ``fbc`` = ``fb.{subdomain_index}.{creation_time_ms}.{fbclid}``, ``fbp`` =
 ``fb.{subdomain_index}.{creation_time_ms}.{random}``; Meta's parameter builder appends a fifth
@@ -24,13 +24,13 @@ _CLICK_ID_PAYLOAD = re.compile(_SEGMENT)
 
 def is_valid_fbc(value: Any) -> bool:
     """True for ``fb.<subdomain index>.<creation time ms>.<fbclid>`` with an optional fifth
-    segment (meta-capi.md section 5)."""
+    segment (META-RULES §5)."""
     return isinstance(value, str) and _CLICK_ID.fullmatch(value) is not None
 
 
 def is_valid_fbp(value: Any) -> bool:
     """True for ``fb.<subdomain index>.<creation time ms>.<random>`` with an optional fifth
-    segment (meta-capi.md section 5)."""
+    segment (META-RULES §5)."""
     return isinstance(value, str) and _CLICK_ID.fullmatch(value) is not None
 
 
@@ -69,7 +69,7 @@ def fbc_from_url(url: str, now_ms: int) -> str | None:
 
 def add_fbc(event: dict, now_ms: int) -> dict:
     """A new event whose ``user_data.fbc`` is built from the ``fbclid`` of ``event_source_url``
-    when there is no valid ``fbc`` or the given one carries a different fbclid (meta-capi.md
+    when there is no valid ``fbc`` or the given one carries a different fbclid (META-RULES.md
     section 5). Otherwise the copy is unchanged. The input is never mutated.
 
     ``now_ms`` is the cookie's creation time: the caller should pass the event's own time

@@ -1,7 +1,7 @@
 """What the relay adds to a caller's event before validating and queueing it.
 
 - `event_id` when missing: derived deterministically, so a retried request (same body) yields the
-  same id and Meta can deduplicate it (meta-capi.md section 5). From `custom_data.order_id` when
+  same id and Meta can deduplicate it (META-RULES §5). From `custom_data.order_id` when
   present (the natural key of a purchase), otherwise from the event's whole content as sent.
 - `event_time` when missing: now, in Unix seconds. The id is derived before this default is set,
   so a retry minutes later still carries the same id.

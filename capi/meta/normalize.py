@@ -1,6 +1,6 @@
 """Normalization of customer information before hashing: one function per user_data field.
 
-Every rule cites meta-capi.md section 3 ("user_data"); docs/NORMALIZATION.md lists them all with
+Every rule cites META-RULES §3 ("user_data"); docs/NORMALIZATION.md lists them all with
 the deliberate differences from Meta's Python SDK.
 
 Contract of every ``normalize_*`` function (its caller, capi.meta.user_data, makes warnings):
@@ -148,7 +148,7 @@ _EMAIL = re.compile(r"([^\s@\"(),:;<>\[\]\\]+)@([^\s@\"(),:;<>\[\]\\]+)")
 
 @_memoize
 def normalize_email(value: str) -> str | None:
-    """``em`` (meta-capi.md section 3): trim, lowercase.
+    """``em`` (META-RULES §3): trim, lowercase.
 
     ``John_Smith@gmail.com`` -> ``john_smith@gmail.com``. A leading ``mailto:`` is removed.
     Plausibility check (not full RFC 5322): one ``@``, a non-empty local part without spaces,
@@ -221,7 +221,7 @@ def _read(text: str, region: str | None) -> tuple[int, str] | None:
 
 
 def normalize_phone(value: str, country: str = "", default_country: str = "") -> str | None:
-    """``ph`` (meta-capi.md section 3): digits only, no leading zeros, **with the country code**.
+    """``ph`` (META-RULES §3): digits only, no leading zeros, **with the country code**.
 
     ``(650)555-1212`` in the US -> ``16505551212``; ``+44 (0)20 7946 0958`` -> ``442079460958``.
     The number is parsed with ``phonenumbers`` and must be valid for its country. The country
@@ -286,7 +286,7 @@ def _phone(text: str, country: str, default_country: str) -> str | None:
 
 @_memoize
 def normalize_name(value: str) -> str | None:
-    """``fn`` and ``ln`` (meta-capi.md section 3): lowercase, no punctuation, UTF-8 kept.
+    """``fn`` and ``ln`` (META-RULES §3): lowercase, no punctuation, UTF-8 kept.
 
     ``Valéry`` -> ``valéry``, ``O'Brien-Smith`` -> ``obriensmith``, ``José María`` ->
     ``josémaría``. Unicode NFC; letters (and combining marks, needed by scripts such as
@@ -304,7 +304,7 @@ def normalize_name(value: str) -> str | None:
 
 @_memoize
 def normalize_city(value: str) -> str | None:
-    """``ct`` (meta-capi.md section 3): lowercase, no punctuation, no spaces.
+    """``ct`` (META-RULES §3): lowercase, no punctuation, no spaces.
 
     ``Menlo Park`` -> ``menlopark``, ``Saint-Étienne`` -> ``saintétienne``. Letters only (of any
     script, NFC); digits, punctuation and spaces are removed. Nothing left -> NormalizationError.
@@ -371,7 +371,7 @@ _STATE_WORDS = {"US": "a US state", "CA": "a Canadian province"}
 
 
 def normalize_state(value: str, country: str = "") -> str | None:
-    """``st`` (meta-capi.md section 3): US 2-letter code, lowercase; elsewhere lowercase without
+    """``st`` (META-RULES §3): US 2-letter code, lowercase; elsewhere lowercase without
     punctuation or spaces.
 
     ``California`` -> ``ca``. US states and territories and Canadian provinces (ISO 3166-2 via
@@ -414,7 +414,7 @@ _ZIP_PLUS_4 = re.compile(r"(\d{5})\s*-\s*\d{4}")
 
 
 def normalize_zip(value: str, country: str = "") -> str | None:
-    """``zp`` (meta-capi.md section 3): lowercase, no spaces or dash; US: first 5 digits.
+    """``zp`` (META-RULES §3): lowercase, no spaces or dash; US: first 5 digits.
 
     ``94025-1234`` -> ``94025``, ``M1 1AE`` -> ``m11ae``. All punctuation and spaces are removed.
     US: 5 or 9 digits keep the first 5; 3 or 4 digits are a ZIP code that lost its leading zeros
@@ -530,7 +530,7 @@ def _country_table() -> dict[str, str]:
 
 @_memoize
 def normalize_country(value: str) -> str | None:
-    """``country`` (meta-capi.md section 3): ISO 3166-1 alpha-2, lowercase.
+    """``country`` (META-RULES §3): ISO 3166-1 alpha-2, lowercase.
 
     ``United States`` -> ``us``. Accepts alpha-2 and alpha-3 codes and English names (ISO names,
     common and official names via pycountry, accents and punctuation ignored), plus a few usual
@@ -595,7 +595,7 @@ _GENDERS = {
 
 @_memoize
 def normalize_gender(value: str) -> str | None:
-    """``ge`` (meta-capi.md section 3): ``f`` or ``m``.
+    """``ge`` (META-RULES §3): ``f`` or ``m``.
 
     ``Male`` -> ``m``. Common words in English and a few other languages (male, man, M, Mr,
     female, woman, F, Mrs, homme, femme, weiblich...) map to ``m`` or ``f``; anything else
@@ -670,7 +670,7 @@ _DATE_ORDERS = frozenset({"MDY", "DMY", "YMD"})
 
 
 def normalize_date_of_birth(value: str, date_order: str = "") -> str | None:
-    """``db`` (meta-capi.md section 3): ``YYYYMMDD``.
+    """``db`` (META-RULES §3): ``YYYYMMDD``.
 
     ``2/16/1997`` -> ``19970216``. Accepted: ``YYYYMMDD``, ``YYYY-MM-DD`` (also with ``/`` or
     ``.`` and an ISO time part), ``MM/DD/YYYY`` and ``DD/MM/YYYY`` (``/``, ``-``, ``.`` or space),
@@ -770,7 +770,7 @@ def _date(text: str, order: str) -> str | None:
 
 
 def normalize_external_id(value: str) -> str | None:
-    """``external_id`` (meta-capi.md section 3): hashing recommended; it must match what the
+    """``external_id`` (META-RULES §3): hashing recommended; it must match what the
     Pixel sends for the same person, so it is only trimmed (case and inner characters are part
     of the identifier), then hashed by the caller."""
     text = value.strip()

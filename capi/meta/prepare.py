@@ -41,7 +41,7 @@ def prepare_event(
     - ``user_data`` is replaced by :func:`capi.meta.user_data.prepare_user_data`'s output
       (normalized and hashed; invalid values dropped with a warning);
     - ``user_data.fbc`` is built from an ``fbclid`` in ``event_source_url`` when there is none
-      or it carries another fbclid (meta-capi.md section 5), with the event's own time as the
+      or it carries another fbclid (META-RULES §5), with the event's own time as the
       creation time, so that the result is stable;
     - ``event_time`` given as a float or a string of digits becomes an int;
     - every other field is kept as is (the copy is shallow: nested objects other than

@@ -1,6 +1,6 @@
-"""Meta's Conversions API rules as data: where each rule of docs meta-capi.md lives in code.
+"""Meta's Conversions API rules as data: where each rule of docs/META-RULES.md lives in code.
 
-Section numbers refer to /work/shared/docs/meta-capi.md (mirrored in docs/NORMALIZATION.md).
+Section numbers refer to docs/META-RULES.md, the relay's own statement of the rules.
 Nothing here imports anything heavy: ISO tables (pycountry) are built lazily by their users.
 """
 

@@ -1,6 +1,6 @@
 """Meta-ready ``user_data``: normalize and SHA-256 the hashed fields, validate the others.
 
-Rules: meta-capi.md section 3. Decisions documented in docs/NORMALIZATION.md:
+Rules: META-RULES §3. Decisions documented in docs/NORMALIZATION.md:
 
 - hashed fields (em, ph, fn, ln, db, ge, ct, st, zp, country, external_id) are always sent as a
   **list** of lowercase SHA-256 hex digests, de-duplicated keeping order, even for one value;
@@ -55,7 +55,7 @@ _ZIP = _n._zip.outcome  # type: ignore[attr-defined]
 _GENDER = _n.normalize_gender.outcome  # type: ignore[attr-defined]
 _DATE = _n._date.outcome  # type: ignore[attr-defined]
 
-# What each hashed field must look like, for warnings (meta-capi.md section 3).
+# What each hashed field must look like, for warnings (META-RULES §3).
 _RULES = {
     "em": "an email address, trimmed and lowercase",
     "ph": "digits with the country code, e.g. 16505551212",

@@ -1,4 +1,4 @@
-"""Event validation: the same rules at ingest and right before sending (meta-capi.md sections 2-5).
+"""Event validation: the same rules at ingest and right before sending (META-RULES §2-§5).
 
 ``validate_event`` returns ``(errors, warnings)``. An error means Meta would reject the event, and
 with it every event of its batch, so the event must not be sent. Warnings are values dropped by

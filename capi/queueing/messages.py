@@ -1,6 +1,6 @@
 """Queue messages and the Pub/Sub publisher.
 
-One message per event (architecture.md, "Queue message"): `data` is the validated event as JSON,
+One message per event (ARCHITECTURE.md, "Queue message"): `data` is the validated event as JSON,
 before hashing; attributes carry `pixel_id`, `event_name`, `event_id` (and `test_event_code` when
 set), so the forwarder and the DLQ tools can route and filter without decoding the data.
 

@@ -2,7 +2,7 @@
 
 - Every event goes through the relay's checks first (enrich, validate); an invalid one is not
   sent but written to the rejected file with its errors.
-- One invalid event makes Meta reject its whole batch (meta-capi.md section 1). A rejected batch
+- One invalid event makes Meta reject its whole batch (META-RULES §1). A rejected batch
   is therefore split in halves and resent until the offending events are isolated: the rest is
   delivered, and each offender is written out with Meta's reason. A rejected request was not
   processed, so resending its halves cannot duplicate anything.

@@ -9,7 +9,7 @@ two processes wrote, every answer ingest gave, and every DLQ attribute are searc
 customer data and the secrets.
 
 What is allowed on purpose: the queue message `data` holds the validated event before hashing
-(architecture.md, "Queue message"), and a DLQ message keeps that data for replay. Those are
+(ARCHITECTURE.md, "Queue message"), and a DLQ message keeps that data for replay. Those are
 protected by the topics' IAM, not by redaction, so only their attributes are searched here.
 """
 

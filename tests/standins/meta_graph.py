@@ -1,7 +1,10 @@
 """A local stand-in for Meta's Graph API Conversions endpoint (``POST /{version}/{pixel}/events``).
 
-It validates like Meta does (docs/meta-capi.md sections 1, 2, 3, 5, 6), so that a relay that gets an
-answer of 200 from it has sent something Meta would also have accepted. Standard library only.
+It validates like Meta does (docs/META-RULES.md, sections 1, 2, 3, 5, 6), so that a relay that gets
+an answer of 200 from it has sent something Meta would also have accepted. Standard library only.
+
+It keeps its own copy of Meta's rules on purpose and imports nothing from capi/: if the relay's rule
+book (capi/meta/rules.py) were wrong, reusing it here would let the mistake pass both.
 
 In-process use::
 

@@ -1,4 +1,4 @@
-"""Click ids (meta-capi.md section 5): fbc/fbp validation and fbc built from fbclid."""
+"""Click ids (META-RULES §5): fbc/fbp validation and fbc built from fbclid."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ other, no import cycle, and no module is named like a standard-library module.""
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -111,3 +112,15 @@ def test_no_module_is_named_like_a_standard_library_module():
         if name.rsplit(".", 1)[-1] in sys.stdlib_module_names and name != "capi.__main__"
     )
     assert clashes == []
+
+
+def test_docs_and_docstrings_cite_only_files_of_the_repository():
+    """What the code and the docs cite lives in the repository: no absolute path of a build
+    machine, no document that is not in docs/."""
+    texts = {p: p.read_text() for p in [*PACKAGE.rglob("*.py"), *(ROOT / "docs").glob("*.md")]}
+    texts[ROOT / "README.md"] = (ROOT / "README.md").read_text()
+    for path, text in texts.items():
+        assert "/work/" not in text and "shared/docs" not in text, path
+        for cited in set(re.findall(r"\b([A-Z][A-Z-]+\.md)\b", text)):
+            assert (ROOT / "docs" / cited).exists() or (ROOT / cited).exists(), (path, cited)
+        assert "meta-capi.md" not in text and "architecture.md" not in text, path

@@ -42,7 +42,7 @@ def check(function, value, expected, **context):
         assert function(value, **context) == expected
 
 
-# --- meta-capi.md section 3: the documented examples and known hashes ----------------------------
+# --- META-RULES §3: the documented examples and known hashes ----------------------------
 
 
 def test_meta_examples():
