@@ -23,6 +23,7 @@ DEFAULT_PUBLISH_TIMEOUT_S = 10.0
 GRAPH_CONNECT_TIMEOUT_S = 3.05  # a TCP connect to Graph; the read timeout is CAPI_GRAPH_TIMEOUT
 DELIVERY_MARGIN_S = 5.0  # decoding, validation, hashing, logging: far less in practice
 DEFAULT_STRIPE_TOLERANCE_S = 300.0  # the official Stripe libraries' default
+DEFAULT_NORMALIZE_CACHE_SIZE = 4096
 CONSENT_POLICIES = ("ignore", "drop", "ldu")
 SHOPIFY_PURCHASE_TOPICS = ("orders/create", "orders/paid")
 
@@ -90,6 +91,24 @@ def _states(env: Mapping[str, str], name: str) -> tuple[str, ...]:
         if len(state) != 2 or not state.isalpha():
             raise ConfigError(f"{name} must list 2-letter US state codes such as CA, got {state!r}")
     return states
+
+
+def normalize_cache_size(env: Mapping[str, str] | None = None) -> int:
+    """CAPI_NORMALIZE_CACHE_SIZE: entries per normalization cache (0 switches caching off). Read
+    when capi.meta.normalize is first imported, before any Settings exist."""
+    env = os.environ if env is None else env
+    raw = env.get("CAPI_NORMALIZE_CACHE_SIZE", "").strip()
+    if not raw:
+        return DEFAULT_NORMALIZE_CACHE_SIZE
+    if not raw.isdigit():
+        raise ConfigError(f"CAPI_NORMALIZE_CACHE_SIZE must be a whole number >= 0, got {raw!r}")
+    return int(raw)
+
+
+def _secret_settings(env: Mapping[str, str]) -> dict[str, str]:
+    """Every CAPI_* variable, for the signing secrets that webhook mappings name themselves
+    (verify: secret_env NAME reads NAME, else NAME_SECRET)."""
+    return {k: v.strip() for k, v in env.items() if k.startswith("CAPI_")}
 
 
 def _shopify_topics(env: Mapping[str, str]) -> tuple[str, ...]:
@@ -168,6 +187,13 @@ class Settings:
     pixels_config: str = ""  # CAPI_PIXELS: path to a YAML/JSON routing file, or inline JSON
     consent_policy: str = "ignore"  # ignore | drop | ldu
     ldu_states: tuple[str, ...] = ()  # US states whose LDU code the relay sets (CA -> 1000)
+    dlq_subscription: str = ""  # capi replay's default DLQ pull subscription
+    # CAPI_* variables that settings name indirectly: a webhook mapping's secret_env.
+    named: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def named_secret(self, name: str) -> tuple[str, str]:
+        """(NAME's value, NAME_SECRET's value) for a variable a mapping names."""
+        return self.named.get(name, ""), self.named.get(name + "_SECRET", "")
 
     @property
     def delivery_worst_case_s(self) -> float:
@@ -228,4 +254,6 @@ class Settings:
             pixels_config=env.get("CAPI_PIXELS", "").strip(),
             consent_policy=_consent_policy(env),
             ldu_states=_states(env, "CAPI_LDU_STATES"),
+            dlq_subscription=env.get("CAPI_DLQ_SUBSCRIPTION", "").strip(),
+            named=_secret_settings(env),
         )

@@ -6,8 +6,7 @@ Each builder imports its own target's modules, so a target never loads the other
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 from capi import logs
@@ -70,14 +69,11 @@ def routing(settings: Settings, *, default_pixel: str | None = None) -> Routing:
     return load_routing(settings.pixels_config, default_pixel=pixel)
 
 
-def build_sources(
-    settings: Settings, reader: SecretReader, env: Mapping[str, str] | None = None
-) -> SourceRoutes:
+def build_sources(settings: Settings, reader: SecretReader) -> SourceRoutes:
     """/sgtm and the webhooks: signing secrets (each X or X_SECRET) and generic mappings."""
     from capi.ingest.webhooks import SourceRoutes
     from capi.sources.generic import load_mappings
 
-    env = os.environ if env is None else env
     mappings = load_mappings(settings.webhook_mappings)
     mapping_secrets = {}
     for name, mapping in mappings.items():
@@ -86,10 +82,8 @@ def build_sources(
         if mapping.verify.secret:
             fn = secret_values("", mapping.verify.secret, reader)
         else:
-            variable = mapping.verify.secret_env
-            fn = secret_values(
-                env.get(variable, "").strip(), env.get(variable + "_SECRET", "").strip(), reader
-            )
+            direct, secret_name = settings.named_secret(mapping.verify.secret_env)
+            fn = secret_values(direct, secret_name, reader)
         if fn is not None:
             mapping_secrets[name] = fn
     return SourceRoutes(

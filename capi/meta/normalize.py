@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
-import os
 import re
 import unicodedata
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from typing import Any, TypeVar
 import phonenumbers
 from phonenumbers import NumberParseException
 
+from capi.config import normalize_cache_size
 from capi.meta import phones as phone_fast
 
 __all__ = [
@@ -62,14 +62,7 @@ class NormalizationError(ValueError):
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def _cache_size() -> int:
-    try:
-        return max(0, int(os.environ.get("CAPI_NORMALIZE_CACHE_SIZE", "4096")))
-    except ValueError:
-        return 4096
-
-
-CACHE_SIZE = _cache_size()
+CACHE_SIZE = normalize_cache_size()
 _CACHED: list[Any] = []
 
 

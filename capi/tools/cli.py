@@ -280,8 +280,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
         )
         return 2
     project = topic.split("/")[1]
-    subscription = args.subscription or os.environ.get(
-        "CAPI_DLQ_SUBSCRIPTION", f"projects/{project}/subscriptions/capi-events-dlq-replay"
+    subscription = (
+        args.subscription
+        or settings.dlq_subscription
+        or f"projects/{project}/subscriptions/capi-events-dlq-replay"
     )
     from google.cloud import pubsub_v1
 

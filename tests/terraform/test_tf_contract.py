@@ -100,9 +100,7 @@ def test_the_terraform_tests_pin_both_functions_environments():
 @pytest.mark.parametrize(
     ("run", "target", "env"), ENVIRONMENTS, ids=[f"{r}-{t}" for r, t, _ in ENVIRONMENTS]
 )
-def test_the_relay_starts_from_the_environment_terraform_plans(run, target, env, monkeypatch):
-    for name, value in env.items():  # mapping signing secrets are read from the process env
-        monkeypatch.setenv(name, value)
+def test_the_relay_starts_from_the_environment_terraform_plans(run, target, env):
     settings = Settings.from_env(env)
     if target == "ingest":
         ingest = wiring.build_ingest(settings)

@@ -124,3 +124,15 @@ def test_docs_and_docstrings_cite_only_files_of_the_repository():
         for cited in set(re.findall(r"\b([A-Z][A-Z-]+\.md)\b", text)):
             assert (ROOT / "docs" / cited).exists() or (ROOT / cited).exists(), (path, cited)
         assert "meta-capi.md" not in text and "architecture.md" not in text, path
+
+
+def test_settings_are_read_in_the_settings_module_only():
+    """Every CAPI_* variable is read in capi/config.py; nothing else reads the environment for
+    them (the other readers are standard variables: PORT, FUNCTION_TARGET, the emulator's)."""
+    for name, path in MODULES.items():
+        if name == "capi.config":
+            continue
+        text = path.read_text()
+        for call in re.findall(r"(?:os\.environ(?:\.get)?|os\.getenv)\(?\[?\s*\"([A-Z_]+)\"", text):
+            assert not call.startswith("CAPI_"), f"{name} reads {call}"
+        assert "os.environ if env is None" not in text, f"{name} falls back to the environment"

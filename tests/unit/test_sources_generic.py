@@ -342,9 +342,9 @@ webhooks:
             return Response()
 
     reader = SecretReader(client_factory=FakeClient)
-    settings = Settings.from_env({"CAPI_WEBHOOK_MAPPINGS": str(mapping_file)})
     env = {"CAPI_DIRECT": "one,two", "CAPI_INDIRECT_SECRET": "projects/p/secrets/i/versions/latest"}
-    routes = build_sources(settings, reader, env)
+    settings = Settings.from_env({"CAPI_WEBHOOK_MAPPINGS": str(mapping_file), **env})
+    routes = build_sources(settings, reader)
     assert routes.mapping_secrets["direct"]() == ("one", "two")
     assert routes.mapping_secrets["indirect"]() == ("from:projects/p/secrets/i/versions/latest",)
     assert routes.mapping_secrets["manager"]() == ("from:projects/p/secrets/s/versions/1",)
