@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from capi.errors import ConfigError
+
 DEFAULT_GRAPH_URL = "https://graph.facebook.com"
 # Conversions API versions stay usable for at least two years; keep this current, never hard-code
 # an old one elsewhere (CAPI_GRAPH_VERSION overrides it).
@@ -26,10 +28,6 @@ DEFAULT_STRIPE_TOLERANCE_S = 300.0  # the official Stripe libraries' default
 DEFAULT_NORMALIZE_CACHE_SIZE = 4096
 CONSENT_POLICIES = ("ignore", "drop", "ldu")
 SHOPIFY_PURCHASE_TOPICS = ("orders/create", "orders/paid")
-
-
-class ConfigError(ValueError):
-    """A setting is present but unusable; the message names the variable."""
 
 
 def _flag(value: str | None) -> bool:

@@ -14,13 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 from capi import logs
+from capi.errors import SecretError
 
 DEFAULT_READ_TIMEOUT_S = 5.0
 DEFAULT_FAILURE_TTL_S = 10.0
-
-
-class SecretError(RuntimeError):
-    """A secret could not be read; the message names the secret, never its value."""
 
 
 class SecretReader:

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from capi.errors import CapiError
+
 
 @dataclass
 class IncomingRequest:
@@ -35,6 +37,11 @@ class Reply:
 
 def error_reply(status: int, code: str, message: str, **extra: Any) -> Reply:
     return Reply(status, {"error": {"code": code, "message": message, **extra}})
+
+
+def error_reply_for(error: CapiError) -> Reply:
+    """The answer to an error of the family: its status, code and message."""
+    return error_reply(error.status, error.code, error.message)
 
 
 def from_flask(request: Any, *, max_body_bytes: int) -> IncomingRequest:

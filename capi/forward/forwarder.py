@@ -33,6 +33,7 @@ from enum import Enum
 from typing import Any, TextIO
 
 from capi import logs
+from capi.errors import PoisonMessage
 from capi.forward.redact import Redactor
 from capi.forward.tokens import NoToken, TokenSource
 from capi.meta.answers import Outcome
@@ -56,10 +57,6 @@ class Delivery:
     message_id: str = ""
     attempt: int = 1  # Pub/Sub's deliveryAttempt (1 when unknown)
     problem: str = ""  # set when the message itself is unusable (poison)
-
-
-class PoisonMessage(ValueError):
-    """The push request or its message cannot be turned into an event."""
 
 
 def decode_push(envelope: Any) -> Delivery:

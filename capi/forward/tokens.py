@@ -7,11 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from capi.errors import NoToken
 from capi.secret_store import SecretReader
-
-
-class NoToken(LookupError):
-    """No token is configured for a pixel."""
 
 
 class TokenSource:

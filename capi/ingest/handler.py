@@ -29,7 +29,7 @@ from capi.queueing.messages import (
     publish_size,
 )
 from capi.secret_store import SecretError
-from capi.web import IncomingRequest, Reply, error_reply
+from capi.web import IncomingRequest, Reply, error_reply, error_reply_for
 
 EVENT_PATHS = frozenset({"/", "/events"})
 SOURCE_PATHS = frozenset({"/sgtm"})  # plus /webhooks/<name>: capi.ingest.webhooks
@@ -134,7 +134,7 @@ class Ingest:
         try:
             batch = parse_body(request.body, request.content_type, max_bytes=self.max_body_bytes)
         except BodyError as exc:
-            return error_reply(exc.status, exc.code, exc.message)
+            return error_reply_for(exc)
         return self.accept(batch, source="events", key_name=key_name, route="/events")
 
     def accept(
@@ -163,7 +163,7 @@ class Ingest:
                 )
             )
         except RoutingError as exc:
-            return error_reply(exc.status, exc.code, exc.message)
+            return error_reply_for(exc)
         results = []
         for i, raw in enumerate(batch.events):
             decision = self.consent.decide(raw, batch.extra)

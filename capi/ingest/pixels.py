@@ -36,21 +36,12 @@ from pathlib import Path
 from typing import Any
 
 from capi.config import ConfigError, load_document
+from capi.errors import RoutingError
 
 _TOP_LEVEL = frozenset({"pixels", "default", "keys", "routes"})
 _PIXEL_FIELDS = frozenset({"token_secret", "test_event_code"})
 _ENTRY_FIELDS = frozenset({"pixels", "allow"})
 MAX_PIXELS_PER_EVENT = 20
-
-
-class RoutingError(Exception):
-    """The request cannot be routed; `status` is the HTTP answer."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)

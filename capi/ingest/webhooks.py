@@ -43,7 +43,7 @@ from capi.sources.signatures import (
     verify_shopify,
     verify_stripe,
 )
-from capi.web import IncomingRequest, Reply, error_reply
+from capi.web import IncomingRequest, Reply, error_reply, error_reply_for
 
 if TYPE_CHECKING:
     from capi.ingest.handler import Ingest
@@ -117,7 +117,7 @@ class SourceRoutes:
         try:
             batch = sgtm.adapt(_parse(request.body))
         except BodyError as exc:
-            return error_reply(exc.status, exc.code, exc.message)
+            return error_reply_for(exc)
         return ingest.accept(batch, source="sgtm", key_name=key_name, route="/sgtm")
 
     # -- Shopify ---------------------------------------------------------------------------------
@@ -165,12 +165,12 @@ class SourceRoutes:
                 shop_domain=header_value(request.headers, "X-Shopify-Shop-Domain"),
             )
         except BodyError as exc:
-            return error_reply(exc.status, exc.code, exc.message)
+            return error_reply_for(exc)
         except Ignored as exc:
             return _ignored("shopify", exc.reason, topic=topic)
         except shopify.UnknownTopic as exc:
             logs.warning("webhook topic unknown", source="shopify", topic=topic[:100])
-            return error_reply(400, "unknown_topic", str(exc))
+            return error_reply_for(exc)
         except ValueError as exc:
             return error_reply(400, "invalid_body", str(exc))
         reply = ingest.accept(Batch(events), source="shopify", route="/webhooks/shopify")
@@ -227,7 +227,7 @@ class SourceRoutes:
                 event_type = str(body.get("type") or "")[:100]
             events = stripe.adapt(body, allow_test_mode=bool(ingest.test_event_code))
         except BodyError as exc:
-            return error_reply(exc.status, exc.code, exc.message)
+            return error_reply_for(exc)
         except Ignored as exc:
             return _ignored("stripe", exc.reason, type=event_type)
         except ValueError as exc:
@@ -280,7 +280,7 @@ class SourceRoutes:
         try:
             body = _parse(request.body)
         except BodyError as exc:
-            return error_reply(exc.status, exc.code, exc.message)
+            return error_reply_for(exc)
         events, skipped = generic.apply(mapping, body)
         if not events:
             return _ignored(
@@ -367,7 +367,7 @@ def _refused(source: str, exc: SignatureError, **fields: Any) -> Reply:
     logs.warning(
         "webhook signature refused", source=source, code=exc.code, status=exc.status, **fields
     )
-    return error_reply(exc.status, exc.code, exc.message)
+    return error_reply_for(exc)
 
 
 def _ignored(source: str, reason: str, **fields: Any) -> Reply:

@@ -14,20 +14,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from capi.errors import BodyError
+
 MAX_EVENTS_PER_REQUEST = 1000  # Meta's own limit for one request
 MAX_DEPTH = 32
 MAX_STRING_LENGTH = 16_384  # far above any Meta field; a longer string is a mistake or an attack
 _SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-class BodyError(ValueError):
-    """The body as a whole is unusable. `status` is the HTTP answer, `code` a short kind."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 @dataclass

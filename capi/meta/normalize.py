@@ -34,6 +34,7 @@ import phonenumbers
 from phonenumbers import NumberParseException
 
 from capi.config import normalize_cache_size
+from capi.errors import NormalizationError
 from capi.meta import phones as phone_fast
 
 __all__ = [
@@ -50,10 +51,6 @@ __all__ = [
     "normalize_state",
     "normalize_zip",
 ]
-
-
-class NormalizationError(ValueError):
-    """A present value cannot be normalized. The message is the reason, without the value."""
 
 
 # --------------------------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from capi.errors import PublishError
+
 MAX_ATTRIBUTE_BYTES = 1024  # Pub/Sub's limit for one attribute value
 # One Publish request takes at most 1,000 messages and 10 MB; a request is applied all or nothing,
 # so everything one ingest request queues must fit in one. The byte budget keeps a margin for the
@@ -34,10 +36,6 @@ class Message:
 
     def event(self) -> Any:
         return json.loads(self.data)
-
-
-class PublishError(RuntimeError):
-    """The queue did not acknowledge every message; the caller must not report success."""
 
 
 class Publisher(Protocol):

@@ -8,11 +8,4 @@ adapter runs (capi.sources.signatures); the HTTP routes live in capi.ingest.webh
 
 from __future__ import annotations
 
-
-class Ignored(Exception):
-    """The payload is authentic but deliberately not turned into events (answered 2xx, so the
-    sender does not retry). The message says why; it never contains PII."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+from capi.errors import Ignored  # noqa: F401 - part of the family, raised here

@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from capi.errors import UnknownTopic
 from capi.meta.click_ids import fbc_from_url
 from capi.sources import Ignored
 from capi.values import as_mapping, scalar_text
@@ -57,10 +58,6 @@ NOTE_KEYS = {
     "fbp": ("_fbp", "fbp"),
     "fbc": ("_fbc", "fbc"),
 }
-
-
-class UnknownTopic(ValueError):
-    """A topic the relay neither maps nor deliberately ignores."""
 
 
 def _money(value: Any) -> float | None:

@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from capi.errors import SignatureError
+
 STRIPE_DEFAULT_TOLERANCE_S = 300
 ALGORITHMS: dict[str, Callable[..., object]] = {
     "sha256": hashlib.sha256,
@@ -29,16 +31,6 @@ ALGORITHMS: dict[str, Callable[..., object]] = {
     "sha512": hashlib.sha512,
 }
 ENCODINGS = frozenset({"hex", "base64"})
-
-
-class SignatureError(Exception):
-    """The request is not proven to come from the sender. `status` is the HTTP answer."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 def header_value(headers: Mapping[str, str], name: str) -> str:

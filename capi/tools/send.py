@@ -25,15 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from capi.errors import SendAborted
 from capi.meta.answers import Outcome
 from capi.meta.contract import check_event
 from capi.meta.graph import GraphClient, GraphResult
 
 MAX_BATCH = 1000
-
-
-class SendAborted(RuntimeError):
-    """Nothing more can be delivered (configuration error or retries exhausted)."""
 
 
 @dataclass

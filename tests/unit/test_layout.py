@@ -136,3 +136,25 @@ def test_settings_are_read_in_the_settings_module_only():
         for call in re.findall(r"(?:os\.environ(?:\.get)?|os\.getenv)\(?\[?\s*\"([A-Z_]+)\"", text):
             assert not call.startswith("CAPI_"), f"{name} reads {call}"
         assert "os.environ if env is None" not in text, f"{name} falls back to the environment"
+
+
+def test_one_error_family_in_one_module():
+    """Every public exception of the package is defined in capi/errors.py and derives from
+    CapiError, which carries the status and code of its answer."""
+    import importlib
+
+    from capi.errors import CapiError
+
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ClassDef) or node.name.startswith("_"):
+                continue
+            bases = {ast.unparse(b) for b in node.bases}
+            is_exception = any(b.endswith(("Error", "Exception")) for b in bases)
+            if is_exception:
+                assert name == "capi.errors", f"{name} defines the exception {node.name}"
+    errors = importlib.import_module("capi.errors")
+    family = [v for v in vars(errors).values() if isinstance(v, type) and issubclass(v, Exception)]
+    assert len(family) >= 12
+    assert all(issubclass(cls, CapiError) for cls in family)
+    assert all(isinstance(cls.status, int) and cls.code for cls in family)
