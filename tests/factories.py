@@ -45,3 +45,11 @@ def lead(event_id: str | None = "lead-1", **overrides: Any) -> dict[str, Any]:
         event["event_id"] = event_id
     event.update(overrides)
     return event
+
+
+def validate_event(event: Any, **kwargs: Any) -> tuple[list, list]:
+    """(errors, warnings) of one event, as the relay's checks judge it (tests only)."""
+    from capi.meta.validate import check_and_prepare
+
+    _, errors, warnings = check_and_prepare(event, **kwargs)
+    return errors, warnings

@@ -27,10 +27,6 @@ class TokenSource:
             raise ValueError("a SecretReader is needed to read token secrets")
         self._reader = reader
 
-    @property
-    def configured(self) -> bool:
-        return bool(self._token or self._secret_name or self._secrets_by_pixel)
-
     def _secret_for(self, pixel_id: str) -> str:
         return self._secrets_by_pixel.get(pixel_id, self._secret_name)
 

@@ -58,9 +58,6 @@ class ApiKeyAuth:
         self._keys = keys
         self._open = allow_unauthenticated
 
-    def check(self, headers: Mapping[str, str]) -> AuthResult:
-        return self.identify(headers)[0]
-
     def identify(self, headers: Mapping[str, str]) -> tuple[AuthResult, str]:
         """The result and, when OK, the matched key's name ("" for a plain key or an open relay)."""
         keys = self._keys()

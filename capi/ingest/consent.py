@@ -32,12 +32,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from capi.config import CONSENT_POLICIES, ConfigError
+from capi.meta import rules
 
 SIGNAL_FIELDS = ("consent", "ad_storage", "consent_state", "x-ga-gcs", "x-ga-gcd")
 # Meta's LDU state codes (META-RULES §2); a state is listed here only when Meta
 # documents its code.
-LDU_STATE_CODES = {"CA": 1000}
-LDU_COUNTRY_US = 1
+LDU_STATE_CODES = rules.LDU_STATE_CODES
+LDU_COUNTRY_US = rules.LDU_COUNTRY_US
 
 _GRANTED = {"granted", "true", "1", "yes", "y", "on", "allow", "allowed", "accepted"}
 _DENIED = {"denied", "false", "0", "no", "n", "off", "deny", "refused", "rejected"}

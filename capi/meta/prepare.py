@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from capi.meta import rules
 from capi.meta.click_ids import add_fbc
 from capi.meta.problems import Problem
 from capi.meta.user_data import prepare_user_data
@@ -55,7 +56,7 @@ def prepare_event(
     seconds = event_time_seconds(event.get("event_time"))
     if seconds is not None and type(event.get("event_time")) is not int:
         result["event_time"] = seconds
-    if seconds is not None and 0 < seconds < 10**11:
+    if seconds is not None and 0 < seconds < rules.MILLISECONDS_FROM:
         result = add_fbc(result, seconds * 1000)
     if "user_data" not in result:
         return result, []

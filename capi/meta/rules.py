@@ -47,10 +47,10 @@ ACTION_SOURCES: Final = frozenset(
     }
 )
 
-REQUIRED_EVENT_FIELDS: Final = ("event_name", "event_time", "action_source", "user_data")
 
 # event_time: Unix seconds, at most 7 days old (62 days for physical_store), at most ~1 minute
-# ahead.
+# ahead. A value of MILLISECONDS_FROM or more is milliseconds (Unix seconds reach 10**11 in 5138).
+MILLISECONDS_FROM: Final = 10**11
 MAX_EVENT_AGE_S: Final = 7 * 24 * 3600
 MAX_PHYSICAL_STORE_AGE_S: Final = 62 * 24 * 3600
 MAX_FUTURE_S: Final = 60
@@ -58,8 +58,11 @@ MAX_FUTURE_S: Final = 60
 # data_processing_options: ["LDU"] or []; with LDU a country (1 = US, 0 = geolocate) and a state
 # (1000 = California, 0 = geolocate).
 LDU: Final = "LDU"
-LDU_COUNTRIES: Final = frozenset({0, 1})
-LDU_STATES: Final = frozenset({0, 1000})
+LDU_COUNTRY_US: Final = 1
+LDU_STATE_CODES: Final = {"CA": 1000}  # the US states Meta documents a code for
+LDU_GEOLOCATE: Final = 0  # "let Meta geolocate"
+LDU_COUNTRIES: Final = frozenset({LDU_GEOLOCATE, LDU_COUNTRY_US})
+LDU_STATES: Final = frozenset({LDU_GEOLOCATE, *LDU_STATE_CODES.values()})
 
 # --- section 3: user_data ------------------------------------------------------------------------
 
@@ -141,7 +144,8 @@ USER_DATA_KEY_HINTS: Final = {
 
 # --- section 4: custom_data ----------------------------------------------------------------------
 
-PURCHASE_REQUIRED: Final = ("value", "currency")
+# custom_data fields an event name requires (§4): value 2804009, currency 2804010.
+REQUIRED_CUSTOM_DATA: Final = {"Purchase": frozenset({"value", "currency"})}
 CONTENT_TYPES: Final = frozenset({"product", "product_group"})
 DELIVERY_CATEGORIES: Final = frozenset({"in_store", "curbside", "home_delivery"})
 

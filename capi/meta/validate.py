@@ -1,8 +1,9 @@
 """Event validation: the same rules at ingest and right before sending (META-RULES §2-§5).
 
-``validate_event`` returns ``(errors, warnings)``. An error means Meta would reject the event, and
-with it every event of its batch, so the event must not be sent. Warnings are values dropped by
-normalization and soft issues (no event_id, fbc as the only identifier...).
+``check_and_prepare`` returns the Meta-ready event and ``(errors, warnings)``. An error means Meta
+would reject the event, and with it every event of its batch, so the event must not be sent.
+Warnings are values dropped by normalization and soft issues (no event_id, fbc as the only
+identifier...).
 
 Customer information is judged on what will actually be sent: the event is run through
 :func:`capi.meta.prepare.prepare_event` (normalization, hashing, fbc from fbclid), so an implausible
@@ -21,7 +22,7 @@ from capi.meta import rules
 from capi.meta.prepare import event_time_seconds, prepare_event
 from capi.meta.problems import Problem
 
-__all__ = ["validate_event"]
+__all__ = ["check_and_prepare"]
 
 _SOURCES = ", ".join(sorted(rules.ACTION_SOURCES))
 _STANDARD_BY_LOWER = {name.lower(): name for name in rules.STANDARD_EVENTS}
@@ -137,7 +138,7 @@ def _check_event_time(
             )
         )
         return
-    if seconds >= 10**11:
+    if seconds >= rules.MILLISECONDS_FROM:
         errors.append(
             Problem(
                 "event_time",
@@ -261,7 +262,7 @@ def _check_custom_data(
     event: dict, name: str, errors: list[Problem], warnings: list[Problem]
 ) -> None:
     custom = event.get("custom_data")
-    purchase = name == "Purchase"
+    required = rules.REQUIRED_CUSTOM_DATA.get(name, frozenset())
     if custom is None:
         custom = {}
     elif not isinstance(custom, dict):
@@ -269,11 +270,11 @@ def _check_custom_data(
         return
     value = custom.get("value")
     if value is None:
-        if purchase:
+        if "value" in required:
             errors.append(
                 Problem(
                     "custom_data.value",
-                    "Purchase events need custom_data.value, the order value as a number "
+                    f"{name} events need custom_data.value, the order value as a number "
                     "(subcode 2804009)",
                     "missing",
                 )
@@ -288,11 +289,11 @@ def _check_custom_data(
         )
     currency = custom.get("currency")
     if currency is None or currency == "":
-        if purchase:
+        if "currency" in required:
             errors.append(
                 Problem(
                     "custom_data.currency",
-                    "Purchase events need custom_data.currency, an ISO 4217 code such as USD "
+                    f"{name} events need custom_data.currency, an ISO 4217 code such as USD "
                     "(subcode 2804010)",
                     "missing",
                 )
@@ -505,21 +506,6 @@ def _check_customer_information(
         )
 
 
-def validate_event(
-    event: Any, *, now: float | None = None, default_country: str = "", date_order: str = ""
-) -> tuple[list[Problem], list[Problem]]:
-    """``(errors, warnings)`` for one event as a caller sent it (raw or pre-hashed PII).
-
-    ``now`` (Unix seconds, default the current time) is what event_time is judged against;
-    ``default_country`` and ``date_order`` are passed to normalization as in
-    :func:`capi.meta.prepare.prepare_event`. Never raises: a non-object event is one error at "".
-    """
-    _, errors, warnings = check_and_prepare(
-        event, now=now, default_country=default_country, date_order=date_order
-    )
-    return errors, warnings
-
-
 def _check_finite(event: dict, errors: list[Problem]) -> None:
     """Every number must be finite: 1e999 reads as infinity, which no JSON encoder can send.
     Paths that another rule already reported are not reported twice."""
@@ -544,10 +530,11 @@ def _check_finite(event: dict, errors: list[Problem]) -> None:
 def check_and_prepare(
     event: Any, *, now: float | None = None, default_country: str = "", date_order: str = ""
 ) -> tuple[dict[str, Any] | None, list[Problem], list[Problem]]:
-    """``(Meta-ready event, errors, warnings)``: :func:`validate_event`, which normalizes and
-    hashes the event anyway to judge its customer information, also handing back that result, so
-    a caller about to send the event does not normalize it a second time. The event is None when
-    the input is not an object; it is only fit to send when there are no errors."""
+    """``(Meta-ready event, errors, warnings)`` for one event as a caller sent it (raw or pre-hashed
+    PII). Validation normalizes and hashes the event anyway to judge its customer information, and
+    hands back that result, so a caller about to send the event does not normalize it again. The
+    event is None when the input is not an object; it is only fit to send when there are no
+    errors."""
     errors: list[Problem] = []
     warnings: list[Problem] = []
     if not isinstance(event, dict):

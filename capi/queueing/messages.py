@@ -34,9 +34,6 @@ class Message:
     data: bytes
     attributes: dict[str, str] = field(default_factory=dict)
 
-    def event(self) -> Any:
-        return json.loads(self.data)
-
 
 class Publisher(Protocol):
     def publish_all(self, messages: Sequence[Message]) -> list[str]: ...

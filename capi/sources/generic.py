@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from capi.config import ConfigError, load_document
+from capi.meta import rules
 from capi.meta.body import MAX_EVENTS_PER_REQUEST
 from capi.sources.signatures import HmacScheme
 from capi.values import scalar_text
@@ -151,7 +152,7 @@ def _timestamp(value: Any) -> int | None:
     number = _number(value)
     if number is not None:
         seconds = int(number)
-        return seconds // 1000 if seconds >= 10**11 else seconds
+        return seconds // 1000 if seconds >= rules.MILLISECONDS_FROM else seconds
     if isinstance(value, str) and value.strip():
         try:
             moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))

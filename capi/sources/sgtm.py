@@ -37,6 +37,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from capi.meta import rules
 from capi.meta.body import Batch, BodyError
 from capi.values import scalar_text
 
@@ -69,7 +70,7 @@ _ADDRESS_FIELDS = {
     "postal_code": "zp",
     "country": "country",
 }
-_META_USER_KEYS = ("em", "ph", "fn", "ln", "ge", "db", "ct", "st", "zp", "country", "external_id")
+_META_USER_KEYS = tuple(rules.HASHED_FIELDS)  # Meta's tag convention: x-fb-ud-em, ...
 _META_CUSTOM_KEYS = (
     "content_category",
     "content_ids",
@@ -115,7 +116,9 @@ def _seconds(value: Any) -> int | None:
     if number is None or number <= 0:
         return None
     seconds = int(number)
-    return seconds // 1000 if seconds >= 10**11 else seconds  # getTimestampMillis()
+    return (
+        seconds // 1000 if seconds >= rules.MILLISECONDS_FROM else seconds
+    )  # getTimestampMillis()
 
 
 def _put(target: dict[str, Any], key: str, value: Any) -> None:

@@ -27,10 +27,11 @@ from typing import Any, TextIO
 
 from capi.errors import SendAborted
 from capi.meta.answers import Outcome
+from capi.meta.body import MAX_EVENTS_PER_REQUEST
 from capi.meta.contract import check_event
 from capi.meta.graph import GraphClient, GraphResult
 
-MAX_BATCH = 1000
+MAX_BATCH = MAX_EVENTS_PER_REQUEST
 
 
 @dataclass

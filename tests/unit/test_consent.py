@@ -8,9 +8,8 @@ from capi.config import ConfigError, Settings
 from capi.ingest.auth import ApiKeyAuth
 from capi.ingest.consent import ConsentPolicy, Signal, read_signal, strip_signals
 from capi.ingest.handler import Ingest
-from capi.meta.validate import validate_event
 from capi.web import IncomingRequest
-from tests.factories import lead, purchase
+from tests.factories import lead, purchase, validate_event
 
 
 @pytest.mark.parametrize(

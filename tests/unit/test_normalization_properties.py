@@ -15,8 +15,8 @@ from capi.meta import normalize as n
 from capi.meta.prepare import prepare_event
 from capi.meta.rules import HASHED_FIELDS, NEVER_HASHED_FIELDS
 from capi.meta.user_data import prepare_user_data
-from capi.meta.validate import validate_event
 from tests.corpus import NOW, make_corpus
+from tests.factories import validate_event
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 # CAPI_HYPOTHESIS_EXAMPLES=5000 for a longer hunt

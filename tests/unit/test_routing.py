@@ -60,7 +60,7 @@ def test_identify_returns_the_matched_keys_name_never_the_key():
     assert auth.identify({"Authorization": "Bearer plain"}) == (AuthResult.OK, "")
     assert auth.identify({"X-API-Key": "agency-a=key1"}) == (AuthResult.INVALID, "")
     assert auth.identify({"X-API-Key": "agency-a"}) == (AuthResult.INVALID, "")
-    assert auth.check({"X-API-Key": "key1"}) is AuthResult.OK
+    assert auth.identify({"X-API-Key": "key1"})[0] is AuthResult.OK
     assert ApiKeyAuth(lambda: (), allow_unauthenticated=True).identify({}) == (AuthResult.OK, "")
 
 

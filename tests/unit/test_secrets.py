@@ -104,6 +104,5 @@ def test_token_source_per_pixel_secrets_are_separate():
 
 def test_no_token_configured():
     source = TokenSource()
-    assert source.configured is False
     with pytest.raises(NoToken):
         source.get("1")

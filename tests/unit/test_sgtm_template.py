@@ -15,8 +15,8 @@ import pytest
 
 from capi.ingest.auth import ApiKeyAuth
 from capi.ingest.handler import Ingest
-from capi.meta.validate import validate_event
 from capi.web import IncomingRequest
+from tests.factories import validate_event
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_TESTS = ROOT / "sgtm" / "test" / "template.test.mjs"

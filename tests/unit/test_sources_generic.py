@@ -12,10 +12,10 @@ from capi.config import ConfigError
 from capi.ingest.auth import ApiKeyAuth
 from capi.ingest.handler import Ingest
 from capi.ingest.webhooks import SourceRoutes
-from capi.meta.validate import validate_event
 from capi.secret_store import SecretReader
 from capi.sources.generic import apply, load_mappings, lookup, parse_mappings
 from capi.web import IncomingRequest
+from tests.factories import validate_event
 from tests.fixtures import crm_deals, path, typeform
 
 TYPEFORM_SECRET = "typeform-signing-secret"

@@ -10,9 +10,9 @@ from capi.ingest.handler import Ingest
 from capi.ingest.pixels import parse_routing
 from capi.meta.body import BodyError
 from capi.meta.prepare import prepare_event
-from capi.meta.validate import validate_event
 from capi.sources.sgtm import GA4_TO_META, adapt, meta_event_name
 from capi.web import IncomingRequest
+from tests.factories import validate_event
 from tests.fixtures import load
 
 COOKIES = {"_fbp": "fb.1.1736160000000.1122334455", "_fbc": "fb.1.1736150000000.IwAR_cookieclick"}

@@ -11,13 +11,13 @@ from capi.ingest.auth import ApiKeyAuth
 from capi.ingest.handler import Ingest
 from capi.ingest.pixels import parse_routing
 from capi.ingest.webhooks import SourceRoutes
-from capi.meta.validate import validate_event
 from capi.queueing.messages import PublishError
 from capi.secret_store import SecretError
 from capi.sources import Ignored
 from capi.sources.shopify import IGNORED_TOPICS, UnknownTopic, adapt
 from capi.sources.signatures import shopify_signature
 from capi.web import IncomingRequest
+from tests.factories import validate_event
 from tests.fixtures import shopify_order
 
 SECRET = "shpss_fixture_secret"

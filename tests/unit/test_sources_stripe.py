@@ -10,11 +10,11 @@ import stripe as stripe_sdk
 from capi.ingest.auth import ApiKeyAuth
 from capi.ingest.handler import Ingest
 from capi.ingest.webhooks import SourceRoutes
-from capi.meta.validate import validate_event
 from capi.queueing.messages import PublishError
 from capi.sources import Ignored
 from capi.sources.stripe import adapt, major_amount, split_name
 from capi.web import IncomingRequest
+from tests.factories import validate_event
 from tests.fixtures import stripe_event
 
 SECRET = "whsec_fixture0123456789abcdef"

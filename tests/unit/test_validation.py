@@ -1,11 +1,11 @@
-"""validate_event: what Meta would reject (errors) and what is only worth a warning."""
+"""Validation (capi.meta.validate): what Meta would reject (errors) and what is only a warning."""
 
 from __future__ import annotations
 
 import pytest
 
-from capi.meta.validate import validate_event
 from tests.corpus import NOW, make_corpus
+from tests.factories import validate_event
 
 DAY = 86400
 
