@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from capi.meta.body import drop_tokens
 from capi.meta.enrich import enrich
 from capi.meta.problems import Problem
 from capi.meta.validate import check_and_prepare
@@ -59,12 +60,13 @@ class EventResult:
 def check_event(
     raw: Any, index: int, *, now: float, default_country: str = "", date_order: str = ""
 ) -> EventResult:
-    """Enrich and validate one event as a caller sent it."""
+    """One event as a caller sent it, by any way in (ingest's routes, the CLI): drop tokens,
+    enrich, validate and prepare, always in that order."""
     if not isinstance(raw, dict):
         return EventResult(
             index, raw, [Problem("", "each event must be a JSON object", "invalid_type")]
         )
-    event, warnings = enrich(raw, now=now)
+    event, warnings = enrich(drop_tokens(raw), now=now)
     prepared, errors, more_warnings = check_and_prepare(
         event, now=now, default_country=default_country, date_order=date_order
     )

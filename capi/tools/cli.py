@@ -69,7 +69,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         total += 1
         if result is None:
             invalid += 1
-            error = {"path": "", "code": "invalid_json", "message": item.error}
+            error = {"path": "", "code": item.error_code, "message": item.error}
             record = {
                 "index": item.index,
                 "line": item.line,

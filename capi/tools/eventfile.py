@@ -15,6 +15,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from capi.meta.body import BodyError, parse_json
+
 
 @dataclass
 class FileEvent:
@@ -22,6 +24,7 @@ class FileEvent:
     value: Any = None
     line: int | None = None  # 1-based line number for JSON Lines input
     error: str = ""  # set when this entry could not be read as JSON
+    error_code: str = "invalid_json"  # the code ingest answers for the same text
     test_event_code: str = ""
 
 
@@ -52,9 +55,11 @@ def parse_events(text: str) -> list[FileEvent]:
     if not stripped:
         return []
     try:
-        whole = json.loads(stripped)
-    except ValueError:  # JSONDecodeError, or an integer of more than 4,300 digits
-        pass  # not one JSON document: JSON Lines
+        # ingest's own strict parser: duplicate keys, NaN, non-finite numbers, depth, string
+        # length and unpaired surrogates are refused the same way on both ways in
+        whole = parse_json(stripped.encode("utf-8", "surrogatepass"))
+    except BodyError:
+        pass  # not one usable JSON document: JSON Lines (each line says what is wrong with it)
     else:
         if isinstance(whole, dict) and "data" in whole:
             if not isinstance(whole["data"], list):
@@ -68,13 +73,11 @@ def parse_events(text: str) -> list[FileEvent]:
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            result.append(FileEvent(len(result), line=lineno, error=f"not JSON: {exc.msg}"))
-            continue
-        except ValueError:
-            error = "not usable JSON: a number has too many digits"
-            result.append(FileEvent(len(result), line=lineno, error=error))
+            value = parse_json(line.encode("utf-8", "surrogatepass"))
+        except BodyError as exc:
+            result.append(
+                FileEvent(len(result), line=lineno, error=exc.message, error_code=exc.code)
+            )
             continue
         if isinstance(value, dict) and isinstance(value.get("data"), list):
             code = str(value.get("test_event_code") or "")

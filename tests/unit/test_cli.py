@@ -71,9 +71,69 @@ def test_non_finite_numbers_make_an_event_invalid_in_validate_and_normalize(tmp_
     assert main(["validate", "--json", str(path)]) == 1
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["status"] for r in records] == ["accepted", "rejected", "rejected"]
-    assert "custom_data.value" in {e["path"] for e in records[1]["errors"]}
+    # the same answer as ingest's for that body: non_finite_number, naming the field
+    (error,) = records[1]["errors"]
+    assert error["code"] == "non_finite_number" and "custom_data.value" in error["message"]
     assert records[2]["errors"][0]["code"] == "invalid_json"
     assert main(["normalize", str(path)]) == 1
     out = capsys.readouterr().out
     assert [json.loads(line)["event_id"] for line in out.splitlines()] == ["fine"]
     assert "Infinity" not in out
+
+
+def test_the_cli_and_ingest_give_the_same_verdict_for_the_same_body(tmp_path, capsys):
+    """One contract: `capi validate` reads a body with ingest's own parser and judges each event
+    with the same steps, so the verdicts, codes and paths are ingest's."""
+    from capi.ingest.auth import ApiKeyAuth
+    from capi.ingest.handler import Ingest
+    from capi.web import IncomingRequest
+
+    class Queue:
+        def publish_all(self, messages):
+            return [str(i) for i in range(len(messages))]
+
+    ingest = Ingest(publisher=Queue(), auth=ApiKeyAuth(lambda: ("k",)), pixel_id="1")
+    no_source = purchase(event_id="x")
+    del no_source["action_source"]
+    bodies = [
+        {"data": [lead(event_id="a"), no_source, {**lead(event_id="t"), "access_token": "EAAx"}]},
+        [purchase(event_id="b"), lead(event_id=None)],
+        '{"event_name": "Lead", "event_name": "Lead"}',  # duplicate key
+        '{"event_name": "Lead", "value": NaN}',
+        '{"event_name": "Lead", "value": 1e999}',
+    ]
+    for n, body in enumerate(bodies):
+        text = body if isinstance(body, str) else json.dumps(body)
+        answer = ingest.handle(
+            IncomingRequest(
+                "POST", "/events", {"X-API-Key": "k"}, text.encode(), "application/json"
+            )
+        )
+        path = tmp_path / f"body-{n}.json"
+        path.write_text(text)
+        capsys.readouterr()
+        main(["validate", "--json", str(path)])
+        records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        if "results" in answer.body:
+            verdicts = [(r["status"], sorted(e["code"] for e in r["errors"])) for r in records]
+            expected = [
+                (r["status"], sorted(e["code"] for e in r["errors"]))
+                for r in answer.body["results"]
+            ]
+            assert verdicts == expected, (n, verdicts, expected)
+            warned = [sorted(w["code"] for w in r["warnings"]) for r in records]
+            assert warned == [
+                sorted(w["code"] for w in r["warnings"]) for r in answer.body["results"]
+            ]
+        else:  # the body as a whole is refused: the CLI refuses its only event with the same code
+            (record,) = records
+            assert record["status"] == "rejected"
+            assert record["errors"][0]["code"] == answer.body["error"]["code"], n
+    out = capsys.readouterr()
+    assert "EAAx" not in out.out
+
+
+def test_normalize_never_prints_a_callers_access_token(tmp_path, capsys):
+    path = write(tmp_path, [{**lead(event_id="t"), "access_token": "EAAsecret"}])
+    assert main(["normalize", path]) == 0
+    assert "EAAsecret" not in capsys.readouterr().out
