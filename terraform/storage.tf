@@ -11,10 +11,10 @@ locals {
   source_files = sort(concat(
     ["main.py", "requirements.txt"],
     [
+      # the package without caches and dot files, and without the command line (capi/tools,
+      # python -m capi), which is not part of the functions
       for f in fileset(local.source_root, "capi/**") : f
-      if !strcontains(f, "__pycache__") && !endswith(f, ".pyc") && !startswith(basename(f), ".")
-      # the command line (capi/tools, python -m capi) is not part of the functions
-      && !startswith(f, "capi/tools/") && f != "capi/__main__.py"
+      if !strcontains(f, "__pycache__") && !endswith(f, ".pyc") && !startswith(basename(f), ".") && !startswith(f, "capi/tools/") && f != "capi/__main__.py"
     ],
   ))
 
