@@ -43,6 +43,14 @@ def _handler(target: str) -> tuple[Any, int]:
     return handler
 
 
+# Every log line of the process is structured JSON: the relay's, Flask's, the Google libraries'
+# and gunicorn's (its arbiter sets up its loggers after this module is imported).
+if os.environ.get("FUNCTION_TARGET") in {"ingest", "forward"}:
+    from capi import logs
+
+    logs.install()
+    logs.install_for_gunicorn()
+
 # Build the served target's handler now (cold start, before the first request), importing only
 # that target's modules: a misconfigured deployment fails to start, naming the variable or file,
 # instead of answering 500 to every request.

@@ -222,6 +222,10 @@ class Forwarder:
     # -- push endpoint -------------------------------------------------------------------------
 
     def handle_push(self, request: IncomingRequest) -> Reply:
+        with logs.request_context(request.headers):
+            return self._handle_push(request)
+
+    def _handle_push(self, request: IncomingRequest) -> Reply:
         if request.method in ("GET", "HEAD") and request.path == "/healthz":
             return Reply(200, {"status": "ok"})
         if request.method != "POST":

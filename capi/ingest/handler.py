@@ -78,6 +78,10 @@ class Ingest:
         self.sources = sources
 
     def handle(self, request: IncomingRequest) -> Reply:
+        with logs.request_context(request.headers):
+            return self._handle(request)
+
+    def _handle(self, request: IncomingRequest) -> Reply:
         started = time.perf_counter()
         reply = self.cors.screen(request) or self._route(request)
         self.cors.decorate(request, reply)

@@ -27,8 +27,8 @@ class CloudRelay:
     forward: FunctionProcess
     processes: list[FunctionProcess] = field(default_factory=list)
 
-    def post(self, body, *, key: str = API_KEY, path: str = "/events", **kwargs):
-        headers = {"X-API-Key": key} if key else {}
+    def post(self, body, *, key: str = API_KEY, path: str = "/events", headers=None, **kwargs):
+        headers = {**({"X-API-Key": key} if key else {}), **(headers or {})}
         return requests.post(
             self.ingest.url + path, json=body, headers=headers, timeout=30, **kwargs
         )

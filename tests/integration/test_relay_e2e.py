@@ -175,3 +175,28 @@ def test_token_and_api_keys_from_secret_manager(start_relay, graph_standin, secr
     settle()
     assert graph_standin.event_ids() == ["s-1", "s-2"]
     assert [r.status for r in graph_standin.requests][-2:] == [401, 200]
+
+
+def test_every_line_of_both_processes_is_json_gunicorns_and_the_libraries_included(
+    start_relay, graph_standin
+):
+    """gunicorn, Flask and the Google libraries log through the relay's JSON formatter and
+    redaction filter; lines of one request carry its Cloud trace."""
+    verbose = {"GUNICORN_LOG_LEVEL": "info", "GOOGLE_CLOUD_PROJECT": "capi-test"}
+    relay = start_relay(ingest_env=verbose, forward_env=verbose)
+    trace = "105445aa7843bc8bf206b12000100000"
+    answer = relay.post(
+        purchase(event_id="json-1"), headers={"X-Cloud-Trace-Context": f"{trace}/1"}
+    )
+    assert answer.status_code == 202
+    graph_standin.wait_for_events(1, timeout=30)
+    settle()
+    for proc in (relay.ingest, relay.forward):
+        lines = [line for line in proc.logs().splitlines() if line.strip()]
+        entries = [json.loads(line) for line in lines]  # fails on any line that is not JSON
+        assert any(e.get("logger", "").startswith("gunicorn") for e in entries), proc.target
+    ingest_lines = [json.loads(line) for line in relay.ingest.logs().splitlines() if line.strip()]
+    (request_line,) = [
+        e for e in ingest_lines if e["message"] == "ingest request" and e["path"] == "/events"
+    ]
+    assert request_line["logging.googleapis.com/trace"] == f"projects/capi-test/traces/{trace}"

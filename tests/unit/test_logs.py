@@ -44,3 +44,29 @@ def test_free_text_is_scrubbed_of_emails_and_tokens(captured):
     logs.warning("failed for Jane.Doe@Example.org with Bearer abc.def and EAAB1234567890abcd")
     message = lines(captured)[0]["message"]
     assert "Jane.Doe" not in message and "abc.def" not in message and "EAAB" not in message
+
+
+def test_other_libraries_lines_come_out_as_redacted_json(capture_logs):
+    import logging
+
+    from capi import logs
+
+    logs.install()
+    logging.getLogger("werkzeug").warning("request from %s failed", "jane@example.com")
+    logging.getLogger("google.api_core").error("token EAAabcdefghijklmnop rejected")
+    lines = [e for e in capture_logs() if e.get("logger") in {"werkzeug", "google.api_core"}]
+    assert [e["severity"] for e in lines] == ["WARNING", "ERROR"]
+    assert "jane@example.com" not in str(lines) and "EAAabcdefghijklmnop" not in str(lines)
+
+
+def test_lines_of_a_request_carry_its_cloud_trace(capture_logs, monkeypatch):
+    from capi import logs
+
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "my-project")
+    trace = "105445aa7843bc8bf206b12000100000"
+    with logs.request_context({"X-Cloud-Trace-Context": f"{trace}/1;o=1"}):
+        logs.info("inside")
+    logs.info("outside")
+    inside, outside = [e for e in capture_logs() if e["message"] in {"inside", "outside"}]
+    assert inside[logs.TRACE_FIELD] == f"projects/my-project/traces/{trace}"
+    assert logs.TRACE_FIELD not in outside
