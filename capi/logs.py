@@ -167,6 +167,11 @@ def install() -> None:
     if root.level == logging.NOTSET or root.level > logging.WARNING:
         root.setLevel(logging.WARNING)
     _LOGGER.setLevel(logging.INFO)
+    # The Google client libraries may stop their "google" logger from propagating (their own
+    # client logging): give it the same handler then, so its lines are not lost or plain text.
+    google = logging.getLogger("google")
+    if not google.propagate and _HANDLER not in google.handlers:
+        google.addHandler(_HANDLER)
 
 
 def install_for_gunicorn() -> None:
