@@ -160,9 +160,10 @@ def install() -> None:
     Idempotent; third-party loggers below WARNING stay quiet."""
     root = logging.getLogger()
     if _HANDLER not in root.handlers:
-        for old in list(root.handlers):
-            if isinstance(old, logging.StreamHandler) and not isinstance(old, _Handler):
-                root.removeHandler(old)
+        # a plain stderr handler (logging.basicConfig's) would print every line a second time,
+        # as text; handlers of other kinds (a test runner's capture) are left alone
+        for old in [h for h in root.handlers if type(h) is logging.StreamHandler]:
+            root.removeHandler(old)
         root.addHandler(_HANDLER)
     if root.level == logging.NOTSET or root.level > logging.WARNING:
         root.setLevel(logging.WARNING)
@@ -217,7 +218,7 @@ def _trace_of(headers: Mapping[str, str]) -> str:
 
 def log(severity: str, message: str, **fields: Any) -> None:
     """Write one structured log line. `severity`: DEBUG, INFO, WARNING, ERROR."""
-    install()
+    install()  # cheap, and it catches a "google" logger that stopped propagating since
     level = logging.getLevelName(severity)
     _LOGGER.log(
         level if isinstance(level, int) else logging.INFO, message, extra={"capi_fields": fields}

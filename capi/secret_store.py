@@ -51,11 +51,6 @@ class SecretReader:
         self._cache: dict[str, tuple[str, float]] = {}  # name -> (last good value, fresh until)
         self._failed_until: dict[str, float] = {}
 
-    @property
-    def worst_case_s(self) -> float:
-        """The longest one `get` can take."""
-        return self._timeout_s
-
     def _get_client(self) -> Any:
         with self._lock:
             if self._client is None:
