@@ -178,6 +178,7 @@ class Ingest:
                 default_country=self.default_country,
                 date_order=self.date_order,
             )
+            result.warnings[:0] = batch.notes.get(i, [])
             if decision.dropped and not result.errors:
                 result.dropped = decision.dropped
             results.append(result)

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from capi import logs
 from capi.meta.body import Batch, BodyError, is_json_content_type, parse_json
+from capi.meta.problems import Problem
 from capi.secret_store import SecretError
 from capi.sources import Ignored, generic, sgtm, shopify, stripe
 from capi.sources.replays import ReplayGuard
@@ -158,11 +159,13 @@ class SourceRoutes:
         )
 
     def _shopify_events(self, ingest: Ingest, request: IncomingRequest, topic: str) -> Reply:
+        notes: list[Problem] = []
         try:
             events = shopify.adapt(
                 _parse(request.body),
                 topic=topic,
                 shop_domain=header_value(request.headers, "X-Shopify-Shop-Domain"),
+                notes=notes,
             )
         except BodyError as exc:
             return error_reply_for(exc)
@@ -173,7 +176,8 @@ class SourceRoutes:
             return error_reply_for(exc)
         except ValueError as exc:
             return error_reply(400, "invalid_body", str(exc))
-        reply = ingest.accept(Batch(events), source="shopify", route="/webhooks/shopify")
+        batch = Batch(events, notes={0: notes} if notes else {})
+        reply = ingest.accept(batch, source="shopify", route="/webhooks/shopify")
         return _settled("shopify", reply)
 
     def _once(
@@ -281,7 +285,8 @@ class SourceRoutes:
             body = _parse(request.body)
         except BodyError as exc:
             return error_reply_for(exc)
-        events, skipped = generic.apply(mapping, body)
+        notes: dict[int, list[Problem]] = {}
+        events, skipped = generic.apply(mapping, body, notes)
         if not events:
             return _ignored(
                 source,
@@ -291,6 +296,7 @@ class SourceRoutes:
         batch = _query_batch(events, request)
         if isinstance(batch, Reply):
             return batch
+        batch.notes = notes
         return ingest.accept(
             batch, source=source, key_name=key_name, route=f"/webhooks/{mapping.name}"
         )

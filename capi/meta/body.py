@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from capi.errors import BodyError
+from capi.meta.problems import Problem
 
 MAX_EVENTS_PER_REQUEST = 1000  # Meta's own limit for one request
 MAX_DEPTH = 32
@@ -28,6 +29,9 @@ class Batch:
     events: list[Any]
     test_event_code: str = ""
     extra: dict[str, Any] = field(default_factory=dict)  # other body-level fields, e.g. pixel_id
+    # What a source adapter could not map, per event index: reported in that event's result
+    # beside the contract's own warnings, so nothing a caller sent is dropped without a word.
+    notes: dict[int, list[Problem]] = field(default_factory=dict)
 
 
 def is_json_content_type(content_type: str | None) -> bool:

@@ -5,7 +5,9 @@
   present (the natural key of a purchase), otherwise from the event's whole content as sent.
 - `event_time` when missing: now, in Unix seconds. The id is derived before this default is set,
   so a retry minutes later still carries the same id.
-- `fbc` built from an `fbclid` in `event_source_url` (capi.meta.click_ids).
+- `fbc` built from an `fbclid` in `event_source_url` (capi.meta.click_ids), with the event's own
+  time as the click's creation time, so it never postdates the event and a retry gives the same
+  fbc. An event_time that is not plain seconds is left to validation (no fbc is built here).
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import json
 import uuid
 from typing import Any
 
+from capi.meta import rules
 from capi.meta.click_ids import add_fbc
+from capi.meta.prepare import event_time_seconds
 from capi.meta.problems import Problem
 from capi.values import scalar_text
 
@@ -52,4 +56,7 @@ def enrich(event: dict[str, Any], *, now: float) -> tuple[dict[str, Any], list[P
         )
     if event.get("event_time") in (None, ""):
         result["event_time"] = int(now)
-    return add_fbc(result, int(now * 1000)), warnings
+    seconds = event_time_seconds(result["event_time"])
+    if seconds is not None and 0 < seconds < rules.MILLISECONDS_FROM:
+        result = add_fbc(result, seconds * 1000)
+    return result, warnings

@@ -50,6 +50,7 @@ from typing import Any
 from capi.config import ConfigError, load_document
 from capi.meta import rules
 from capi.meta.body import MAX_EVENTS_PER_REQUEST
+from capi.meta.problems import Problem
 from capi.sources.signatures import HmacScheme
 from capi.values import scalar_text
 
@@ -210,8 +211,12 @@ def _render(template: str, record: Any, root: Any) -> str | None:
     return None if missing else result
 
 
-def resolve(source: Source, record: Any, root: Any) -> Any:
-    """The value a source gives for one record (None when it gives none)."""
+def resolve(
+    source: Source, record: Any, root: Any, *, target: str = "", notes: list[Problem] | None = None
+) -> Any:
+    """The value a source gives for one record (None when it gives none). A value that is there
+    but cannot be read as the source's type is reported in `notes` (the default, if any, is
+    used instead), so it is never replaced without a word."""
     if source.constant:
         value = source.value
     elif source.template:
@@ -221,7 +226,17 @@ def resolve(source: Source, record: Any, root: Any) -> Any:
             (v for v in (lookup(p, record, root) for p in source.paths) if not _empty(v)), None
         )
     if not _empty(value):
-        value = _transform(_convert(value, source.type), source.transform)
+        converted = _convert(value, source.type)
+        if _empty(converted) and notes is not None:
+            fallback = "its default was used" if not _empty(source.default) else "left out"
+            notes.append(
+                Problem(
+                    target,
+                    f"the webhook's value could not be read as {source.type}: {fallback}",
+                    "unmapped",
+                )
+            )
+        value = _transform(converted, source.transform)
     return source.default if _empty(value) else value
 
 
@@ -262,8 +277,11 @@ def _assign(event: dict[str, Any], target: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def apply(mapping: WebhookMapping, body: Any) -> tuple[list[dict[str, Any]], int]:
-    """(the Meta-shaped events of one body, how many records got no event name)."""
+def apply(
+    mapping: WebhookMapping, body: Any, notes: dict[int, list[Problem]] | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """(the Meta-shaped events of one body, how many records got no event name). What could not
+    be mapped is added to `notes` under the index of its event."""
     if mapping.records:
         records = lookup(mapping.records, body, body)
         if isinstance(records, Mapping):
@@ -280,10 +298,13 @@ def apply(mapping: WebhookMapping, body: Any) -> tuple[list[dict[str, Any]], int
             skipped += 1
             continue
         event: dict[str, Any] = {"event_name": name, "action_source": "system_generated"}
+        problems: list[Problem] = []
         for target, source in mapping.fields.items():
-            value = resolve(source, record, body)
+            value = resolve(source, record, body, target=target, notes=problems)
             if not _empty(value):
                 _assign(event, target, value)
+        if problems and notes is not None:
+            notes[len(events)] = problems
         events.append(event)
     return events, skipped + max(0, len(records) - MAX_EVENTS_PER_REQUEST)
 

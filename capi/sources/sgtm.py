@@ -19,10 +19,13 @@ Mapping (docs/SOURCES.md has the table):
   `ip_override`, `user_agent`, cookies `_fbp` / `_fbc`; Meta's own `x-fb-ud-*` and `x-fb-ck-*`
   keys are honoured too. Google's pre-hashed `sha256_*` variants are NOT used: Google
   normalizes before hashing differently from Meta (E.164 phones with "+", dots removed from
-  gmail addresses), so those hashes would never match.
+  gmail addresses), so those hashes would never match. Their presence is reported as a warning
+  (`prehashed_by_google`) naming the fields, so an event matched by them alone is explained.
 - `custom_data`: `value`, `currency`, `transaction_id` -> order_id, `items` -> contents /
   content_ids / num_items (and content_name / content_category for a single item),
-  `search_term` -> search_string; `x-fb-cd-*` keys override.
+  `search_term` -> search_string; `x-fb-cd-*` keys override. A `value` that is not a number
+  (`"1.234,50"`, `"abc"`) is passed on as given, so validation names it exactly as on `/events`;
+  an item without `item_id` is left out of contents with an `unmapped` warning naming it.
 - `event_id`: the event data's `event_id` (or `x-fb-event_id`) so it matches the Pixel's
   eventID; else `transaction_id`; else the relay derives one.
 - `page_location` -> event_source_url (its fbclid becomes fbc in enrich), `page_referrer` ->
@@ -39,6 +42,7 @@ from typing import Any
 
 from capi.meta import rules
 from capi.meta.body import Batch, BodyError
+from capi.meta.problems import Problem
 from capi.values import scalar_text
 
 GA4_TO_META = {
@@ -134,6 +138,22 @@ def _put(target: dict[str, Any], key: str, value: Any) -> None:
     target[key] = merged[0] if len(merged) == 1 else merged
 
 
+def _prehashed(data: Mapping[str, Any]) -> list[str]:
+    """The paths of Google's pre-hashed user data (`user_data.sha256_*`, also inside address)."""
+    provided = data.get("user_data")
+    if not isinstance(provided, Mapping):
+        return []
+    paths = [f"user_data.{k}" for k, v in provided.items() if k.startswith("sha256_") and v]
+    addresses = provided.get("address")
+    for i, address in enumerate(addresses if isinstance(addresses, list) else [addresses]):
+        if isinstance(address, Mapping):
+            where = (
+                f"user_data.address[{i}]" if isinstance(addresses, list) else "user_data.address"
+            )
+            paths += [f"{where}.{k}" for k, v in address.items() if k.startswith("sha256_") and v]
+    return paths
+
+
 def _user_data(data: Mapping[str, Any], cookies: Mapping[str, Any]) -> dict[str, Any]:
     user: dict[str, Any] = {}
     provided = data.get("user_data")
@@ -165,16 +185,30 @@ def _user_data(data: Mapping[str, Any], cookies: Mapping[str, Any]) -> dict[str,
     return user
 
 
-def _contents(items: Any) -> tuple[list[dict[str, Any]], list[str], int | None]:
+def _contents(
+    items: Any, notes: list[Problem]
+) -> tuple[list[dict[str, Any]], list[str], int | None]:
     if not isinstance(items, list):
+        if items not in (None, "", {}):
+            notes.append(Problem("items", "items must be a list of item objects", "unmapped"))
         return [], [], None
     contents = []
     total = 0
-    for item in items:
-        if not isinstance(item, Mapping):
-            continue
-        item_id = scalar_text(item.get("item_id")) or scalar_text(item.get("id"))
+    for i, item in enumerate(items):
+        item_id = (
+            scalar_text(item.get("item_id")) or scalar_text(item.get("id"))
+            if isinstance(item, Mapping)
+            else ""
+        )
         if not item_id:
+            notes.append(
+                Problem(
+                    f"items[{i}]",
+                    "an item without item_id is left out of custom_data.contents: give every "
+                    "item the id of its catalog product",
+                    "unmapped",
+                )
+            )
             continue
         content: dict[str, Any] = {"id": item_id}
         quantity = _int(item.get("quantity"))
@@ -189,18 +223,21 @@ def _contents(items: Any) -> tuple[list[dict[str, Any]], list[str], int | None]:
     return contents, ids, (total if contents else None)
 
 
-def _custom_data(data: Mapping[str, Any]) -> dict[str, Any]:
+def _custom_data(data: Mapping[str, Any], notes: list[Problem]) -> dict[str, Any]:
     custom: dict[str, Any] = {}
-    value = _number(data.get("value"))
+    given = data.get("value")
+    value = _number(given)
     if value is not None:
         custom["value"] = value
+    elif given not in (None, ""):
+        custom["value"] = given  # not a number: validation names it as it would on /events
     currency = scalar_text(data.get("currency"))
     if currency:
         custom["currency"] = currency.upper()
     order_id = scalar_text(data.get("transaction_id"))
     if order_id:
         custom["order_id"] = order_id
-    contents, ids, count = _contents(data.get("items"))
+    contents, ids, count = _contents(data.get("items"), notes)
     if contents:
         custom["contents"] = contents
         custom["content_ids"] = ids
@@ -224,8 +261,12 @@ def _custom_data(data: Mapping[str, Any]) -> dict[str, Any]:
     return custom
 
 
-def event_from(data: Mapping[str, Any], wrapper: Mapping[str, Any]) -> dict[str, Any]:
-    """One Meta-shaped caller event from GA4 event data (and the tag's wrapper fields)."""
+def event_from(
+    data: Mapping[str, Any], wrapper: Mapping[str, Any], notes: list[Problem] | None = None
+) -> dict[str, Any]:
+    """One Meta-shaped caller event from GA4 event data (and the tag's wrapper fields). What
+    cannot be mapped is appended to `notes` as warnings (paths are GA4 event-data paths)."""
+    notes = [] if notes is None else notes
     cookies = wrapper.get("cookies")
     cookies = cookies if isinstance(cookies, Mapping) else {}
     name = scalar_text(wrapper.get("event_name")) or scalar_text(data.get("event_name"))
@@ -249,7 +290,19 @@ def event_from(data: Mapping[str, Any], wrapper: Mapping[str, Any]) -> dict[str,
         if url.startswith(("http://", "https://")):
             event[target] = url
     event["user_data"] = _user_data(data, cookies)
-    custom = _custom_data(data)
+    prehashed = _prehashed(data)
+    if prehashed:
+        notes.append(
+            Problem(
+                ", ".join(prehashed),
+                "Google's pre-hashed values are not sent: Google normalizes before hashing "
+                "differently from Meta, so Meta could not match them. Give the tag the plain "
+                "values (email_address, phone_number, address); the relay normalizes and hashes "
+                "them for Meta",
+                "prehashed_by_google",
+            )
+        )
+    custom = _custom_data(data, notes)
     if custom:
         event["custom_data"] = custom
     for key in CONSENT_KEYS:
@@ -276,4 +329,6 @@ def adapt(body: Any) -> Batch:
     if not isinstance(code, str):
         raise BodyError(400, "invalid_body", '"test_event_code" must be a string')
     extra = {k: wrapper[k] for k in ("pixel_id", "pixel_ids") if k in wrapper}
-    return Batch([event_from(data, wrapper)], code.strip(), extra)
+    notes: list[Problem] = []
+    event = event_from(data, wrapper, notes)
+    return Batch([event], code.strip(), extra, {0: notes} if notes else {})

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 from capi.errors import UnknownTopic
 from capi.meta.click_ids import fbc_from_url
+from capi.meta.problems import Problem
 from capi.sources import Ignored
 from capi.values import as_mapping, scalar_text
 
@@ -137,15 +138,25 @@ def _user_data(order: Mapping[str, Any], notes: Mapping[str, str]) -> dict[str, 
     return {k: v for k, v in fields.items() if v}
 
 
-def _contents(order: Mapping[str, Any]) -> tuple[list[dict[str, Any]], int]:
+def _contents(order: Mapping[str, Any], notes: list[Problem]) -> tuple[list[dict[str, Any]], int]:
     contents = []
     count = 0
     items = order.get("line_items")
-    for item in items if isinstance(items, list) else []:
-        if not isinstance(item, Mapping):
-            continue
-        item_id = _first(item.get("variant_id"), item.get("product_id"), item.get("sku"))
+    for i, item in enumerate(items if isinstance(items, list) else []):
+        item_id = (
+            _first(item.get("variant_id"), item.get("product_id"), item.get("sku"))
+            if isinstance(item, Mapping)
+            else ""
+        )
         if not item_id:
+            notes.append(
+                Problem(
+                    f"line_items[{i}]",
+                    "a line item without variant_id, product_id or sku is left out of "
+                    "custom_data.contents (a custom item cannot be matched to the catalog)",
+                    "unmapped",
+                )
+            )
             continue
         content: dict[str, Any] = {"id": item_id}
         quantity = item.get("quantity")
@@ -178,9 +189,12 @@ def _action_source(order: Mapping[str, Any], user_data: Mapping[str, Any]) -> st
     return "website" if user_data.get("client_user_agent") else "other"
 
 
-def adapt(order: Any, *, topic: str, shop_domain: str = "") -> list[dict[str, Any]]:
+def adapt(
+    order: Any, *, topic: str, shop_domain: str = "", notes: list[Problem] | None = None
+) -> list[dict[str, Any]]:
     """The Meta events for one Shopify webhook. Raises Ignored (answer 2xx), UnknownTopic, or
-    ValueError when the body is not an order."""
+    ValueError when the body is not an order. What cannot be mapped is added to `notes`."""
+    unmapped = [] if notes is None else notes
     topic = topic.strip().lower()
     if topic in IGNORED_TOPICS:
         raise Ignored(f"topic {topic} is not turned into events")
@@ -203,13 +217,16 @@ def adapt(order: Any, *, topic: str, shop_domain: str = "") -> list[dict[str, An
         fbc = fbc_from_url(url, event_time * 1000)
         if fbc:
             user_data["fbc"] = fbc
-    contents, count = _contents(order)
+    contents, count = _contents(order, unmapped)
     custom: dict[str, Any] = {"order_id": order_id}
-    value = _money(order.get("current_total_price"))
-    if value is None:
-        value = _money(order.get("total_price"))
+    given = order.get("current_total_price")
+    if given in (None, ""):
+        given = order.get("total_price")
+    value = _money(given)
     if value is not None:
         custom["value"] = value
+    elif given not in (None, ""):
+        custom["value"] = given  # not a number: validation names it as it would on /events
     currency = scalar_text(order.get("currency")).upper()
     if currency:
         custom["currency"] = currency

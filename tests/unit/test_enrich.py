@@ -42,7 +42,23 @@ def test_input_is_not_mutated():
     assert repr(event) == snapshot
 
 
-def test_fbc_is_built_from_fbclid_in_the_page_url():
+def test_fbc_is_built_from_fbclid_at_the_event_time_not_the_ingest_time():
+    # Bug (issue 10): enrich used the ingest time, so an event sent an hour late carried a click
+    # that postdated the event, and a retry produced another fbc.
     event = purchase(event_source_url="https://shop.example.com/p?fbclid=AbC123_x&utm=1")
     enriched, _ = enrich(event, now=NOW)
-    assert enriched["user_data"]["fbc"] == f"fb.1.{int(NOW * 1000)}.AbC123_x"
+    assert enriched["user_data"]["fbc"] == f"fb.1.{event['event_time'] * 1000}.AbC123_x"
+    assert enrich(event, now=NOW + 3600)[0] == enriched
+
+
+def test_fbc_without_event_time_uses_the_default_time_it_gets():
+    event = purchase(event_source_url="https://shop.example.com/p?fbclid=AbC123_x")
+    del event["event_time"]
+    enriched, _ = enrich(event, now=NOW)
+    assert enriched["user_data"]["fbc"] == f"fb.1.{int(NOW) * 1000}.AbC123_x"
+
+
+def test_fbc_is_not_built_from_a_millisecond_event_time_that_validation_will_refuse():
+    event = purchase(event_source_url="https://shop.example.com/p?fbclid=AbC123_x")
+    event["event_time"] = int(NOW * 1000)
+    assert "fbc" not in enrich(event, now=NOW)[0]["user_data"]
