@@ -2,6 +2,11 @@
 measured on the same machine in the same run (a script, not a test).
 
     .venv/bin/python bench/bench_ingest.py [--requests 2000] [--concurrency 8]
+        [--baseline REV] [--cold-only]
+
+`--baseline REV` also measures the cold start of the functions as they were at git revision REV
+(checked out with `git archive` into a temporary directory), in the same run, and prints the
+ratio; `--cold-only` stops after the cold-start table (no emulator needed).
 
 Starts the real Pub/Sub emulator, the ingest target and a bare handler as functions-framework
 processes, the forward target wired by a push subscription to the Graph API stand-in, then
@@ -34,6 +39,10 @@ from tests.factories import purchase  # noqa: E402
 from tests.standins.meta_graph import MetaGraphStandIn  # noqa: E402
 
 KEY = "bench-key"
+# What a deployed function's process imports before it serves: functions-framework loads main.py,
+# then its gunicorn server (main.py hooks gunicorn's logging, so `import main` alone now pays
+# for part of gunicorn that the served process imports anyway).
+SERVED = "import main, functions_framework._http.gunicorn"
 
 
 def load(url: str, bodies: list, concurrency: int) -> tuple[float, list[float], int]:
@@ -76,20 +85,67 @@ def tree_peak_kib(pid: int) -> int:
     return total
 
 
-def import_time(code: str, env: dict[str, str], runs: int = 5) -> float:
-    """Median wall time, in ms, of a fresh interpreter running `code` (minus a bare start)."""
+def import_time(code: str, env: dict[str, str], runs: int = 5, cwd: Path = ROOT) -> float:
+    """Median wall time, in ms, of a fresh interpreter running `code` in `cwd` (minus a bare
+    start). The working directory comes first on sys.path, so `cwd`'s main.py and capi/ are the
+    ones imported (the editable install's finder comes after it)."""
 
     def timed(snippet: str) -> float:
         samples = []
         for _ in range(runs):
             t = time.perf_counter()
             subprocess.run(
-                [sys.executable, "-c", snippet], cwd=ROOT, env={**os.environ, **env}, check=True
+                [sys.executable, "-c", snippet], cwd=cwd, env={**os.environ, **env}, check=True
             )
             samples.append(time.perf_counter() - t)
         return statistics.median(samples)
 
     return (timed(code) - timed("pass")) * 1000
+
+
+def paired_import_times(
+    code: str, env: dict[str, str], runs: int, now: Path, before: Path
+) -> tuple[float, float]:
+    """Fastest ms of `code` in `now` and in `before`, the two run alternately so that machine
+    noise (other processes, CPU frequency) falls on both alike, and the fastest run kept because
+    noise only ever adds time (as timeit does); the fastest bare start is subtracted."""
+    samples: dict[Path, list[float]] = {now: [], before: []}
+    bare: list[float] = []
+    for _ in range(runs):
+        for cwd in (now, before):
+            t = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-c", code], cwd=cwd, env={**os.environ, **env}, check=True
+            )
+            samples[cwd].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], cwd=now, check=True)
+        bare.append(time.perf_counter() - t)
+    start = min(bare)
+    return tuple(  # type: ignore[return-value]
+        (min(samples[cwd]) - start) * 1000 for cwd in (now, before)
+    )
+
+
+def checkout(revision: str, tmp: Path) -> Path:
+    """The tree of `revision` in a temporary directory (for the cold-start baseline)."""
+    target = tmp / "baseline"
+    target.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", revision], cwd=ROOT, check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    where = subprocess.run(
+        [sys.executable, "-c", "import capi, main; print(capi.__file__)"],
+        cwd=target,
+        env={**os.environ, "CAPI_PIXEL_ID": "1"},
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if not where.startswith(str(target)):
+        raise SystemExit(f"the baseline imports capi from {where}, not from {target}")
+    return target
 
 
 def start_serve(graph: MetaGraphStandIn, tmp: Path, *args: str) -> tuple[subprocess.Popen, str]:
@@ -149,10 +205,14 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--batches", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--baseline", default="", help="git revision to compare cold starts with")
+    parser.add_argument("--cold-only", action="store_true", help="only the cold-start table")
+    parser.add_argument("--runs", type=int, default=5, help="fresh interpreters per cold start")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="capi-bench-"))
 
-    print("# cold start: import + handler build (median of 5 fresh interpreters, start subtracted)")
+    print("# cold start: import + handler build, ms of a fresh interpreter minus a bare start")
+    print("# (median of --runs; with --baseline, the fastest of --runs alternating runs)")
     ingest_env = {
         "FUNCTION_TARGET": "ingest",
         "CAPI_TOPIC": "projects/p/topics/capi-events",
@@ -177,15 +237,35 @@ def main() -> None:
             "import functions_framework, requests; from google.cloud import secretmanager",
             {},
         ),
+        (
+            "ours: ingest as served (+ gunicorn server, first request)",
+            SERVED + "; from google.cloud import pubsub_v1",
+            ingest_env,
+        ),
         ("ours: main.py, target forward", "import main", forward_env),
         (
             "ours: forward + first-request imports",
             "import main, requests; from google.cloud import secretmanager, pubsub_v1",
             forward_env,
         ),
+        (
+            "ours: forward as served (+ gunicorn server, first request)",
+            SERVED + ", requests; from google.cloud import secretmanager, pubsub_v1",
+            forward_env,
+        ),
     ]
+    baseline = checkout(args.baseline, tmp) if args.baseline else None
     for label, code, env in rows:
-        print(f"{label:58s} {import_time(code, env):8.1f} ms")
+        ours = import_time(code, env, args.runs)
+        line = f"{label:58s} {ours:8.1f} ms"
+        if baseline is not None and label.startswith("ours"):
+            before = import_time(code, env, args.runs, cwd=baseline)
+            line += (
+                f"   at {args.baseline[:10]}: {before:8.1f} ms   now/before {ours / before:5.2f}"
+            )
+        print(line)
+    if args.cold_only:
+        return
 
     emulator = PubSubEmulator(os.environ.get("GCLOUD", "gcloud"), free_port(), tmp / "emu.log")
     emulator.start()

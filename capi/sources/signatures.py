@@ -64,11 +64,6 @@ def _any_match(candidates: Sequence[bytes], expected: Sequence[bytes]) -> bool:
     return matched
 
 
-def shopify_signature(body: bytes, secret: str) -> str:
-    """The `X-Shopify-Hmac-Sha256` value Shopify sends for `body` (tests and tools)."""
-    return base64.b64encode(_digest(secret, body)).decode("ascii")
-
-
 def verify_shopify(body: bytes, header: str, secrets: Sequence[str]) -> None:
     """Raise SignatureError(401) unless `header` is the base64 HMAC-SHA256 of `body` under one of
     `secrets`."""
@@ -117,12 +112,6 @@ def parse_stripe_header(header: str) -> StripeHeader:
             401, "signature_invalid", "Stripe-Signature has no v1 signature (the only scheme used)"
         )
     return StripeHeader(timestamp, tuple(signatures))
-
-
-def stripe_signature_header(body: bytes, secret: str, timestamp: int) -> str:
-    """A `Stripe-Signature` value for `body` (tests and tools)."""
-    signed = f"{timestamp}.".encode() + body
-    return f"t={timestamp},v1={_digest(secret, signed).hex()}"
 
 
 def verify_stripe(
@@ -180,11 +169,6 @@ class HmacScheme:
             raise ValueError(f"algorithm must be one of {', '.join(sorted(ALGORITHMS))}")
         if self.encoding not in ENCODINGS:
             raise ValueError("encoding must be hex or base64")
-
-    def sign(self, body: bytes, secret: str) -> str:
-        digest = _digest(secret, body, self.algorithm)
-        text = digest.hex() if self.encoding == "hex" else base64.b64encode(digest).decode()
-        return self.prefix + text
 
 
 def _decode(value: str, encoding: str) -> bytes | None:

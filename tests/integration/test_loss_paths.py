@@ -212,8 +212,8 @@ def test_unused_webhook_routes_never_ask_secret_manager_and_a_slow_one_cannot_ha
 
 
 def test_a_captured_shopify_delivery_cannot_be_replayed_or_redirected(start_relay, graph_standin):
-    from capi.sources.signatures import shopify_signature
     from tests.fixtures import shopify_order
+    from tests.signing import shopify_signature
 
     secret = "shpss_replay_secret"
     relay = start_relay(

@@ -14,9 +14,9 @@ import pytest
 import requests
 import stripe as stripe_sdk
 
-from capi.sources.signatures import shopify_signature
 from tests.fixtures import load, path, shopify_order, stripe_event, typeform
 from tests.integration.conftest import API_KEY, PIXEL, TOKEN
+from tests.signing import shopify_signature
 
 pytestmark = pytest.mark.integration
 

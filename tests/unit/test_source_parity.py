@@ -19,8 +19,8 @@ from capi.ingest.handler import Ingest
 from capi.ingest.webhooks import SourceRoutes
 from capi.meta.prepare import prepare_event
 from capi.sources.generic import parse_mappings
-from capi.sources.signatures import shopify_signature
 from capi.web import IncomingRequest
+from tests.signing import shopify_signature
 
 SHOPIFY_SECRET = "shpss_parity"
 STRIPE_SECRET = "whsec_parity"

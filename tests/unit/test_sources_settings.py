@@ -6,10 +6,10 @@ import pytest
 
 from capi.config import ConfigError, Settings
 from capi.secret_store import SecretReader
-from capi.sources.signatures import shopify_signature
 from capi.web import IncomingRequest
 from capi.wiring import build_forwarder, build_ingest, secret_values
 from tests.fixtures import shopify_order
+from tests.signing import shopify_signature
 
 
 class FakeSecrets:

@@ -15,10 +15,10 @@ from capi.queueing.messages import PublishError
 from capi.secret_store import SecretError
 from capi.sources import Ignored
 from capi.sources.shopify import IGNORED_TOPICS, UnknownTopic, adapt
-from capi.sources.signatures import shopify_signature
 from capi.web import IncomingRequest
 from tests.factories import validate_event
 from tests.fixtures import shopify_order
+from tests.signing import shopify_signature
 
 SECRET = "shpss_fixture_secret"
 
