@@ -33,6 +33,13 @@ format: $(BIN)/capi
 	$(BIN)/ruff check --fix .
 	terraform fmt -recursive terraform
 
+# Meta's Node business SDK, pinned by tests/node/package-lock.json, for the drop-in Graph route's
+# tests (skipped without npm; under CI=true a missing SDK fails the tests that need it).
+NODE_SDK := $(if $(shell command -v npm),tests/node/node_modules/.installed)
+tests/node/node_modules/.installed: tests/node/package.json tests/node/package-lock.json
+	npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
+	touch $@
+
 # The schema-only stand-in providers that let real `terraform validate` / `terraform test` run
 # offline (tests/terraform/standin_provider) use the `tf` package, which pins protobuf below 6:
 # they get an environment of their own.
@@ -46,7 +53,7 @@ else
 endif
 	touch $@
 
-test: lint $(TFVENV)/bin/python
+test: lint $(TFVENV)/bin/python $(NODE_SDK)
 	$(BIN)/pytest
 
 emulator-setup: $(BIN)/capi

@@ -16,6 +16,7 @@ from capi import logs
 from capi.ingest.auth import ApiKeyAuth, AuthResult
 from capi.ingest.consent import ConsentPolicy
 from capi.ingest.cors import CorsPolicy
+from capi.ingest.graph_route import GRAPH_PATH, GraphRoute
 from capi.ingest.pixels import Routing, RoutingError, requested_pixels
 from capi.meta.body import Batch, BodyError, parse_body
 from capi.meta.contract import check_event
@@ -76,6 +77,8 @@ class Ingest:
         # capi.ingest.webhooks.SourceRoutes: /sgtm and /webhooks/<name> (built on first use when
         # not given: sGTM works, webhooks answer that they are not configured).
         self.sources = sources
+        # POST /{version}/{pixel_id}/events: the Graph-compatible door (capi.ingest.graph_route).
+        self.graph = GraphRoute()
 
     def handle(self, request: IncomingRequest) -> Reply:
         with logs.request_context(request.headers):
@@ -103,6 +106,9 @@ class Ingest:
 
                 self.sources = SourceRoutes()
             return self.sources.handle(self, request)
+        graph = GRAPH_PATH.fullmatch(request.path)
+        if graph is not None:
+            return self.graph.handle(self, request, graph)
         if request.path not in EVENT_PATHS:
             return error_reply(404, "not_found", f"no route {request.path}; POST events to /events")
         if request.method != "POST":
@@ -149,13 +155,16 @@ class Ingest:
         pixel_id: str | None = None,
         key_name: str = "",
         route: str = "",
+        all_or_nothing: bool = False,
     ) -> Reply:
         """Check every event of a batch, publish the valid ones, and build the answer.
 
         Every source (/events, /sgtm, webhooks) ends here. The pixels come from `pixel_id` when
         given, else from the routing (key name, route, the body's `pixel_id`); each accepted
         event becomes one message per pixel, all with the same event_id. The consent policy is
-        applied before the checks: a dropped event is reported as `status: "dropped"`.
+        applied before the checks: a dropped event is reported as `status: "dropped"`. With
+        `all_or_nothing` (the Graph-compatible route: Meta refuses a whole request for one bad
+        event), one invalid event means nothing is queued and the answer is 400.
         """
         now = self.clock()
         try:
@@ -193,6 +202,9 @@ class Ingest:
         }
         if not accepted and not dropped:
             body["error"] = {"code": "no_valid_event", "message": "no event in the body is valid"}
+            return Reply(400, body)
+        if all_or_nothing and body["rejected"]:
+            body["error"] = {"code": "invalid_event", "message": "an event is invalid: none queued"}
             return Reply(400, body)
         messages = [
             event_message(
@@ -252,4 +264,9 @@ def _summary(reply: Reply) -> dict[str, Any]:
         )
     if "error" in body:
         summary["error_code"] = body["error"].get("code")
+        if "fbtrace_id" in body["error"]:
+            summary["fbtrace_id"] = body["error"]["fbtrace_id"]
+    if "events_received" in body:  # the Graph-compatible route's answer
+        summary["events_received"] = body["events_received"]
+        summary["fbtrace_id"] = body.get("fbtrace_id")
     return summary

@@ -153,3 +153,10 @@ DELIVERY_CATEGORIES: Final = frozenset({"in_store", "curbside", "home_delivery"}
 
 SERVER_SUBDOMAIN_INDEX: Final = 1  # fbc built server-side uses subdomain index 1
 FBCLID_PARAM: Final = "fbclid"
+
+
+# META-RULES §1: Graph API versions stay served for at least two years after their release.
+# v22.0 (2025-01) is the oldest still served on 2026-11-27; the Graph-compatible route refuses older
+# ones as Meta would (code 2635) and takes every newer one, known or not. The version a caller
+# uses never changes what the relay sends (CAPI_GRAPH_VERSION does).
+OLDEST_SERVED_GRAPH_VERSION: Final = (22, 0)
