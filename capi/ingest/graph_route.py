@@ -265,6 +265,10 @@ def _graph_reply(reply: Reply, trace: str, count: int) -> Reply:
             who = f"event {r['index']}" + (f" ({r['event_id']})" if r.get("event_id") else "")
             if r.get("status") == "dropped":
                 messages.append(f"{who}: not sent: {r.get('reason', 'dropped')}")
+            if r.get("match"):
+                keys = ", ".join(r["match_keys"]) or "none"
+                grade = r["match"]["grade"]
+                messages.append(f"{who}: match keys {keys}; grade {grade}: {r['match']['reason']}")
             messages += [f"{who}: {w['path']}: {w['message']}" for w in r["warnings"]]
         return Reply(
             200,

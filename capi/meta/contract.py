@@ -11,6 +11,7 @@ from typing import Any
 
 from capi.meta.body import drop_tokens
 from capi.meta.enrich import enrich
+from capi.meta.match import Match, assess
 from capi.meta.problems import Problem
 from capi.meta.validate import check_and_prepare
 
@@ -26,6 +27,8 @@ class EventResult:
     dropped: str = ""
     # The Meta-ready (normalized, hashed) event that validation produced; send this one.
     prepared: dict[str, Any] | None = None
+    # What Meta can match the prepared event on (capi.meta.match): key names and the grade.
+    match: Match | None = None
 
     @property
     def accepted(self) -> bool:
@@ -54,6 +57,9 @@ class EventResult:
         }
         if self.dropped and not self.errors:
             result["reason"] = self.dropped
+        if self.match is not None:
+            result["match_keys"] = list(self.match.keys)
+            result["match"] = self.match.as_dict()
         return result
 
 
@@ -70,4 +76,13 @@ def check_event(
     prepared, errors, more_warnings = check_and_prepare(
         event, now=now, default_country=default_country, date_order=date_order
     )
-    return EventResult(index, event, errors, warnings + more_warnings, prepared=prepared)
+    warnings += more_warnings
+    match = assess(prepared) if prepared is not None else None
+    if (
+        match is not None
+        and match.grade == "weak"
+        and not errors
+        and not any(w.code == "low_match" for w in warnings)
+    ):
+        warnings.append(Problem("user_data", f"weak match: {match.reason}", "weak_match"))
+    return EventResult(index, event, errors, warnings, prepared=prepared, match=match)

@@ -101,6 +101,23 @@ NEVER_HASHED_FIELDS: Final = (
 
 USER_DATA_FIELDS: Final = frozenset(HASHED_FIELDS) | frozenset(NEVER_HASHED_FIELDS)
 
+# Values a caller's code hashes when the real one is missing (a template variable that printed
+# nothing, JavaScript's "undefined"). Their SHA-256, in any of these spellings, matches nobody:
+# the relay drops such a value, raw or pre-hashed, with a warning (capi.meta.user_data). Meta
+# documents no list; this one is ours (META-RULES §3), and leaves out words that are also real
+# names ("Na", "Nan", "None" are surnames or given names).
+PLACEHOLDER_VALUES: Final = (
+    "",
+    " ",
+    "null",
+    "undefined",
+    "n/a",
+    "false",
+    "[object object]",
+    "[object Object]",  # JavaScript's String({})
+    "unknown",
+)
+
 # Since v13, an event whose only customer parameters are one of these sets (or a subset of one) is
 # rejected with subcode 2804050.
 INSUFFICIENT_SETS: Final = (

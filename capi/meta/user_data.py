@@ -32,7 +32,12 @@ from typing import Any
 from capi.meta import normalize as _n
 from capi.meta.click_ids import is_valid_fbc, is_valid_fbp
 from capi.meta.problems import Problem
-from capi.meta.rules import HASHED_FIELDS, NEVER_HASHED_FIELDS, USER_DATA_KEY_HINTS
+from capi.meta.rules import (
+    HASHED_FIELDS,
+    NEVER_HASHED_FIELDS,
+    PLACEHOLDER_VALUES,
+    USER_DATA_KEY_HINTS,
+)
 
 __all__ = ["EMPTY_SHA256", "is_sha256", "prepare_user_data"]
 
@@ -44,6 +49,13 @@ _NUMERIC_OK = frozenset({"ph", "zp", "db", "external_id"})
 _ID_FIELDS = _NEVER - {"client_ip_address", "client_user_agent", "fbc", "fbp"}
 _sha256 = hashlib.sha256
 EMPTY_SHA256 = _sha256(b"").hexdigest()
+_PLACEHOLDERS = frozenset(PLACEHOLDER_VALUES)
+# digest -> the placeholder it hashes, in the spellings code produces (as is, upper, Title)
+PLACEHOLDER_SHA256 = {
+    _sha256(spelling.encode()).hexdigest(): value
+    for value in PLACEHOLDER_VALUES
+    for spelling in {value, value.upper(), value.title()}
+}
 # the normalizers' cached (value, reason) forms: no exception on the hot path
 _EMAIL = _n.normalize_email.outcome  # type: ignore[attr-defined]
 _PHONE = _n._phone.outcome  # type: ignore[attr-defined]
@@ -113,9 +125,15 @@ def _digest_uncached(key: str, text: str, context: Any) -> tuple[str | None, str
     for st and zp, the date order for db, None for the others. Pure: memoized below."""
     if len(text) == 64 and _HEX64.fullmatch(text):
         digest = text.lower()
-        if digest != EMPTY_SHA256:
+        placeholder = PLACEHOLDER_SHA256.get(digest)
+        if placeholder is None:
             return digest, None
-        return None, "this is the SHA-256 of an empty string (a hashed missing value)"
+        if digest == EMPTY_SHA256:
+            return None, "this is the SHA-256 of an empty string (a hashed missing value)"
+        return None, (
+            f"this is the SHA-256 of the placeholder {placeholder!r} (a hashed missing value): "
+            "hash the customer's real value, or leave the field out"
+        )
     try:  # most frequent fields first
         if key == "em":
             normalized, reason = _EMAIL(text)
@@ -143,6 +161,10 @@ def _digest_uncached(key: str, text: str, context: Any) -> tuple[str | None, str
         return None, f"{reason}; Meta expects {key} as {_RULES[key]}"
     if not normalized:
         return None, None
+    if normalized in _PLACEHOLDERS:
+        return None, (
+            f"the placeholder {normalized!r} is not a customer's value: leave the field out"
+        )
     try:
         data = normalized.encode()
     except UnicodeEncodeError:  # a lone surrogate ("\ud800" in JSON) has no UTF-8 form

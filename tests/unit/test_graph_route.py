@@ -65,7 +65,11 @@ def test_python_sdk_shape_form_with_json_encoded_event_strings():
     fields = {"data": json.dumps([json.dumps(event())]), "test_event_code": "TEST1"}
     reply = post_form(ingest, fields, query={"access_token": "k", "appsecret_proof": "ab12"})
     assert reply.status == 200, reply.body
-    assert reply.body["events_received"] == 1 and reply.body["messages"] == []
+    assert reply.body["events_received"] == 1
+    (message,) = reply.body["messages"]  # the relay's view of the event's match keys
+    assert (
+        message.startswith("event 0 (order-1001): match keys em, ph") and "grade strong" in message
+    )
     assert len(reply.body["fbtrace_id"]) >= 16
     (message,) = recorder.messages
     assert message.attributes["pixel_id"] == "111"
@@ -214,7 +218,7 @@ def test_a_consent_drop_is_received_and_said_in_messages():
     denied["consent"] = {"ad_storage": "denied"}
     reply = post_json(ingest, {"data": [denied], "access_token": "k"})
     assert reply.status == 200 and reply.body["events_received"] == 1, reply.body
-    assert reply.body["messages"] and "not sent" in reply.body["messages"][0]
+    assert any("not sent" in m for m in reply.body["messages"])
     assert recorder.messages == []
 
 
