@@ -21,6 +21,7 @@ import base64
 import binascii
 import dataclasses
 import hashlib
+import itertools
 import json
 import sys
 import threading
@@ -38,6 +39,7 @@ from capi.forward.redact import Redactor
 from capi.forward.tokens import NoToken, TokenSource
 from capi.meta.answers import Outcome
 from capi.meta.graph import GraphClient, GraphResult, build_payload
+from capi.meta.match import Match, assess
 from capi.meta.validate import check_and_prepare
 from capi.queueing.messages import Message, Publisher, PublishError, attribute_value
 from capi.secret_store import SecretError
@@ -57,6 +59,7 @@ class Delivery:
     message_id: str = ""
     attempt: int = 1  # Pub/Sub's deliveryAttempt (1 when unknown)
     problem: str = ""  # set when the message itself is unusable (poison)
+    published_at: float | None = None  # Pub/Sub's publishTime, Unix seconds, when given
 
 
 def decode_push(envelope: Any) -> Delivery:
@@ -79,7 +82,24 @@ def decode_push(envelope: Any) -> Delivery:
         message_id=str(msg.get("messageId") or msg.get("message_id") or ""),
         attempt=attempt if isinstance(attempt, int) and attempt > 0 else 1,
         problem=problem,
+        published_at=_rfc3339_seconds(msg.get("publishTime") or msg.get("publish_time")),
     )
+
+
+def _rfc3339_seconds(value: Any) -> float | None:
+    """Pub/Sub's publishTime (RFC 3339, e.g. 2026-11-27T07:00:00.123456789Z) as Unix seconds."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    head, dot, rest = text.partition(".")
+    if dot:  # Python parses at most microseconds: keep 6 digits of the fraction
+        digits = "".join(itertools.takewhile(str.isdigit, rest))
+        text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits) :]}"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment.timestamp() if moment.tzinfo is not None else None
 
 
 @dataclass
@@ -317,11 +337,11 @@ class Forwarder:
         result = self._send(pixel, prepared, test_code)
         if result is None:  # the token could not be read: transient
             return self._retry_or_exhaust(delivery, "token secret could not be read"), False
-        if result.error is not None:
+        if result.error is not None or result.messages:
             # Meta's free text may quote what it was sent: no raw value of this event may reach
             # a log line or a DLQ attribute through it.
             result = _without_customer_data(result, Redactor.for_event(event, prepared))
-        decision = self._decide(delivery, pixel, event_id, result)
+        decision = self._decide(delivery, pixel, event_id, result, assess(prepared))
         return decision, result.outcome is Outcome.DELIVERED
 
     def _send(self, pixel: str, event: dict[str, Any], test_code: str) -> GraphResult | None:
@@ -344,17 +364,28 @@ class Forwarder:
         return result
 
     def _decide(
-        self, delivery: Delivery, pixel: str, event_id: str, result: GraphResult
+        self, delivery: Delivery, pixel: str, event_id: str, result: GraphResult, match: Match
     ) -> Decision:
         attrs = delivery.message.attributes
         if result.outcome is Outcome.DELIVERED:
+            fields: dict[str, Any] = {}
+            if delivery.published_at is not None:
+                latency = max(0.0, self.clock() - delivery.published_at)
+                fields["latency_ms"] = round(latency * 1000, 1)
+            if result.messages:
+                fields["meta_messages"] = list(result.messages)
             logs.info(
                 "event delivered",
+                outcome="delivered",
                 event_id=event_id,
                 event_name=attrs.get("event_name", ""),
                 pixel_id=pixel,
+                source=attrs.get("source", ""),
+                match_keys=list(match.keys),
+                grade=match.grade,
                 attempt=delivery.attempt,
                 fbtrace_id=result.fbtrace_id,
+                **fields,
             )
             return Decision.ACK
         if result.outcome is Outcome.TRANSIENT:
@@ -406,8 +437,11 @@ class Forwarder:
             return Decision.RETRY
         logs.warning(
             "event dead-lettered",
+            outcome="dead_lettered",
             event_id=attrs.get("event_id", ""),
             event_name=attrs.get("event_name", ""),
+            pixel_id=attrs.get("pixel_id", ""),
+            source=attrs.get("source", ""),
             dlq_reason=reason.kind,
             error_code=reason.code,
             error_subcode=reason.subcode,
@@ -435,7 +469,8 @@ class Forwarder:
 
 def _without_customer_data(result: GraphResult, redact: Redactor) -> GraphResult:
     error = result.error
-    assert error is not None
+    if error is None:
+        return dataclasses.replace(result, messages=tuple(redact(m) for m in result.messages))
     clean = dataclasses.replace(
         error,
         message=redact(error.message),

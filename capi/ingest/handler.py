@@ -19,7 +19,7 @@ from capi.ingest.cors import CorsPolicy
 from capi.ingest.graph_route import GRAPH_PATH, GraphRoute
 from capi.ingest.pixels import Routing, RoutingError, requested_pixels
 from capi.meta.body import Batch, BodyError, parse_body
-from capi.meta.contract import check_event
+from capi.meta.contract import EventResult, check_event
 from capi.queueing.messages import (
     MAX_MESSAGES_PER_PUBLISH,
     MAX_PUBLISH_BYTES,
@@ -30,6 +30,7 @@ from capi.queueing.messages import (
     publish_size,
 )
 from capi.secret_store import SecretError
+from capi.values import scalar_text
 from capi.web import IncomingRequest, Reply, error_reply, error_reply_for
 
 EVENT_PATHS = frozenset({"/", "/events"})
@@ -202,9 +203,11 @@ class Ingest:
         }
         if not accepted and not dropped:
             body["error"] = {"code": "no_valid_event", "message": "no event in the body is valid"}
+            _log_events(results, pixels, source)
             return Reply(400, body)
         if all_or_nothing and body["rejected"]:
             body["error"] = {"code": "invalid_event", "message": "an event is invalid: none queued"}
+            _log_events(results, pixels, source, refused="request_refused")
             return Reply(400, body)
         messages = [
             event_message(
@@ -221,8 +224,10 @@ class Ingest:
             for pixel in pixels
         ]
         if not messages:
+            _log_events(results, pixels, source)
             return Reply(202, body)
         if not fits_one_publish(messages):
+            _log_events(results, pixels, source, refused="too_large_for_queue")
             # Several Publish calls could fail half-way: a 503 would then not mean "nothing was
             # queued". Refuse what cannot be queued all or nothing, and say how to split it.
             size = publish_size(messages)
@@ -242,12 +247,40 @@ class Ingest:
             self.publisher.publish_all(messages)
         except PublishError as exc:
             logs.error("publish failed", error=str(exc), events=len(messages))
+            _log_events(results, pixels, source, refused="queue_unavailable")
             return error_reply(
                 503,
                 "queue_unavailable",
                 "the queue did not take the events; nothing was accepted, retry the same request",
             )
+        _log_events(results, pixels, source)
         return Reply(202, body)
+
+
+def _log_events(
+    results: list[EventResult], pixels: list[str], source: str, *, refused: str = ""
+) -> None:
+    """One "ingest event" line per event and pixel: what the log-based metrics and the
+    dashboard count (terraform/monitoring.tf reads these field names). Names, never values.
+    `refused`: why an otherwise accepted event was not queued (the whole request was refused)."""
+    for r in results:
+        status = refused if refused and r.status == "accepted" else r.status
+        fields: dict[str, Any] = {
+            "status": status,
+            "source": source,
+            "event_name": scalar_text(r.event.get("event_name"))
+            if isinstance(r.event, dict)
+            else "",
+            "event_id": r.event_id or "",
+            "match_keys": list(r.match.keys) if r.match else [],
+            "grade": r.match.grade if r.match else "none",
+        }
+        if r.errors:
+            fields["error_codes"] = sorted({e.code for e in r.errors})
+        if r.warnings:
+            fields["warning_codes"] = sorted({w.code for w in r.warnings})
+        for pixel in pixels:
+            logs.info("ingest event", pixel_id=pixel, **fields)
 
 
 def _summary(reply: Reply) -> dict[str, Any]:

@@ -28,6 +28,8 @@ class GraphResult:
     # True when the request may have reached Meta although no answer came back (read timeout,
     # connection lost after sending): a retry may then make a duplicate, with the same event_id.
     maybe_sent: bool = False
+    # Meta's `messages` on a delivery (advisories), as short texts; untrusted, never parsed.
+    messages: tuple[str, ...] = ()
 
     @property
     def reason(self) -> str:
@@ -113,6 +115,9 @@ class GraphClient:
         )
 
 
+MAX_META_MESSAGES = 10  # kept from one answer, each cut to 300 characters
+
+
 def _answer_body(content: bytes) -> Any:
     """Meta's answer as JSON, or None. Every field of it is untrusted input."""
     try:
@@ -142,7 +147,11 @@ def _success(status: int, body: Any, *, sent: int) -> GraphResult:
             error=MetaError(status, message=message, fbtrace_id=trace),
             maybe_sent=True,
         )
-    return GraphResult(Outcome.DELIVERED, status, received, fbtrace_id=trace)
+    raw = body.get("messages")
+    messages = tuple(
+        str(m)[:300] for m in (raw if isinstance(raw, list) else [])[:MAX_META_MESSAGES]
+    )
+    return GraphResult(Outcome.DELIVERED, status, received, fbtrace_id=trace, messages=messages)
 
 
 def _maybe_sent(exc: Exception) -> bool:
