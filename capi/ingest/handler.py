@@ -261,16 +261,16 @@ def _log_events(
     results: list[EventResult], pixels: list[str], source: str, *, refused: str = ""
 ) -> None:
     """One "ingest event" line per event and pixel: what the log-based metrics and the
-    dashboard count (terraform/monitoring.tf reads these field names). Names, never values.
+    dashboard count (terraform/metrics.tf reads these field names). Names, never values.
     `refused`: why an otherwise accepted event was not queued (the whole request was refused)."""
     for r in results:
+        event = r.event if isinstance(r.event, dict) else {}
         status = refused if refused and r.status == "accepted" else r.status
         fields: dict[str, Any] = {
             "status": status,
             "source": source,
-            "event_name": scalar_text(r.event.get("event_name"))
-            if isinstance(r.event, dict)
-            else "",
+            "event_name": scalar_text(event.get("event_name")),
+            "action_source": scalar_text(event.get("action_source")),
             "event_id": r.event_id or "",
             "match_keys": list(r.match.keys) if r.match else [],
             "grade": r.match.grade if r.match else "none",

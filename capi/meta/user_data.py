@@ -50,6 +50,7 @@ _ID_FIELDS = _NEVER - {"client_ip_address", "client_user_agent", "fbc", "fbp"}
 _sha256 = hashlib.sha256
 EMPTY_SHA256 = _sha256(b"").hexdigest()
 _PLACEHOLDERS = frozenset(PLACEHOLDER_VALUES)
+_PLACEHOLDER_REASONS = ("this is the SHA-256 of", "the placeholder")
 # digest -> the placeholder it hashes, in the spellings code produces (as is, upper, Title)
 PLACEHOLDER_SHA256 = {
     _sha256(spelling.encode()).hexdigest(): value
@@ -181,6 +182,11 @@ else:
     _digest = _digest_uncached
 
 
+def _code(reason: str) -> str:
+    """`placeholder` for a value that stands for a missing one (hashed or not), else `invalid`."""
+    return "placeholder" if reason.startswith(_PLACEHOLDER_REASONS) else "invalid"
+
+
 def _hash_field(key: str, raw: Any, context: Any, problems: list[Problem]) -> list[str] | None:
     """The digests of the usable values of one hashed field, in order, without duplicates."""
     if type(raw) is str:  # the usual case: one string
@@ -189,7 +195,7 @@ def _hash_field(key: str, raw: Any, context: Any, problems: list[Problem]) -> li
             return None
         digest, reason = _digest(key, text, context)
         if reason is not None:
-            problems.append(Problem(f"user_data.{key}", f"dropped: {reason}", "invalid"))
+            problems.append(Problem(f"user_data.{key}", f"dropped: {reason}", _code(reason)))
         return [digest] if digest else None
     if raw is None:
         return None
@@ -217,7 +223,7 @@ def _hash_field(key: str, raw: Any, context: Any, problems: list[Problem]) -> li
         if text:
             digest, reason = _digest(key, text, context)
             if reason is not None:
-                problems.append(Problem(_path(key, index), f"dropped: {reason}", "invalid"))
+                problems.append(Problem(_path(key, index), f"dropped: {reason}", _code(reason)))
             elif digest:
                 digests[digest] = None
     return list(digests) or None

@@ -1,4 +1,4 @@
-"""The `capi` command (also `python -m capi`): serve, validate, normalize, send, replay,
+"""The `capi` command (also `python -m capi`): serve, validate, normalize, send, replay, audit,
 emulator-setup. Each subcommand imports what it needs when it runs.
 """
 
@@ -302,6 +302,33 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return _print_replay(report, args.dry_run, subscription, topic)
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from capi.tools import audit
+
+    if not args.files and not args.dlq_subscription:
+        print("give event or log files, - for stdin, or --dlq-subscription", file=sys.stderr)
+        return 2
+    result = audit.audit_files(args.files, progress=not args.no_progress and sys.stderr.isatty())
+    if args.dlq_subscription:
+        from google.cloud import pubsub_v1
+
+        subscriber = pubsub_v1.SubscriberClient()
+        letters = audit.pull_dead_letters(subscriber, args.dlq_subscription, limit=args.limit)
+        for record in (audit.classify(v, i, time.time()) for i, v in enumerate(letters)):
+            if record is not None:
+                result.add(record)
+    summary = result.summary()
+    if args.html:
+        with open(args.html, "w", encoding="utf-8") as f:
+            f.write(audit.html_report(summary))
+        print(f"report written to {args.html}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False, indent=2))
+    elif not args.html:
+        sys.stdout.write(audit.text_report(summary))
+    return 0 if result.total else 1
+
+
 def cmd_emulator_setup(args: argparse.Namespace) -> int:
     from capi.tools.emulator import setup
 
@@ -387,6 +414,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--queue-file", default="capi-queue.db", help="capi serve's queue journal")
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser(
+        "audit", help="coverage, match grades and common failures of events, dead letters or logs"
+    )
+    p.add_argument(
+        "files",
+        nargs="*",
+        help="files of events (as for validate), dead-letter files, or exported log lines; - stdin",
+    )
+    p.add_argument("--dlq-subscription", default="", help="also read this DLQ pull subscription")
+    p.add_argument("--limit", type=int, default=1_000_000, help="dead letters to read at most")
+    p.add_argument("--json", action="store_true", help="the summary as JSON")
+    p.add_argument("--html", default="", help="write a self-contained HTML report to this file")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on large inputs")
+    p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("emulator-setup", help="create topics and subscriptions in the emulator")
     p.add_argument("--project", default=os.environ.get("PUBSUB_PROJECT_ID", "capi-local"))

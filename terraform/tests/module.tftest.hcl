@@ -556,3 +556,35 @@ run "source_bucket_private_object_named_by_content_and_apis_never_disabled" {
     error_message = "alerts watch the dead-letter queue and the delivery backlog"
   }
 }
+
+run "metrics_and_dashboard" {
+  command = plan
+
+  assert {
+    condition     = length(google_logging_metric.coverage) == 10 && google_logging_metric.ingest_events.name == "capi/ingest_events"
+    error_message = "one coverage metric per identifier, and the ingest counter under the prefix"
+  }
+
+  assert {
+    condition     = strcontains(google_logging_metric.ingest_events.filter, "resource.labels.service_name=\"capi-ingest\"") && strcontains(google_logging_metric.deliveries.filter, "resource.labels.service_name=\"capi-forward\"")
+    error_message = "each metric reads the lines of its own function"
+  }
+
+  assert {
+    condition     = google_logging_metric.delivery_latency.value_extractor == "EXTRACT(jsonPayload.latency_ms)" && google_logging_metric.delivery_latency.metric_descriptor[0].value_type == "DISTRIBUTION"
+    error_message = "delivery latency is a distribution of latency_ms"
+  }
+
+  assert {
+    condition     = length(jsondecode(google_monitoring_dashboard.relay.dashboard_json).mosaicLayout.tiles) == 7
+    error_message = "the dashboard has its seven charts"
+  }
+
+  assert {
+    condition = alltrue([
+      for tile in jsondecode(google_monitoring_dashboard.relay.dashboard_json).mosaicLayout.tiles :
+      alltrue([for ds in tile.widget.xyChart.dataSets : strcontains(ds.timeSeriesQuery.timeSeriesFilter.filter, "logging.googleapis.com/user/capi/")])
+    ])
+    error_message = "every chart reads one of the module's log-based metrics"
+  }
+}

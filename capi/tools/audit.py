@@ -1,0 +1,580 @@
+"""`capi audit`: what Meta will be able to match, over a file of events or the relay's own records.
+
+Inputs, mixed freely and told apart line by line:
+- events, as `capi validate` reads them (a Meta body, a JSON array, JSON Lines): each goes through
+  ingest's contract (capi.meta.contract), so its status, match keys and grade are what ingest
+  would answer;
+- the relay's dead letters: a line of the local dead-letter file, or of `--dlq-subscription`
+  (`{"data": base64 event, "attributes": {...dlq_reason...}}`): the event, counted as dead-lettered;
+- an export of the relay's log lines (Cloud Logging's JSON export, one entry per line with a
+  `jsonPayload`, or the bare lines): `ingest event`, `event delivered` and `event dead-lettered`.
+
+The summary: events by status, coverage per identifier (overall and per event name), the grade
+distribution (capi.meta.match; the relay's estimate, not Meta's Event Match Quality), the three
+failures every audit finds with counts and example event ids, and the top rejection reasons.
+Printed as text, `--json`, or `--html FILE` (one self-contained page, charts as inline SVG).
+
+JSON Lines are read one line at a time with flat memory; a file that is one JSON document (an
+array, a Meta body) is read whole.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import json
+import os
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from capi.meta.contract import check_event
+from capi.meta.match import GRADES, KEY_ORDER
+from capi.tools.eventfile import parse_events
+
+EXAMPLES = 5  # example event ids kept per failure and per reason
+PROGRESS_FROM_BYTES = 5_000_000  # a progress bar (on a terminal) for inputs larger than this
+CLICK_ONLY = frozenset({"fbc", "client_user_agent"})
+LOG_MESSAGES = {"ingest event", "event delivered", "event dead-lettered"}
+FAILURES = {
+    "no_shared_event_id": (
+        "No shared event_id",
+        "web events without the caller's event_id: the Pixel cannot share it, so Meta counts the "
+        "conversion twice (browser and server)",
+    ),
+    "bad_hash": (
+        "Hashed placeholders",
+        "pre-hashed values that are the hash of an empty or placeholder value (null, "
+        "undefined...): they match nobody",
+    ),
+    "click_id_only": (
+        "Click id as the only key",
+        "events whose only customer key is the fbc click id: almost never matched",
+    ),
+}
+
+
+@dataclass
+class Record:
+    """One event as the audit counts it."""
+
+    event_id: str
+    event_name: str
+    status: str  # accepted, rejected, dropped, delivered, dead_lettered, ...
+    keys: tuple[str, ...]
+    grade: str
+    action_source: str = ""
+    error_codes: tuple[str, ...] = ()
+    warning_codes: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()  # rejection reasons: "path: code" or the dead-letter reason
+
+
+@dataclass
+class Audit:
+    """Counts over records; memory grows with distinct names and codes, not with events."""
+
+    total: int = 0
+    unreadable: int = 0
+    by_status: Counter = field(default_factory=Counter)
+    by_grade: Counter = field(default_factory=Counter)
+    by_key: Counter = field(default_factory=Counter)
+    by_name: Counter = field(default_factory=Counter)
+    by_name_key: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    by_name_grade: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    failures: Counter = field(default_factory=Counter)
+    failure_examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    reasons: Counter = field(default_factory=Counter)
+    reason_examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    def add(self, record: Record) -> None:
+        self.total += 1
+        name = record.event_name or "(no name)"
+        self.by_status[record.status] += 1
+        self.by_grade[record.grade] += 1
+        self.by_name[name] += 1
+        self.by_name_grade[name][record.grade] += 1
+        for key in record.keys:
+            self.by_key[key] += 1
+            self.by_name_key[name][key] += 1
+        for failure in failures_of(record):
+            self.failures[failure] += 1
+            if len(self.failure_examples[failure]) < EXAMPLES:
+                self.failure_examples[failure].append(record.event_id or "(no id)")
+        for reason in record.reasons:
+            self.reasons[reason] += 1
+            if len(self.reason_examples[reason]) < EXAMPLES:
+                self.reason_examples[reason].append(record.event_id or "(no id)")
+
+    def summary(self, top: int = 10) -> dict[str, Any]:
+        def share(n: int, of: int) -> float:
+            return round(100 * n / of, 1) if of else 0.0
+
+        keys = [k for k in KEY_ORDER if self.by_key[k]]
+        return {
+            "events": self.total,
+            "unreadable": self.unreadable,
+            "by_status": dict(self.by_status.most_common()),
+            "grades": {g: self.by_grade[g] for g in GRADES},
+            "coverage": {
+                k: {"events": self.by_key[k], "percent": share(self.by_key[k], self.total)}
+                for k in keys
+            },
+            "by_event_name": {
+                name: {
+                    "events": count,
+                    "grades": {g: self.by_name_grade[name][g] for g in GRADES},
+                    "coverage": {k: share(self.by_name_key[name][k], count) for k in keys},
+                }
+                for name, count in self.by_name.most_common()
+            },
+            "failures": {
+                kind: {
+                    "title": FAILURES[kind][0],
+                    "explanation": FAILURES[kind][1],
+                    "events": self.failures[kind],
+                    "examples": self.failure_examples[kind],
+                }
+                for kind in FAILURES
+            },
+            "top_rejection_reasons": [
+                {"reason": reason, "events": n, "examples": self.reason_examples[reason]}
+                for reason, n in self.reasons.most_common(top)
+            ],
+        }
+
+
+def failures_of(record: Record) -> list[str]:
+    found = []
+    if "derived" in record.warning_codes and record.action_source in ("website", ""):
+        found.append("no_shared_event_id")
+    if "placeholder" in record.warning_codes:
+        found.append("bad_hash")
+    if record.keys and set(record.keys) <= CLICK_ONLY and "fbc" in record.keys:
+        found.append("click_id_only")
+    return found
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+def record_from_event(value: Any, index: int, now: float, test_code: str = "") -> Record:
+    result = check_event(value, index, now=now)
+    event = result.event if isinstance(result.event, dict) else {}
+    match = result.match
+    return Record(
+        event_id=result.event_id or "",
+        event_name=str(event.get("event_name") or ""),
+        status=result.status,
+        keys=match.keys if match else (),
+        grade=match.grade if match else "none",
+        action_source=str(event.get("action_source") or ""),
+        error_codes=tuple(sorted({e.code for e in result.errors})),
+        warning_codes=tuple(sorted({w.code for w in result.warnings})),
+        reasons=tuple(f"{e.path or 'event'}: {e.code}" for e in result.errors),
+    )
+
+
+def record_from_log(line: dict[str, Any]) -> Record:
+    message = line.get("message")
+    if message == "ingest event":
+        status = str(line.get("status") or "")
+        reasons = tuple(f"ingest: {c}" for c in line.get("error_codes") or ())
+    elif message == "event delivered":
+        status, reasons = "delivered", ()
+    else:
+        status = "dead_lettered"
+        code = line.get("error_code")
+        reasons = (
+            f"dead-lettered: {line.get('dlq_reason') or 'unknown'}"
+            + (f" (Meta code {code})" if code is not None else ""),
+        )
+    keys = line.get("match_keys")
+    return Record(
+        event_id=str(line.get("event_id") or ""),
+        event_name=str(line.get("event_name") or ""),
+        status=status,
+        keys=tuple(k for k in keys if isinstance(k, str)) if isinstance(keys, list) else (),
+        grade=str(line.get("grade") or "none"),
+        action_source=str(line.get("action_source") or ""),
+        error_codes=tuple(line.get("error_codes") or ()),
+        warning_codes=tuple(line.get("warning_codes") or ()),
+        reasons=reasons,
+    )
+
+
+def record_from_dead_letter(value: dict[str, Any], index: int, now: float) -> Record:
+    attributes = value.get("attributes") or {}
+    try:
+        event = json.loads(base64.b64decode(value["data"], validate=True))
+    except (ValueError, binascii.Error):
+        event = None
+    record = record_from_event(event, index, now)
+    record.status = "dead_lettered"
+    reason = attributes.get("dlq_reason") or "unknown"
+    code = attributes.get("error_code")
+    record.reasons = (f"dead-lettered: {reason}" + (f" (Meta code {code})" if code else ""),)
+    return record
+
+
+def classify(value: Any, index: int, now: float, test_code: str = "") -> Record | None:
+    """The record for one parsed JSON value of any input kind; None for a log line of no interest
+    (another message of the relay's logs)."""
+    if isinstance(value, dict):
+        payload = value.get("jsonPayload") if isinstance(value.get("jsonPayload"), dict) else None
+        line = payload if payload is not None else value
+        if line.get("message") in LOG_MESSAGES and "event_name" in line:
+            return record_from_log(line)
+        if payload is not None or ("severity" in value and "message" in value):
+            return None  # some other log line
+        if isinstance(value.get("data"), str) and isinstance(value.get("attributes"), dict):
+            return record_from_dead_letter(value, index, now)
+        if "event" in value and "errors" in value and "event_name" not in value:
+            value = value["event"]  # a line of `capi send`'s rejected file
+    return record_from_event(value, index, now, test_code)
+
+
+def _values(stream: IO[str], progress: Any) -> Iterator[tuple[Any, str]]:
+    """(parsed value, error) per entry of a file. JSON Lines (the first non-blank line is a JSON
+    object) are read one line at a time; anything else (an array, a pretty-printed document) is
+    read whole through the CLI's reader."""
+    first = ""
+    for first in stream:
+        progress.update(len(first.encode("utf-8", "surrogateescape")))
+        if first.strip():
+            break
+    else:
+        return
+    try:
+        value = json.loads(first)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        rest = first + stream.read()
+        progress.update(len(rest.encode("utf-8", "surrogateescape")) - len(first))
+        for item in parse_events(rest):
+            yield (None, item.error) if item.error else (item.value, "")
+        return
+    yield from _expanded(value)
+    for line in stream:
+        progress.update(len(line.encode("utf-8", "surrogateescape")))
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as exc:
+            yield None, str(exc)
+            continue
+        yield from _expanded(value)
+
+
+def _expanded(value: Any) -> Iterator[tuple[Any, str]]:
+    """A line that is a Meta body or an array stands for its events."""
+    if (
+        isinstance(value, dict)
+        and isinstance(value.get("data"), list)
+        and "event_name" not in value
+    ):
+        for event in value["data"]:
+            yield event, ""
+    elif isinstance(value, list):
+        for event in value:
+            yield event, ""
+    else:
+        yield value, ""
+
+
+class _NoProgress:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(path: str, enabled: bool) -> Any:
+    if not enabled or path == "-":
+        return _NoProgress()
+    try:
+        from tqdm import tqdm
+    except ImportError:  # the bar is a convenience of the dev install
+        return _NoProgress()
+    return tqdm(
+        total=os.path.getsize(path),
+        unit="B",
+        unit_scale=True,
+        desc=os.path.basename(path),
+        file=sys.stderr,
+        leave=False,
+        mininterval=0.5,
+    )
+
+
+def audit_files(paths: Iterable[str], *, now: float | None = None, progress: bool = False) -> Audit:
+    """The audit of every entry of the given files (`-` for stdin)."""
+    now = time.time() if now is None else now
+    result = Audit()
+    for path in paths:
+        big = path != "-" and os.path.getsize(path) > PROGRESS_FROM_BYTES
+        bar = _progress(path, progress and big)
+        if path == "-":
+            stream: IO[str] = sys.stdin
+        else:
+            stream = open(path, encoding="utf-8", errors="surrogateescape")  # noqa: SIM115
+        try:
+            for index, (value, error) in enumerate(_values(stream, bar)):
+                if error:
+                    result.unreadable += 1
+                    continue
+                record = classify(value, index, now)
+                if record is not None:
+                    result.add(record)
+        finally:
+            bar.close()
+            if stream is not sys.stdin:
+                stream.close()
+    return result
+
+
+def audit_values(values: Iterable[Any], *, now: float | None = None) -> Audit:
+    """The audit of already-read values (dead letters pulled from Pub/Sub, tests)."""
+    now = time.time() if now is None else now
+    result = Audit()
+    for index, value in enumerate(values):
+        record = classify(value, index, now)
+        if record is not None:
+            result.add(record)
+    return result
+
+
+def pull_dead_letters(
+    subscriber: Any, subscription: str, *, limit: int = 1_000_000
+) -> Iterator[dict[str, Any]]:
+    """The messages of a dead-letter pull subscription, read and left in place: none is
+    acknowledged, and all are released (ack deadline 0) when the reading ends."""
+    seen: set[str] = set()
+    held: list[str] = []
+    try:
+        while len(seen) < limit:
+            response = subscriber.pull(
+                request={"subscription": subscription, "max_messages": 500}, timeout=10
+            )
+            received = list(response.received_messages)
+            held += [r.ack_id for r in received]
+            fresh = [r for r in received if r.message.message_id not in seen]
+            if not fresh:
+                break
+            for item in fresh[: limit - len(seen)]:
+                seen.add(item.message.message_id)
+                yield {
+                    "data": base64.b64encode(bytes(item.message.data)).decode("ascii"),
+                    "attributes": dict(item.message.attributes),
+                }
+    finally:
+        for start in range(0, len(held), 1000):
+            subscriber.modify_ack_deadline(
+                request={
+                    "subscription": subscription,
+                    "ack_ids": held[start : start + 1000],
+                    "ack_deadline_seconds": 0,
+                }
+            )
+
+
+# -- output -------------------------------------------------------------------------------------
+
+
+def text_report(summary: dict[str, Any]) -> str:
+    lines = [
+        f"{summary['events']} events"
+        + (
+            f" ({summary['unreadable']} unreadable entries skipped)"
+            if summary["unreadable"]
+            else ""
+        )
+    ]
+    lines.append("status: " + ", ".join(f"{k} {v}" for k, v in summary["by_status"].items()))
+    total = summary["events"] or 1
+    lines.append("")
+    lines.append("match grade (the relay's estimate, not Meta's Event Match Quality)")
+    for grade, n in summary["grades"].items():
+        lines.append(f"  {grade:<8} {n:>9}  {100 * n / total:5.1f}%  {_bar(n / total)}")
+    lines.append("")
+    lines.append("coverage per identifier (events carrying it after normalization)")
+    for key, c in summary["coverage"].items():
+        lines.append(
+            f"  {key:<18} {c['events']:>9}  {c['percent']:5.1f}%  {_bar(c['percent'] / 100)}"
+        )
+    lines.append("")
+    lines.append("per event name")
+    for name, row in summary["by_event_name"].items():
+        best = ", ".join(f"{k} {v:.0f}%" for k, v in row["coverage"].items() if v)
+        strong = row["grades"]["strong"] * 100 / (row["events"] or 1)
+        lines.append(f"  {name:<22} {row['events']:>9}  strong {strong:5.1f}%  {best}")
+    lines.append("")
+    lines.append("the three failures every audit finds")
+    for failure in summary["failures"].values():
+        examples = ", ".join(failure["examples"])
+        lines.append(
+            f"  {failure['title']:<26} {failure['events']:>9}"
+            + (f"  e.g. {examples}" if examples else "")
+        )
+    if summary["top_rejection_reasons"]:
+        lines.append("")
+        lines.append("top rejection reasons")
+        for reason in summary["top_rejection_reasons"]:
+            lines.append(
+                f"  {reason['events']:>9}  {reason['reason']}  e.g. {', '.join(reason['examples'])}"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _bar(fraction: float, width: int = 30) -> str:
+    return "#" * round(max(0.0, min(1.0, fraction)) * width)
+
+
+_GRADE_COLOURS = {"strong": "#1a7f37", "good": "#4c9be8", "weak": "#d4a72c", "none": "#cf222e"}
+
+
+def _svg_bars(rows: list[tuple[str, float, str, str]], *, width: int = 560) -> str:
+    """Horizontal bars: (label, fraction 0..1, text at the end, colour)."""
+    height = 26 * len(rows) + 8
+    parts = [f'<svg class="bars" viewBox="0 0 {width} {height}" width="100%" role="img">']
+    for i, (label, fraction, text, colour) in enumerate(rows):
+        y = 6 + 26 * i
+        length = max(0.0, min(1.0, fraction)) * (width - 260)
+        parts.append(
+            f'<text x="0" y="{y + 14}" class="label">{html.escape(label)}</text>'
+            f'<rect x="150" y="{y}" width="{width - 260}" height="18" rx="3" class="track"/>'
+            f'<rect x="150" y="{y}" width="{length:.1f}" height="18" rx="3" fill="{colour}"/>'
+            f'<text x="{width - 100}" y="{y + 14}" class="value">{html.escape(text)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _heat(percent: float) -> str:
+    """A background from pale to deep green for a coverage cell."""
+    light = 96 - round(percent * 0.5)
+    return f"background:hsl(140,45%,{light}%)"
+
+
+_CSS = """
+body{
+  font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;
+  margin:0;
+  color:#1f2328;
+  background:#f6f8fa;
+}
+header{background:#0d1117;color:#fff;padding:20px 32px} header h1{margin:0;font-size:22px}
+header p{margin:4px 0 0;color:#9da7b3}
+main{max-width:1100px;margin:0 auto;padding:24px 32px}
+section{
+  background:#fff;
+  border:1px solid #d0d7de;
+  border-radius:8px;
+  padding:16px 20px;
+  margin:0 0 20px;
+}
+h2{font-size:17px;margin:0 0 12px}
+.grid{display:grid;grid-template-columns:1fr 1fr;gap:20px}
+.cards{display:grid;grid-template-columns:repeat(3,1fr);gap:16px}
+.card{border-radius:8px;padding:14px 16px;border:1px solid #d0d7de}
+.card.bad{background:#fff1f0;border-color:#ffaba8}
+.card.ok{background:#eefbf1;border-color:#9fe3b0}
+.card .count{font-size:30px;font-weight:700} .card h3{margin:2px 0 6px;font-size:15px}
+.card p{margin:4px 0;font-size:13px} .examples{color:#57606a;word-break:break-all}
+svg.bars text{font-size:13px;fill:#1f2328} svg.bars .track{fill:#eaeef2}
+table{border-collapse:collapse;width:100%;font-size:13px}
+th,td{padding:5px 8px;text-align:right;border-bottom:1px solid #eaeef2}
+th:first-child,td:nth-child(2){text-align:left} thead th{color:#57606a;font-weight:600}
+.note{color:#57606a;font-size:13px}
+.kpi{display:flex;gap:28px;margin:6px 0 0}
+.kpi b{font-size:24px;display:block}
+"""
+
+
+def html_report(summary: dict[str, Any], *, title: str = "capi-relay audit") -> str:
+    total = summary["events"] or 1
+    grades = _svg_bars(
+        [
+            (g, n / total, f"{n:,} ({100 * n / total:.1f}%)", _GRADE_COLOURS[g])
+            for g, n in summary["grades"].items()
+        ]
+    )
+    coverage = _svg_bars(
+        [
+            (k, c["percent"] / 100, f"{c['percent']:.1f}%", "#4c9be8")
+            for k, c in summary["coverage"].items()
+        ]
+    )
+    statuses = _svg_bars(
+        [(s, n / total, f"{n:,}", "#8250df") for s, n in summary["by_status"].items()]
+    )
+    keys = list(summary["coverage"])
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
+    rows = []
+    for name, row in summary["by_event_name"].items():
+        cells = "".join(
+            f'<td style="{_heat(row["coverage"][k])}">{row["coverage"][k]:.0f}%</td>' for k in keys
+        )
+        strong = 100 * row["grades"]["strong"] / (row["events"] or 1)
+        rows.append(
+            f"<tr><th>{html.escape(name)}</th><td>{row['events']:,}</td>"
+            f'<td style="{_heat(strong)}">{strong:.0f}%</td>{cells}</tr>'
+        )
+    cards = []
+    for failure in summary["failures"].values():
+        level = "bad" if failure["events"] else "ok"
+        examples = ", ".join(html.escape(e) for e in failure["examples"]) or "none"
+        cards.append(
+            f'<div class="card {level}"><div class="count">{failure["events"]:,}</div>'
+            f"<h3>{html.escape(failure['title'])}</h3><p>{html.escape(failure['explanation'])}</p>"
+            f'<p class="examples">Examples: {examples}</p></div>'
+        )
+    reasons = (
+        "".join(
+            f"<tr><td>{r['events']:,}</td><td>{html.escape(r['reason'])}</td>"
+            f"<td>{html.escape(', '.join(r['examples']))}</td></tr>"
+            for r in summary["top_rejection_reasons"]
+        )
+        or '<tr><td colspan="3">No rejected events.</td></tr>'
+    )
+    failing = sum(f["events"] for f in summary["failures"].values())
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)}</title>
+<style>
+{_CSS}</style></head>
+<body><header><h1>{html.escape(title)}</h1>
+<p>What Meta will be able to match, event by event, after the relay's normalization.</p></header>
+<main>
+<section><h2>Overview</h2><div class="kpi">
+<div><b>{summary["events"]:,}</b>events</div>
+<div><b>{100 * summary["grades"]["strong"] / total:.1f}%</b>strong match</div>
+<div><b>{failing:,}</b>events with a common failure</div>
+<div><b>{summary["unreadable"]:,}</b>unreadable entries</div></div></section>
+<section><h2>The three failures every audit finds</h2>
+<div class="cards">{"".join(cards)}</div></section>
+<div class="grid">
+<section><h2>Match grade</h2>{grades}
+<p class="note">The relay's estimate from the keys that survive normalization, not Meta's
+Event Match Quality. strong: email or phone plus a browser id, IP or external_id; good: email or
+phone alone; weak: only click or browser ids, or only name and address.</p></section>
+<section><h2>Coverage per identifier</h2>{coverage}</section>
+</div>
+<section><h2>Per event name: share of events carrying each identifier</h2>
+<table><thead><tr><th>event</th><th>events</th><th>strong</th>{head}</tr></thead>
+<tbody>{"".join(rows)}</tbody></table></section>
+<div class="grid">
+<section><h2>Events by status</h2>{statuses}</section>
+<section><h2>Top rejection reasons</h2><table>
+<thead><tr><th>events</th><th>reason</th><th>examples</th></tr></thead>
+<tbody>{reasons}</tbody></table></section>
+</div>
+</main></body></html>
+"""
