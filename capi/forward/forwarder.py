@@ -62,6 +62,9 @@ class Delivery:
     published_at: float | None = None  # Pub/Sub's publishTime, Unix seconds, when given
 
 
+DRY_RUN_MESSAGE = "dry run: payload printed, NOTHING sent to Meta"
+
+
 def decode_push(envelope: Any) -> Delivery:
     """A Pub/Sub push request body -> Delivery. Raises PoisonMessage with the reason."""
     if not isinstance(envelope, dict) or not isinstance(envelope.get("message"), dict):
@@ -461,9 +464,7 @@ class Forwarder:
         stream = self.dry_run_stream or sys.stdout
         stream.write(json.dumps(record, ensure_ascii=False) + "\n")
         stream.flush()
-        logs.warning(
-            "dry run: payload printed, NOTHING sent to Meta", event_id=event_id, pixel_id=pixel
-        )
+        logs.warning(DRY_RUN_MESSAGE, outcome="dry_run", event_id=event_id, pixel_id=pixel)
         return Decision.ACK
 
 

@@ -436,6 +436,12 @@ def _bar(fraction: float, width: int = 30) -> str:
     return "#" * round(max(0.0, min(1.0, fraction)) * width)
 
 
+_SHORT = {  # column headings of the per-event-name table (the full name is the tooltip)
+    "client_ip_address": "ip",
+    "client_user_agent": "ua",
+    "external_id": "ext id",
+    "country": "ctry",
+}
 _GRADE_COLOURS = {"strong": "#1a7f37", "good": "#4c9be8", "weak": "#d4a72c", "none": "#cf222e"}
 
 
@@ -463,6 +469,7 @@ def _heat(percent: float) -> str:
 
 
 _CSS = """
+.wide{overflow-x:auto}
 body{
   font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;
   margin:0;
@@ -515,7 +522,9 @@ def html_report(summary: dict[str, Any], *, title: str = "capi-relay audit") -> 
         [(s, n / total, f"{n:,}", "#8250df") for s, n in summary["by_status"].items()]
     )
     keys = list(summary["coverage"])
-    head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
+    head = "".join(
+        f'<th title="{html.escape(k)}">{html.escape(_SHORT.get(k, k))}</th>' for k in keys
+    )
     rows = []
     for name, row in summary["by_event_name"].items():
         cells = "".join(
@@ -568,8 +577,9 @@ phone alone; weak: only click or browser ids, or only name and address.</p></sec
 <section><h2>Coverage per identifier</h2>{coverage}</section>
 </div>
 <section><h2>Per event name: share of events carrying each identifier</h2>
-<table><thead><tr><th>event</th><th>events</th><th>strong</th>{head}</tr></thead>
-<tbody>{"".join(rows)}</tbody></table></section>
+<div class="wide"><table><thead><tr><th>event</th><th>events</th><th>strong</th>{head}</tr></thead>
+<tbody>{"".join(rows)}</tbody></table></div>
+<p class="note">ip: client_ip_address, ua: client_user_agent, ext id: external_id.</p></section>
 <div class="grid">
 <section><h2>Events by status</h2>{statuses}</section>
 <section><h2>Top rejection reasons</h2><table>

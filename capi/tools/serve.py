@@ -8,6 +8,7 @@ start.
 
 from __future__ import annotations
 
+import json
 import secrets
 import signal
 import sys
@@ -19,20 +20,43 @@ from capi import logs
 from capi.config import ConfigError, Settings
 from capi.ingest.handler import Ingest
 from capi.tools.local_queue import FileDeadLetters, LocalQueue
+from capi.tools.status import PAGE, LiveStatus, StatusPublisher
+from capi.tools.status import install as install_status
+from capi.tools.status import uninstall as uninstall_status
 from capi.web import error_reply, from_flask, to_flask
 from capi.wiring import build_forwarder, build_ingest
 
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
 
-def make_app(ingest: Ingest) -> Any:
-    """A Flask app that sends every request to the ingest handler."""
-    from flask import Flask, request
+
+def make_app(ingest: Ingest, status: LiveStatus | None = None) -> Any:
+    """A Flask app that sends every request to the ingest handler; with `status`, `GET /status`
+    (and `GET /`) shows the live page and `GET /status.json` its numbers, to loopback clients
+    only."""
+    from flask import Flask, Response, request
     from werkzeug.exceptions import HTTPException
 
     app = Flask("capi-serve")
 
+    def _status_page(path: str) -> Any:
+        if status is None or request.method != "GET" or path not in ("", "status", "status.json"):
+            return None
+        if request.remote_addr not in LOOPBACK:
+            return to_flask(error_reply(404, "not_found", "the status page is local only"))
+        if path == "status.json":
+            return Response(
+                json.dumps(status.snapshot(), ensure_ascii=False),
+                mimetype="application/json",
+                headers={"Cache-Control": "no-store"},
+            )
+        return Response(PAGE, mimetype="text/html", headers={"Cache-Control": "no-store"})
+
     @app.route("/", defaults={"path": ""}, methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"])
     @app.route("/<path:path>", methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"])
     def _all(path: str) -> Any:
+        page = _status_page(path)
+        if page is not None:
+            return page
         return to_flask(ingest.handle(from_flask(request, max_body_bytes=ingest.max_body_bytes)))
 
     @app.errorhandler(HTTPException)
@@ -66,7 +90,10 @@ class LocalRelay:
         )
         self.queue.attach(forwarder)
         self.forwarder = forwarder
-        self.ingest = build_ingest(settings, publisher=self.queue, require_pixel=False)
+        self.status = LiveStatus()
+        self.ingest = build_ingest(
+            settings, publisher=StatusPublisher(self.queue, self.status), require_pixel=False
+        )
         self.server: Any = None
 
     def start(self, host: str, port: int) -> int:
@@ -77,7 +104,8 @@ class LocalRelay:
         # Our own structured line per request replaces werkzeug's plain-text access log.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.queue.start()
-        self.server = make_server(host, port, make_app(self.ingest), threaded=True)
+        install_status(self.status)
+        self.server = make_server(host, port, make_app(self.ingest, self.status), threaded=True)
         threading.Thread(target=self.server.serve_forever, name="capi-http", daemon=True).start()
         return int(self.server.server_port)
 
@@ -86,7 +114,10 @@ class LocalRelay:
         many events were left in the journal."""
         if self.server is not None:
             self.server.shutdown()
-        return self.queue.stop(drain_s)
+        try:
+            return self.queue.stop(drain_s)
+        finally:
+            uninstall_status(self.status)
 
 
 def run(
@@ -118,6 +149,7 @@ def run(
         else (f"delivering to {settings.graph_url}/{settings.graph_version}")
     )
     print(f"capi serve: ingest on http://{host}:{bound}/events; {mode}", file=sys.stderr)
+    print(f"capi serve: live status on http://{host}:{bound}/status", file=sys.stderr)
     if generated_key:
         print(f"capi serve: API key for this session: {generated_key}", file=sys.stderr)
     if journal:
