@@ -111,3 +111,17 @@ def test_failed_republish_leaves_the_message_in_the_dlq(topics, capsys):
 def test_bad_duration_is_a_clear_error(topics, capsys):
     assert main(["replay", "--topic", topics["topic"], "--older-than", "soon"]) == 2
     assert "not a duration" in capsys.readouterr().err
+
+
+def test_audit_reads_the_dlq_subscription_and_leaves_it_as_it_was(topics, capsys):
+    """`capi audit --dlq-subscription` on the real emulator: every dead letter is counted with
+    its reason, and none is acknowledged (a replay afterwards still finds all three)."""
+    assert main(["audit", "--dlq-subscription", topics["dlq_sub"], "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["by_status"] == {"dead_lettered": 3}
+    reasons = {r["reason"]: r["events"] for r in summary["top_rejection_reasons"]}
+    assert reasons == {
+        "dead-lettered: config (Meta code 190)": 2,
+        "dead-lettered: rejected (Meta code 100)": 1,
+    }
+    assert len(pull_messages(topics["dlq_sub"], 3, timeout=20)) == 3
