@@ -117,8 +117,15 @@ def _keep(text: str, categories: str) -> str:
         return pattern.sub("", lowered)
     lowered = _NFC(_NFC(text).lower())
     category = unicodedata.category
-    kept = "".join(ch for ch in lowered if category(ch)[0] in categories)
+    kept = "".join(ch for ch in lowered if category(ch)[0] in categories and not _is_emoji_part(ch))
     return _NFC(kept)
+
+
+def _is_emoji_part(ch: str) -> bool:
+    """Variation selectors (U+FE0F turns a character into an emoji) and emoji skin-tone
+    modifiers: Unicode files them as marks or symbols of no script, never part of a name."""
+    code = ord(ch)
+    return 0xFE00 <= code <= 0xFE0F or 0xE0100 <= code <= 0xE01EF or 0x1F3FB <= code <= 0x1F3FF
 
 
 def _fold(text: str) -> str:
@@ -168,6 +175,9 @@ def normalize_email(value: str) -> str | None:
 # ph
 
 _ASCII_DIGITS = re.compile(r"[0-9]")
+# Digits kept as given when no country is known must be at least this many: a country code
+# plus the shortest national numbers in use. "911" or "12" is not a customer's phone number.
+MIN_PHONE_DIGITS = 7
 _LETTER_RUN = re.compile(r"[^\W\d_]+")
 _NUMBER_START = re.compile(r"[+\d]")
 
@@ -237,6 +247,8 @@ def _phone(text: str, country: str, default_country: str) -> str | None:
     head = text[start.start() :] if start else text  # "tel:+1 650...", "(+44) 20...", "Tel 0044..."
     if head.startswith(("+", "00")):
         international = head if head.startswith("+") else "+" + head[2:]
+        if international.startswith("+00"):  # "+001 (616)...": the 00 prefix written after a +
+            international = "+" + international[3:]
         number = _read(international, None)
         if number is None and "(0)" in international:  # "+1 (0)650...": a trunk zero misplaced
             number = _read(international.replace("(0)", " "), None)
@@ -263,10 +275,15 @@ def _phone(text: str, country: str, default_country: str) -> str | None:
         if number is not None:
             return f"{number[0]}{number[1]}"
     if not regions:
-        raise NormalizationError(
-            "no country code: send the number with +<country code>, set user_data.country, "
-            "or set CAPI_DEFAULT_COUNTRY"
-        )
+        # No country from the value, the event or the settings: Meta's own libraries hash the
+        # digits as given (leading zeros removed); so do we, and capi.meta.user_data warns.
+        national = digits.lstrip("0")
+        if len(national) < MIN_PHONE_DIGITS:
+            raise NormalizationError(
+                "too few digits for a phone number with its country code; send it with "
+                "+<country code>, set user_data.country, or set CAPI_DEFAULT_COUNTRY"
+            )
+        return national
     raise NormalizationError(f"not a valid phone number for country {'/'.join(regions)}")
 
 
@@ -401,6 +418,7 @@ def _state(text: str, country: str) -> str | None:
 # zp
 
 _ZIP_PLUS_4 = re.compile(r"(\d{5})\s*-\s*\d{4}")
+_ZIP_SPACE_4 = re.compile(r"(\d{5})\s+\d{4}")  # "12345 6789": ZIP+4 written with a space
 
 
 def normalize_zip(value: str, country: str = "") -> str | None:
@@ -412,7 +430,10 @@ def normalize_zip(value: str, country: str = "") -> str | None:
     raises NormalizationError. Country unknown: ``12345-6789`` (the ZIP+4 shape, US only) keeps
     the first 5 digits. ``country`` is alpha-2 or a name.
     """
-    return _zip(value.strip(), _region(country))
+    text = value.strip()
+    if not text.isascii():  # full-width digits and dashes (１００－０００１) -> ASCII
+        text = unicodedata.normalize("NFKC", text)
+    return _zip(text, _region(country))
 
 
 @_memoize
@@ -427,7 +448,7 @@ def _zip(text: str, country: str) -> str | None:
             return digits.zfill(5)
         raise NormalizationError("not a US ZIP code (5 digits, or ZIP+4)")
     if not country:
-        match = _ZIP_PLUS_4.fullmatch(text)
+        match = _ZIP_PLUS_4.fullmatch(text) or _ZIP_SPACE_4.fullmatch(text)
         if match is not None:
             return match.group(1)
     result = _keep(text, "LN")
@@ -760,8 +781,9 @@ def _date(text: str, order: str) -> str | None:
 
 
 def normalize_external_id(value: str) -> str | None:
-    """``external_id`` (META-RULES §3): hashing recommended; it must match what the
-    Pixel sends for the same person, so it is only trimmed (case and inner characters are part
-    of the identifier), then hashed by the caller."""
-    text = value.strip()
+    """``external_id`` (META-RULES §3): lowercase, every whitespace character removed, as Meta's
+    parameter builder and business SDKs do before hashing (``USER 456`` -> ``user456``), so that
+    the same id hashes the same from the relay, the Pixel and Meta's tooling. This changed on
+    2026-11-27: before, the case was kept (docs/NORMALIZATION.md)."""
+    text = "".join(value.split()).lower()
     return text or None

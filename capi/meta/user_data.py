@@ -50,6 +50,7 @@ _ID_FIELDS = _NEVER - {"client_ip_address", "client_user_agent", "fbc", "fbp"}
 _sha256 = hashlib.sha256
 EMPTY_SHA256 = _sha256(b"").hexdigest()
 _PLACEHOLDERS = frozenset(PLACEHOLDER_VALUES)
+_INTERNATIONAL = re.compile(r"\s*(?:tel:)?\s*\(?\s*(?:\+|00)")
 _PLACEHOLDER_REASONS = ("this is the SHA-256 of", "the placeholder")
 # digest -> the placeholder it hashes, in the spellings code produces (as is, upper, Title)
 PLACEHOLDER_SHA256 = {
@@ -141,7 +142,7 @@ def _digest_uncached(key: str, text: str, context: Any) -> tuple[str | None, str
         elif key == "ph":
             normalized, reason = _PHONE(text, *context)
         elif key == "external_id":
-            normalized, reason = text, None  # trimmed only
+            normalized, reason = _n.normalize_external_id(text), None
         elif key == "country":
             normalized, reason = _COUNTRY(text)
         elif key == "fn" or key == "ln":
@@ -162,6 +163,13 @@ def _digest_uncached(key: str, text: str, context: Any) -> tuple[str | None, str
         return None, f"{reason}; Meta expects {key} as {_RULES[key]}"
     if not normalized:
         return None, None
+    note = None
+    if key == "ph" and not any(_n._region(c) for c in context) and not _INTERNATIONAL.match(text):
+        note = (
+            "kept: no country known (no + prefix, no user_data.country, no "
+            "CAPI_DEFAULT_COUNTRY), so the digits are hashed as given; if they lack the country "
+            "code Meta cannot match them: set CAPI_DEFAULT_COUNTRY"
+        )
     if normalized in _PLACEHOLDERS:
         return None, (
             f"the placeholder {normalized!r} is not a customer's value: leave the field out"
@@ -170,7 +178,7 @@ def _digest_uncached(key: str, text: str, context: Any) -> tuple[str | None, str
         data = normalized.encode()
     except UnicodeEncodeError:  # a lone surrogate ("\ud800" in JSON) has no UTF-8 form
         return None, "not valid Unicode text (a lone surrogate): it has no UTF-8 form to hash"
-    return _sha256(data).hexdigest(), None
+    return _sha256(data).hexdigest(), note
 
 
 # Real traffic repeats values (the same customer across PageView, AddToCart, Purchase): the
@@ -183,7 +191,10 @@ else:
 
 
 def _code(reason: str) -> str:
-    """`placeholder` for a value that stands for a missing one (hashed or not), else `invalid`."""
+    """`placeholder` for a value that stands for a missing one (hashed or not), `no_country` for
+    a phone kept without a known country, else `invalid`."""
+    if reason.startswith("kept: no country"):
+        return "no_country"
     return "placeholder" if reason.startswith(_PLACEHOLDER_REASONS) else "invalid"
 
 
@@ -195,7 +206,8 @@ def _hash_field(key: str, raw: Any, context: Any, problems: list[Problem]) -> li
             return None
         digest, reason = _digest(key, text, context)
         if reason is not None:
-            problems.append(Problem(f"user_data.{key}", f"dropped: {reason}", _code(reason)))
+            said = reason if digest else f"dropped: {reason}"
+            problems.append(Problem(f"user_data.{key}", said, _code(reason)))
         return [digest] if digest else None
     if raw is None:
         return None
@@ -223,8 +235,9 @@ def _hash_field(key: str, raw: Any, context: Any, problems: list[Problem]) -> li
         if text:
             digest, reason = _digest(key, text, context)
             if reason is not None:
-                problems.append(Problem(_path(key, index), f"dropped: {reason}", _code(reason)))
-            elif digest:
+                said = reason if digest else f"dropped: {reason}"
+                problems.append(Problem(_path(key, index), said, _code(reason)))
+            if digest:
                 digests[digest] = None
     return list(digests) or None
 

@@ -146,7 +146,13 @@ PHONES = [
     (" +1 650 555 1212 ", "", "", "16505551212"),
     ("", "US", "", None),
     ("   ", "US", "", None),
-    ("(650)555-1212", "", "", ERR),  # no country known: never hashed without a country code
+    # No country known (issue 14): the digits as given, leading zeros removed, as Meta's libraries
+    # do (capi.meta.user_data adds a warning naming CAPI_DEFAULT_COUNTRY); too short: dropped.
+    ("(650)555-1212", "", "", "6505551212"),
+    ("0612 345 678", "", "", "612345678"),
+    ("911", "", "", ERR),
+    # the international prefix written after a plus (Meta's parameter builder's test vector)
+    ("+001 (616) 954-78 88", "", "", "16169547888"),
     ("555-1212", "US", "", ERR),  # too short
     ("n/a", "US", "", ERR),
     ("call me", "US", "", ERR),
@@ -414,8 +420,11 @@ def test_date_of_birth(value, order, expected):
 # --- external_id ----------------------------------------------------------------------------------
 
 
-def test_external_id_is_trimmed_only():
-    assert normalize_external_id("  User-123 ") == "User-123"
+def test_external_id_is_lowercased_without_whitespace_as_metas_libraries_do():
+    # issue 14: Meta's parameter builder lowercases it, so USER456 from us and from Meta's
+    # tooling must hash alike
+    assert normalize_external_id("  User-123 ") == "user-123"
+    assert normalize_external_id("USER 456\t") == "user456"
     assert normalize_external_id("") is None
     assert normalize_external_id("   ") is None
 

@@ -85,7 +85,10 @@ def test_event_time_becomes_an_int():
 def test_default_country_completes_phones():
     given = event()
     del given["user_data"]["country"]
-    assert "ph" not in prepare_event(given)[0]["user_data"]
+    # without a country the digits are sent as given, with a warning naming the setting
+    result, warnings = prepare_event(given)
+    assert result["user_data"]["ph"] != [PHONE_HASH]
+    assert any(w.code == "no_country" and "CAPI_DEFAULT_COUNTRY" in w.message for w in warnings)
     assert prepare_event(given, default_country="US")[0]["user_data"]["ph"] == [PHONE_HASH]
 
 

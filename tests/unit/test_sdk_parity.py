@@ -48,11 +48,6 @@ DIFFERENCES: dict[str, tuple[str, object, str, str]] = {
         "The SDK raises on dots, extensions and words (and so loses the whole user_data); we "
         "parse them with phonenumbers.",
     ),
-    "we_drop_phone_without_country": (
-        "ph", "020 7946 0958", "",
-        "Without a + prefix, an event country or a default country the country code is "
-        "unknown: we drop the number with a warning rather than hash it without one.",
-    ),
     "we_drop_invalid_phone": (
         "ph", "+1 555 1212", "",
         "The SDK hashes any run of digits of plausible shape; we drop numbers phonenumbers "
@@ -187,7 +182,7 @@ def _strip_punctuation(text: str) -> str:
 def classify(field: str, raw: object, country: str) -> str | None:
     """ "agree", "both_reject", a DIFFERENCES key, or None (unexplained)."""
     sdk_status, sdk = sdk_value(field, raw)
-    status, ours, reason = our_value(field, raw, country)
+    status, ours, _reason = our_value(field, raw, country)
     if field == "external_id":  # the SDK sends it as given; we send a hash
         prehashed = isinstance(raw, str) and is_sha256(raw.strip())
         return "agree" if prehashed else "sdk_does_not_hash_external_id"
@@ -207,11 +202,7 @@ def classify(field: str, raw: object, country: str) -> str | None:
     assert sdk is not None
     if status == "drop":
         if field == "ph":
-            return (
-                "we_drop_phone_without_country"
-                if "no country" in reason
-                else ("we_drop_invalid_phone")
-            )
+            return "we_drop_invalid_phone"
         return {
             "ge": "we_drop_unknown_gender",
             "db": "we_drop_ambiguous_date",

@@ -78,12 +78,15 @@ def test_default_country_when_the_event_has_none_or_a_hashed_one():
         assert result["zp"] == [sha("94025")]
 
 
-def test_phone_without_any_country_is_dropped_with_a_warning():
+def test_phone_without_any_country_is_hashed_as_given_with_a_warning():
+    # issue 14: Meta's libraries hash the digits as given; before, the relay dropped them
     result, problems = prepared({"ph": "(650) 555-1212", "em": "a@example.com"})
-    assert "ph" not in result
-    assert problems["user_data.ph"].code == "invalid"
-    assert "country code" in problems["user_data.ph"].message
-    assert "(650) 555-1212" not in problems["user_data.ph"].message
+    assert result["ph"] == [sha("6505551212")]
+    assert problems["user_data.ph"].code == "no_country"
+    assert "CAPI_DEFAULT_COUNTRY" in problems["user_data.ph"].message
+    assert "555-1212" not in problems["user_data.ph"].message
+    with_country, none = prepared({"ph": "(650) 555-1212", "country": "US"})
+    assert with_country["ph"] == [PHONE_HASH] and "user_data.ph" not in none
 
 
 def test_one_bad_value_costs_that_value_only():
@@ -124,9 +127,9 @@ def test_wrong_types_are_warnings():
     }
 
 
-def test_external_id_trimmed_and_hashed_case_kept():
+def test_external_id_lowercased_as_metas_libraries_do():
     result, _ = prepared({"external_id": ["  User-1 ", "user-1"]})
-    assert result["external_id"] == [sha("User-1"), sha("user-1")]
+    assert result["external_id"] == [sha("user-1")]
 
 
 def test_never_hashed_fields_pass_through():

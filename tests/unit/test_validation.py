@@ -323,7 +323,8 @@ def test_normalization_warnings_are_returned_and_carry_no_pii():
 def test_default_country_and_date_order_are_used():
     user = {"ph": "(650) 555-1212", "db": "03/04/1990", "client_user_agent": "Mozilla/5.0"}
     errors, warnings = run(good(user_data=user))
-    assert errors["user_data"].code == "insufficient_customer_information"
+    assert warnings["user_data.ph"].code == "no_country"  # kept as given, with a warning
+    assert warnings["user_data.db"].code == "invalid"  # ambiguous without a date order
     errors, warnings = run(good(user_data=user), default_country="US", date_order="MDY")
     assert errors == {} and warnings == {}
 
