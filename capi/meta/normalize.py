@@ -48,6 +48,7 @@ __all__ = [
     "normalize_gender",
     "normalize_name",
     "normalize_phone",
+    "normalize_split_field",
     "normalize_state",
     "normalize_zip",
 ]
@@ -411,6 +412,9 @@ def _state(text: str, country: str) -> str | None:
     result = _keep(text, "LMN")
     if not result:
         raise NormalizationError("no letters or digits left after removing punctuation")
+    if not country and not any(ch.isalpha() for ch in result):
+        # digits alone name a region only with their country (Japan's prefecture codes: "13")
+        raise NormalizationError("no letters: a state or region is a name or a code")
     return result
 
 
@@ -454,6 +458,8 @@ def _zip(text: str, country: str) -> str | None:
     result = _keep(text, "LN")
     if not result:
         raise NormalizationError("no letters or digits left after removing spaces and dashes")
+    if len(result) < 2:
+        raise NormalizationError("one character is not a postal code")
     return result
 
 
@@ -462,6 +468,9 @@ def _zip(text: str, country: str) -> str | None:
 
 # Spellings that are not ISO 3166-1 names in pycountry (folded with _fold()).
 _COUNTRY_ALIASES = {
+    # older and short forms Meta's parameter builder also reads
+    "macedoniatheformeryugoslavrepublicof": "mk",
+    "micronesia": "fm",
     "usa": "us",
     "unitedstatesofamerica": "us",
     "america": "us",
@@ -576,6 +585,34 @@ _GENDERS = {
             "mr",
             "homme",
             "hombre",
+            # issue 14: words Meta's parameter builder maps, where the word names a man and has no
+            # other common meaning (titles, pronouns, family words; several languages)
+            "mister",
+            "sir",
+            "gentleman",
+            "he",
+            "him",
+            "his",
+            "himself",
+            "father",
+            "son",
+            "brother",
+            "husband",
+            "boyfriend",
+            "uncle",
+            "nephew",
+            "dad",
+            "daddy",
+            "uomo",
+            "maschio",
+            "maschile",
+            "masculina",
+            "herr",
+            "monsieur",
+            "senor",
+            "homem",
+            "muzhskoi",
+            "erkek",
         ],
         "m",
     ),
@@ -598,6 +635,32 @@ _GENDERS = {
             "mrs",
             "ms",
             "miss",
+            "lady",
+            "madam",
+            "maam",
+            "she",
+            "her",
+            "hers",
+            "herself",
+            "mother",
+            "daughter",
+            "sister",
+            "wife",
+            "girlfriend",
+            "aunt",
+            "niece",
+            "mom",
+            "mommy",
+            "mum",
+            "donna",
+            "femmina",
+            "femminile",
+            "madame",
+            "senora",
+            "mulher",
+            "feminino",
+            "kadin",
+            "zhenskii",
         ],
         "f",
     ),
@@ -608,9 +671,12 @@ _GENDERS = {
 def normalize_gender(value: str) -> str | None:
     """``ge`` (META-RULES §3): ``f`` or ``m``.
 
-    ``Male`` -> ``m``. Common words in English and a few other languages (male, man, M, Mr,
-    female, woman, F, Mrs, homme, femme, weiblich...) map to ``m`` or ``f``; anything else
-    (unknown, other, x) raises NormalizationError: Meta accepts only these two values.
+    ``Male`` -> ``m``. Words in English and several other languages that name a man or a woman
+    and have no other common meaning (male, man, Mr, he, father, homme, uomo; female, woman,
+    Mrs, she, mother, femme, donna...) map to ``m`` or ``f``. Words Meta's parameter builder
+    also maps but that mean something else too (count, god, chick, fellow, king...) are not:
+    docs/NORMALIZATION.md. Anything else (unknown, other, x) raises NormalizationError: Meta
+    accepts only these two values.
     """
     text = value.strip()
     if not text:
@@ -778,6 +844,33 @@ def _date(text: str, order: str) -> str | None:
 
 # --------------------------------------------------------------------------------------------------
 # external_id
+
+
+_SPLIT_LENGTH = {"f5first": 5, "f5last": 5, "fi": 1}
+_SPLIT_RANGE = {"dobd": (1, 31), "dobm": (1, 12)}
+
+
+def normalize_split_field(key: str, value: str) -> str | None:
+    """The split customer fields of Meta's business SDKs (META-RULES §3), normalized as they
+    normalize them: ``f5first`` / ``f5last`` the first 5 letters of the normalized first / last
+    name, ``fi`` its first letter; ``dobd`` / ``dobm`` two digits (``7`` -> ``07``) in range,
+    ``doby`` four digits. Raises NormalizationError for a value that is none of these."""
+    text = value.strip()
+    if not text:
+        return None
+    if key in _SPLIT_LENGTH:
+        name = normalize_name(text)
+        return name[: _SPLIT_LENGTH[key]] if name else None
+    if not (text.isascii() and text.isdigit()):
+        raise NormalizationError("digits only")
+    if key == "doby":
+        if len(text) != 4:
+            raise NormalizationError("a year of 4 digits")
+        return text
+    low, high = _SPLIT_RANGE[key]
+    if len(text) > 2 or not low <= int(text) <= high:
+        raise NormalizationError(f"a number from {low:02d} to {high:02d}")
+    return text.zfill(2)
 
 
 def normalize_external_id(value: str) -> str | None:

@@ -79,6 +79,14 @@ HASHED_FIELDS: Final = (
     "zp",
     "country",
     "external_id",
+    # The split forms Meta's business SDKs send (first 5 letters of the first / last name, the
+    # first initial, day, month and year of birth): hashed like the rest.
+    "f5first",
+    "f5last",
+    "fi",
+    "dobd",
+    "dobm",
+    "doby",
 )
 
 # Sent as given (validated), never hashed.

@@ -45,7 +45,7 @@ _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
 _HASHED = frozenset(HASHED_FIELDS)
 _NEVER = frozenset(NEVER_HASHED_FIELDS)
-_NUMERIC_OK = frozenset({"ph", "zp", "db", "external_id"})
+_NUMERIC_OK = frozenset({"ph", "zp", "db", "external_id", "dobd", "dobm", "doby"})
 _ID_FIELDS = _NEVER - {"client_ip_address", "client_user_agent", "fbc", "fbp"}
 _sha256 = hashlib.sha256
 EMPTY_SHA256 = _sha256(b"").hexdigest()
@@ -82,6 +82,12 @@ _RULES = {
     "zp": "postal code, lowercase, no spaces or dash; US: 5 digits",
     "country": "ISO 3166-1 alpha-2 code, e.g. us",
     "external_id": "your identifier for the person",
+    "f5first": "the first 5 letters of the first name, lowercase",
+    "f5last": "the first 5 letters of the last name, lowercase",
+    "fi": "the first letter of the first name, lowercase",
+    "dobd": "the day of birth, 2 digits (01-31)",
+    "dobm": "the month of birth, 2 digits (01-12)",
+    "doby": "the year of birth, 4 digits",
 }
 
 
@@ -155,8 +161,13 @@ def _digest_uncached(key: str, text: str, context: Any) -> tuple[str | None, str
             normalized, reason = _ZIP(text, context)
         elif key == "ge":
             normalized, reason = _GENDER(text)
-        else:  # db
+        elif key == "db":
             normalized, reason = _DATE(text.lower(), context)
+        else:  # f5first, f5last, fi, dobd, dobm, doby
+            try:
+                normalized, reason = _n.normalize_split_field(key, text), None
+            except _n.NormalizationError as error:
+                normalized, reason = None, str(error)
     except Exception:  # a normalizer bug must cost one value, never the event
         normalized, reason = None, "could not be normalized"
     if reason is not None:
