@@ -1,6 +1,6 @@
 """Benchmark: normalize + hash user_data, ours against Meta's Python SDK and bare SHA-256.
 
-    .venv/bin/python bench/bench_normalize.py [--events 600] [--repeat 7]
+    .venv/bin/python bench/bench_normalize.py [--events 600] [--repeat 7] [--baseline REV]
 
 One run, the same corpus (tests/corpus.py, seeded) for every contestant:
 
@@ -14,6 +14,9 @@ One run, the same corpus (tests/corpus.py, seeded) for every contestant:
   for the same events (the floor: what the SHA-256 calls alone cost).
 
 Prints events/s for each and the ratios ours/SDK and ours/bare. Best of ``--repeat`` passes.
+``--baseline REV`` also measures ours (warm and cold) with the relay's code as it was at git
+revision REV (extracted with ``git archive``), in a child process of the same run, on the same
+corpus, and prints now/before.
 """
 
 from __future__ import annotations
@@ -231,17 +234,46 @@ def first_use_ms() -> float:
     return float(process.stdout.strip())
 
 
+def baseline(revision: str, events: int, repeat: int) -> dict[str, float]:
+    """Ours measured with the code of an older revision, in a child process."""
+    import tempfile
+
+    tree = Path(tempfile.mkdtemp(prefix="capi-normalize-baseline-"))
+    archive = subprocess.run(
+        ["git", "archive", revision, "capi"], cwd=ROOT, check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    command = [sys.executable, __file__, "--child", "--capi-from", str(tree)]
+    child = subprocess.run(
+        [*command, "--events", str(events), "--repeat", str(repeat)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(child.stdout)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=600)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--capi-from", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--baseline", default="", help="git revision to compare ours with")
     args = parser.parse_args()
+    if args.capi_from:  # the baseline child: capi from the old tree, the corpus from this one
+        _imports()
+        from tests import corpus  # noqa: F401  (loaded from this tree before the path changes)
+
+        sys.path.insert(0, args.capi_from)
     _imports()
     from tests.corpus import make_corpus
 
     users = [event["user_data"] for event in make_corpus(args.events)]
-    if args.child:  # CAPI_NORMALIZE_CACHE_SIZE=0: ours without any cache
+    if args.child:  # CAPI_NORMALIZE_CACHE_SIZE=0: ours without any cache (or the baseline)
+        import capi
+
+        assert not args.capi_from or capi.__file__.startswith(args.capi_from), capi.__file__
         print(json.dumps(measure_ours(users, args.repeat)))
         return
 
@@ -305,6 +337,15 @@ def main() -> None:
         f"({phones / ours['cold'] * 100:.0f}% of ours cold)"
     )
     print(f"import time of capi.meta.prepare: {import_time_ms():.1f} ms (python -X importtime)")
+    if args.baseline:
+        before = baseline(args.baseline, args.events, args.repeat)
+        print()
+        print(f"ours now against ours at {args.baseline} (same corpus, same run):")
+        for kind in ("warm", "cold"):
+            print(
+                f"  {kind}: now {count / ours[kind]:,.0f} events/s, before "
+                f"{count / before[kind]:,.0f} events/s, now/before {before[kind] / ours[kind]:.2f}"
+            )
     print(f"first use, lazy ISO tables (pycountry): {first_use_ms():.1f} ms once per process")
 
 

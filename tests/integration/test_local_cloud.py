@@ -69,7 +69,9 @@ def test_the_documented_local_cloud_runs_an_event_through_and_stops_cleanly(
             while '"dry_run": true' not in log.read_text() and time.monotonic() < deadline:
                 time.sleep(0.2)
             (printed,) = [
-                json.loads(line) for line in log.read_text().splitlines() if '"dry_run"' in line
+                json.loads(line)
+                for line in log.read_text().splitlines()
+                if '"dry_run": true' in line
             ]
             assert printed["payload"]["data"][0]["event_id"] == "local-cloud-1"
             assert "DRY RUN" in log.read_text()
