@@ -422,7 +422,6 @@ def _state(text: str, country: str) -> str | None:
 # zp
 
 _ZIP_PLUS_4 = re.compile(r"(\d{5})\s*-\s*\d{4}")
-_ZIP_SPACE_4 = re.compile(r"(\d{5})\s+\d{4}")  # "12345 6789": ZIP+4 written with a space
 
 
 def normalize_zip(value: str, country: str = "") -> str | None:
@@ -432,18 +431,18 @@ def normalize_zip(value: str, country: str = "") -> str | None:
     US: 5 or 9 digits keep the first 5; 3 or 4 digits are a ZIP code that lost its leading zeros
     (a spreadsheet or a JSON number) and are padded back (``2134`` -> ``02134``); anything else
     raises NormalizationError. Country unknown: ``12345-6789`` (the ZIP+4 shape, US only) keeps
-    the first 5 digits. ``country`` is alpha-2 or a name.
+    the first 5 digits; ``12345 6789`` loses its space only, as Meta's Python SDK does.
+    ``country`` is alpha-2 or a name.
     """
-    text = value.strip()
-    if not text.isascii():  # full-width digits and dashes (１００－０００１) -> ASCII
-        text = unicodedata.normalize("NFKC", text)
-    return _zip(text, _region(country))
+    return _zip(value.strip(), _region(country))
 
 
 @_memoize
 def _zip(text: str, country: str) -> str | None:
     if not text:
         return None
+    if not text.isascii():  # full-width digits and dashes (１００－０００１) -> ASCII
+        text = unicodedata.normalize("NFKC", text).strip()
     if country == "US":
         digits = _ASCII_NOT_ALNUM.sub("", text.lower())
         if digits.isdigit() and len(digits) in (5, 9):
@@ -452,7 +451,7 @@ def _zip(text: str, country: str) -> str | None:
             return digits.zfill(5)
         raise NormalizationError("not a US ZIP code (5 digits, or ZIP+4)")
     if not country:
-        match = _ZIP_PLUS_4.fullmatch(text) or _ZIP_SPACE_4.fullmatch(text)
+        match = _ZIP_PLUS_4.fullmatch(text)
         if match is not None:
             return match.group(1)
     result = _keep(text, "LN")

@@ -215,6 +215,20 @@ DIFFERENCES: tuple[Difference, ...] = (
 )
 
 
+_PEER_NAMES = (
+    Difference(
+        "name_kept_as_name",
+        frozenset({"country", "st"}),
+        lambda f, i, e, o: e is not None and len(e) > 2 and e == _letters(i) and o == "hashed",
+        "country: ISO 3166-1 alpha-2 code; st: 2-letter code in the US (and Canada)",
+        "A peer sends names its table lacks as the name (unitedstatesofamerica, greatbritain, "
+        "ontario); the relay, like Meta's parameter builder, sends the code (us, gb, on).",
+        "Great Britain -> peer greatbritain; relay gb",
+    ),
+)
+DIFFERENCES = DIFFERENCES + _PEER_NAMES
+
+
 def explain(field: str, raw: str, expected: str | None, ours: str) -> Difference | None:
     """The documented difference that covers a disagreement, if any."""
     for difference in DIFFERENCES:
