@@ -10,7 +10,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from capi.config import ConfigError, Settings
 
@@ -43,27 +43,61 @@ def _where(item: FileEvent) -> str:
 
 
 def _checked(args: argparse.Namespace) -> Iterator[tuple[FileEvent, EventResult | None]]:
+    """Each event of the file with ingest's verdict (None when it could not be read), one at
+    a time: JSON Lines are streamed with flat memory (capi.tools.eventfile.iter_events)."""
     from capi.meta.contract import check_event
+    from capi.tools.eventfile import iter_events
 
     settings = _settings()
     now = time.time()
-    for item in _read(args.file):
-        if item.error:
-            yield item, None
-            continue
-        yield (
-            item,
-            check_event(
+    try:
+        for item in iter_events(args.file):
+            if item.error:
+                yield item, None
+                continue
+            result = check_event(
                 item.value,
                 item.index,
                 now=now,
                 default_country=settings.default_country,
                 date_order=settings.date_order,
-            ),
-        )
+            )
+            yield item, result
+    except OSError as exc:
+        raise SystemExit(f"capi: cannot read {args.file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise SystemExit(f"capi: {args.file} is not UTF-8 text") from None
+
+
+class _Blocks:
+    """Lines written in blocks: one system call per `size` lines instead of one per line."""
+
+    def __init__(self, stream: Any, size: int = 512) -> None:
+        self.stream = stream
+        self.size = size
+        self.lines: list[str] = []
+
+    def __call__(self, line: str) -> None:
+        self.lines.append(line)
+        if len(self.lines) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.lines:
+            self.stream.write("\n".join(self.lines) + "\n")
+            self.lines.clear()
+        self.stream.flush()
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    out = _Blocks(sys.stdout)
+    try:
+        return _validate(args, out)
+    finally:
+        out.flush()
+
+
+def _validate(args: argparse.Namespace, emit: Any) -> int:
     invalid = total = 0
     for item, result in _checked(args):
         total += 1
@@ -80,41 +114,55 @@ def cmd_validate(args: argparse.Namespace) -> int:
             invalid += not result.accepted
             record = {**result.as_dict(), "line": item.line}
         if args.json:
-            print(json.dumps(record, ensure_ascii=False))
+            emit(_json_line(record, ensure_ascii=False))
             continue
         status = "ok" if record["status"] == "accepted" else "INVALID"
-        print(
+        emit(
             f"{_where(item)}: {status}"
             + (f" event_id={record.get('event_id')}" if record.get("event_id") else "")
         )
         for problem in record["errors"]:
-            print(f"  error   {problem['path'] or '(event)'}: {problem['message']}")
+            emit(f"  error   {problem['path'] or '(event)'}: {problem['message']}")
         for problem in record.get("warnings", []):
-            print(f"  warning {problem['path']}: {problem['message']}")
+            emit(f"  warning {problem['path']}: {problem['message']}")
     if not args.json:
-        print(f"{total - invalid} valid, {invalid} invalid, {total} events", file=sys.stderr)
+        emit.flush()
+        sys.stderr.write(f"{total - invalid} valid, {invalid} invalid, {total} events\n")
     return 1 if invalid or total == 0 else 0
 
 
 def cmd_normalize(args: argparse.Namespace) -> int:
+    out, err = _Blocks(sys.stdout), _Blocks(sys.stderr)
     invalid = 0
-    for item, result in _checked(args):
-        if result is None or not result.accepted:
-            invalid += 1
-            reasons = (
-                item.error
-                if result is None
-                else "; ".join(f"{p.path or '(event)'}: {p.message}" for p in result.errors)
-            )
-            print(f"capi normalize: {_where(item)} skipped: {reasons}", file=sys.stderr)
-            continue
-        for problem in result.warnings:  # normalization's warnings are among them
-            print(
-                f"capi normalize: {_where(item)} warning {problem.path}: {problem.message}",
-                file=sys.stderr,
-            )
-        print(json.dumps(result.prepared, ensure_ascii=False, separators=(",", ":")))
+    try:
+        for item, result in _checked(args):
+            if result is None or not result.accepted:
+                invalid += 1
+                reasons = (
+                    item.error
+                    if result is None
+                    else "; ".join(f"{p.path or '(event)'}: {p.message}" for p in result.errors)
+                )
+                err(f"capi normalize: {_where(item)} skipped: {reasons}")
+                continue
+            for problem in result.warnings:  # normalization's warnings are among them
+                err(f"capi normalize: {_where(item)} warning {problem.path}: {problem.message}")
+            out(_json_line(result.prepared, ensure_ascii=False, separators=(",", ":")))
+    finally:
+        out.flush()
+        err.flush()
     return 1 if invalid else 0
+
+
+def _json_line(value: Any, **options: Any) -> str:
+    """One JSON line; a string the output cannot carry as UTF-8 (a lone surrogate) is written
+    as its JSON escape instead of failing the whole run."""
+    text = json.dumps(value, **options)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, **{**options, "ensure_ascii": True})
+    return text
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

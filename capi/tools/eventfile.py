@@ -10,8 +10,10 @@ of the local dead-letter file (`{"data": base64, "attributes"}`: the queued even
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,21 +70,57 @@ def parse_events(text: str) -> list[FileEvent]:
             return [FileEvent(i, e, test_event_code=code) for i, e in enumerate(whole["data"])]
         values = whole if isinstance(whole, list) else [whole]
         return [FileEvent(i, _unwrap(e)) for i, e in enumerate(values)]
-    result: list[FileEvent] = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    return list(_json_lines(enumerate(text.split("\n"), start=1)))
+
+
+def _json_lines(lines: Iterable[tuple[int, str]], first_index: int = 0) -> Iterator[FileEvent]:
+    """The events of JSON Lines, numbered from `first_index`: one event, or one Meta body, per
+    line; a line that is not JSON is one entry with its error."""
+    index = first_index
+    for lineno, line in lines:
         if not line.strip():
             continue
         try:
             value = parse_json(line.encode("utf-8", "surrogatepass"))
         except BodyError as exc:
-            result.append(
-                FileEvent(len(result), line=lineno, error=exc.message, error_code=exc.code)
-            )
+            yield FileEvent(index, line=lineno, error=exc.message, error_code=exc.code)
+            index += 1
             continue
         if isinstance(value, dict) and isinstance(value.get("data"), list):
             code = str(value.get("test_event_code") or "")
             for event in value["data"]:
-                result.append(FileEvent(len(result), event, line=lineno, test_event_code=code))
+                yield FileEvent(index, event, line=lineno, test_event_code=code)
+                index += 1
         else:
-            result.append(FileEvent(len(result), _unwrap(value), line=lineno))
-    return result
+            yield FileEvent(index, _unwrap(value), line=lineno)
+            index += 1
+
+
+def iter_events(path: str) -> Iterator[FileEvent]:
+    """The events of a file (`-`: stdin), as parse_events reads them, with flat memory for JSON
+    Lines: once the first line is a JSON value of its own and a second line follows, the file
+    can only be JSON Lines, and it is read one line at a time. Anything else (one document,
+    pretty-printed or on one line) is read whole, exactly as before."""
+    stream = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
+    try:
+        lines = enumerate(stream, start=1)
+        consumed: list[tuple[int, str]] = []  # every line read so far, blank ones included
+        content = 0
+        for lineno, line in lines:
+            consumed.append((lineno, line))
+            content += bool(line.strip())
+            if content == 2:
+                break
+        if content < 2:  # one line of content at most: a document on one line
+            yield from parse_events("".join(line for _, line in consumed))
+            return
+        first = next(line for _, line in consumed if line.strip())
+        try:
+            parse_json(first.encode("utf-8", "surrogatepass"))
+        except BodyError:  # a document over several lines (or a broken first line): whole
+            yield from parse_events("".join(line for _, line in consumed) + stream.read())
+            return
+        yield from _json_lines(itertools.chain(consumed, lines))
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
