@@ -23,7 +23,8 @@ DEFAULT_SECRET_TTL_S = 300.0
 DEFAULT_SECRET_TIMEOUT_S = 5.0
 DEFAULT_PUBLISH_TIMEOUT_S = 10.0
 GRAPH_CONNECT_TIMEOUT_S = 3.05  # a TCP connect to Graph; the read timeout is CAPI_GRAPH_TIMEOUT
-DELIVERY_MARGIN_S = 5.0  # decoding, validation, hashing, logging: far less in practice
+DELIVERY_MARGIN_S = 5.0  # decoding, validation, hashing, logging, the batch window (<= 1 s)
+DEFAULT_BATCH_WINDOW_MS = 50
 DEFAULT_STRIPE_TOLERANCE_S = 300.0  # the official Stripe libraries' default
 DEFAULT_NORMALIZE_CACHE_SIZE = 4096
 CONSENT_POLICIES = ("ignore", "drop", "ldu")
@@ -51,6 +52,15 @@ def _count(env: Mapping[str, str], name: str) -> int:
     raw = env.get(name, "").strip() or "0"
     if not raw.isdigit():
         raise ConfigError(f"{name} must be a whole number >= 0, got {raw!r}")
+    return int(raw)
+
+
+def _bounded(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ConfigError(f"{name} must be a whole number from {low} to {high}, got {raw!r}")
     return int(raw)
 
 
@@ -172,6 +182,11 @@ class Settings:
     # When Pub/Sub's delivery attempt reaches this, a transient failure is dead-lettered by the
     # forwarder itself, with its reason (0: leave it to the subscription's dead-letter policy).
     max_delivery_attempts: int = 0
+    # The forwarder sends the events of concurrent pushes in one Graph request (capi.forward.
+    # batcher): how long the first push waits for others (0: no batching; at most 1000 ms) and
+    # how many events one request carries at most (Meta's limit is 1,000).
+    batch_window_ms: int = DEFAULT_BATCH_WINDOW_MS
+    batch_max_events: int = 1000
     # Sources (docs/SOURCES.md). Every secret X is given directly or as X_SECRET, a Secret
     # Manager version read with the shared SecretReader.
     shopify_webhook_secret: str = field(default="", repr=False)
@@ -238,6 +253,8 @@ class Settings:
             secret_manager_endpoint=env.get("CAPI_SECRET_MANAGER_ENDPOINT", "").strip(),
             publish_timeout_s=_number(env, "CAPI_PUBLISH_TIMEOUT", DEFAULT_PUBLISH_TIMEOUT_S),
             max_delivery_attempts=_count(env, "CAPI_MAX_DELIVERY_ATTEMPTS"),
+            batch_window_ms=_bounded(env, "CAPI_BATCH_WINDOW_MS", DEFAULT_BATCH_WINDOW_MS, 0, 1000),
+            batch_max_events=_bounded(env, "CAPI_BATCH_MAX_EVENTS", 1000, 1, 1000),
             ack_deadline_s=float(_count(env, "CAPI_ACK_DEADLINE")),
             dry_run=_flag(env.get("CAPI_DRY_RUN")),
             shopify_webhook_secret=env.get("CAPI_SHOPIFY_WEBHOOK_SECRET", "").strip(),

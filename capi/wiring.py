@@ -165,6 +165,7 @@ def build_forwarder(
             "CAPI_PUBLISH_TIMEOUT + 5): raise the push subscription's ack deadline and the "
             "function's timeout, or lower those timeouts"
         )
+    from capi.forward.batcher import Batcher
     from capi.forward.forwarder import Forwarder
     from capi.forward.tokens import TokenSource
     from capi.meta.graph import GraphClient
@@ -181,12 +182,23 @@ def build_forwarder(
         ),
         secrets_by_pixel=per_pixel,
     )
+    graph = GraphClient(
+        settings.graph_url, settings.graph_version, timeout_s=settings.graph_timeout_s
+    )
+    batcher = (
+        Batcher(
+            graph,
+            window_s=settings.batch_window_ms / 1000,
+            max_events=settings.batch_max_events,
+        )
+        if settings.batch_window_ms
+        else None
+    )
     return Forwarder(
         tokens=tokens,
         dead_letters=dead_letters,
-        graph=GraphClient(
-            settings.graph_url, settings.graph_version, timeout_s=settings.graph_timeout_s
-        ),
+        graph=graph,
+        batcher=batcher,
         default_pixel=settings.pixel_id,
         test_event_code=settings.test_event_code,
         default_country=settings.default_country,

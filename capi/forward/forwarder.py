@@ -35,6 +35,7 @@ from typing import Any, TextIO
 
 from capi import logs
 from capi.errors import PoisonMessage
+from capi.forward.batcher import Batcher
 from capi.forward.redact import Redactor
 from capi.forward.tokens import NoToken, TokenSource
 from capi.meta.answers import Outcome
@@ -217,6 +218,7 @@ class Forwarder:
         tokens: TokenSource,
         dead_letters: Publisher | None,
         graph: GraphClient | None = None,
+        batcher: Batcher | None = None,
         default_pixel: str = "",
         test_event_code: str = "",
         default_country: str = "",
@@ -230,6 +232,7 @@ class Forwarder:
         self.tokens = tokens
         self.dead_letters = dead_letters
         self.graph = graph
+        self.batcher = batcher  # None: one Graph request per push
         self.default_pixel = default_pixel
         self.test_event_code = test_event_code
         self.default_country = default_country
@@ -355,7 +358,15 @@ class Forwarder:
             return None
         except NoToken as exc:
             return GraphResult(Outcome.CONFIG, network_error=str(exc))
-        result = self.graph.send(pixel, token, [event], test_event_code=test_code)
+        isolated = False
+        if self.batcher is not None:
+            result, isolated = self.batcher.send(pixel, token, event, test_event_code=test_code)
+        else:
+            result = self.graph.send(pixel, token, [event], test_event_code=test_code)
+        if result.outcome is Outcome.TOKEN and isolated:
+            # Its batch was rejected and the token too when the event went alone: a third call
+            # could outlast the delivery budget. Pub/Sub redelivers it (same event_id).
+            return GraphResult(Outcome.TRANSIENT, network_error="token rejected while isolating")
         if result.outcome is Outcome.TOKEN and self.tokens.refresh(pixel):
             logs.warning("Meta rejected the token (190); re-reading it once", pixel_id=pixel)
             try:

@@ -49,6 +49,9 @@ def build_payload(events: Sequence[dict[str, Any]], *, test_event_code: str = ""
     return payload
 
 
+POOL_MAXSIZE = 128  # >= the forward function's concurrency (Terraform: forward.concurrency)
+
+
 class GraphClient:
     def __init__(self, base_url: str, version: str, *, timeout_s: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
@@ -63,7 +66,14 @@ class GraphClient:
                 import requests
 
                 session = requests.Session()
-                adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=32)
+                # Proxies from the environment (NO_PROXY included) are read once here for the
+                # Graph host, not on every request as requests does when trust_env is on.
+                session.trust_env = False
+                session.proxies = requests.utils.get_environ_proxies(self.base_url)
+                # As many pooled connections as concurrent deliveries (the forwarder's threads).
+                adapter = requests.adapters.HTTPAdapter(
+                    pool_connections=4, pool_maxsize=POOL_MAXSIZE
+                )
                 session.mount("https://", adapter)
                 session.mount("http://", adapter)
                 self._session = session

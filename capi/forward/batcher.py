@@ -1,0 +1,122 @@
+"""One Graph request for the events of concurrent pushes (issue 15).
+
+Pub/Sub push delivers one message per HTTP request, and the forwarder serves many requests at
+once (Cloud Run concurrency, gunicorn threads). Each push hands its prepared event to
+:meth:`Batcher.send` and waits: the first push for a (pixel, token, test code) opens a batch and
+waits `window_s` (or until `max_events` joined), then sends one Graph request for all of them
+and answers every waiting push with its own event's result:
+
+- delivered, only when Meta counted every event (``events_received``, capi.meta.graph): every
+  push acks;
+- transient (network, 5xx, throttling, a count that does not match), token or configuration
+  errors: every push gets that result (they concern the request, not one event);
+- rejected, when the batch held more than one event: Meta names no event, so each push sends its
+  own event alone, in its own thread, at once (all in parallel): the offending events are
+  rejected alone and the good ones delivered; no good event is retried or dead-lettered for
+  another's fault. A batch of one is the old single-event request.
+
+The window adds at most `window_s` to a delivery (capi/config.py counts it in the worst case);
+`window_s` 0 turns batching off.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from capi.meta.answers import Outcome
+from capi.meta.graph import GraphResult
+
+MAX_WINDOW_S = 1.0  # the delivery budget's margin covers at most this much waiting
+
+
+@dataclass
+class _Slot:
+    event: dict[str, Any]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: GraphResult | None = None
+    alone: bool = False  # the batch was rejected: send this event by itself
+
+
+@dataclass
+class _Batch:
+    slots: list[_Slot] = field(default_factory=list)
+    full: threading.Event = field(default_factory=threading.Event)
+    closed: bool = False
+
+
+class Batcher:
+    """Thread-safe; one per forwarder. `graph` is a capi.meta.graph.GraphClient (or a stand-in
+    with its `send`)."""
+
+    def __init__(
+        self,
+        graph: Any,
+        *,
+        window_s: float = 0.05,
+        max_events: int = 1000,
+        on_batch: Callable[[int, GraphResult], None] | None = None,
+    ) -> None:
+        self.graph = graph
+        self.window_s = max(0.0, min(window_s, MAX_WINDOW_S))
+        self.max_events = max(1, max_events)
+        self.on_batch = on_batch  # (events in the request, its result): logging, tests
+        self._open: dict[tuple[str, str, str], _Batch] = {}
+        self._lock = threading.Lock()
+
+    def send(
+        self, pixel_id: str, token: str, event: dict[str, Any], *, test_event_code: str = ""
+    ) -> tuple[GraphResult, bool]:
+        """(this event's result, whether it was sent alone after its batch was rejected)."""
+        if self.window_s == 0:
+            return self.graph.send(pixel_id, token, [event], test_event_code=test_event_code), False
+        key = (pixel_id, token, test_event_code)
+        slot = _Slot(event)
+        with self._lock:
+            batch = self._open.get(key)
+            leader = batch is None
+            if batch is None:
+                batch = self._open[key] = _Batch()
+            batch.slots.append(slot)
+            if len(batch.slots) >= self.max_events:
+                self._close(key, batch)
+        if leader:
+            batch.full.wait(self.window_s)
+            with self._lock:
+                self._close(key, batch)
+            self._flush(pixel_id, token, test_event_code, batch.slots)
+        slot.done.wait()
+        if slot.alone:
+            alone = self.graph.send(pixel_id, token, [event], test_event_code=test_event_code)
+            return alone, True
+        assert slot.result is not None
+        return slot.result, False
+
+    def _close(self, key: tuple[str, str, str], batch: _Batch) -> None:
+        """Under the lock: no event joins `batch` any more."""
+        if not batch.closed:
+            batch.closed = True
+            if self._open.get(key) is batch:
+                del self._open[key]
+            batch.full.set()
+
+    def _flush(self, pixel_id: str, token: str, code: str, slots: list[_Slot]) -> None:
+        result: GraphResult | None = None
+        try:
+            result = self.graph.send(
+                pixel_id, token, [s.event for s in slots], test_event_code=code
+            )
+        except Exception as exc:  # never leave a push waiting: a bug is a transient failure
+            result = GraphResult(Outcome.TRANSIENT, network_error=type(exc).__name__)
+        finally:
+            if result is None:
+                result = GraphResult(Outcome.TRANSIENT, network_error="batch not sent")
+            alone = result.outcome is Outcome.REJECTED and len(slots) > 1
+            if self.on_batch is not None:
+                self.on_batch(len(slots), result)
+            for slot in slots:
+                slot.result = result
+                slot.alone = alone
+                slot.done.set()

@@ -1,0 +1,134 @@
+"""The forwarder's batcher (issue 15): concurrent pushes share one Graph request, and each push
+gets its own event's outcome."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from capi.forward.batcher import Batcher
+from capi.forward.forwarder import Decision, Delivery, Forwarder
+from capi.forward.tokens import TokenSource
+from capi.meta.answers import MetaError, Outcome, classify
+from capi.meta.graph import GraphResult
+from capi.queueing.messages import event_message
+from tests.factories import purchase
+
+
+def rejected() -> GraphResult:
+    body = {"error": {"message": "Invalid parameter", "code": 100, "error_subcode": 2804003}}
+    error = MetaError.from_response(400, body)
+    return GraphResult(classify(error), 400, error=error)
+
+
+class Graph:
+    """Records requests; an event whose id starts with "bad" makes its request rejected, as Meta
+    rejects a whole request for one invalid event."""
+
+    def __init__(self, answer=None, delay_s: float = 0.0):
+        self.requests: list[tuple[str, list[str]]] = []
+        self.answer = answer
+        self.delay_s = delay_s
+        self.lock = threading.Lock()
+
+    def send(self, pixel_id, token, events, *, test_event_code=""):
+        with self.lock:
+            self.requests.append((pixel_id, [e["event_id"] for e in events]))
+        if self.delay_s:
+            threading.Event().wait(self.delay_s)
+        if self.answer is not None:
+            return self.answer
+        if any(e["event_id"].startswith("bad") for e in events):
+            return rejected()
+        return GraphResult(Outcome.DELIVERED, 200, len(events), "trace")
+
+
+def concurrently(batcher, events, pixel="1"):
+    with ThreadPoolExecutor(len(events)) as pool:
+        futures = [pool.submit(batcher.send, pixel, "T", {"event_id": e}) for e in events]
+        return [f.result(timeout=10) for f in futures]
+
+
+def test_concurrent_pushes_share_one_request():
+    graph = Graph()
+    results = concurrently(Batcher(graph, window_s=0.2), [f"e{i}" for i in range(20)])
+    assert len(graph.requests) == 1 and sorted(graph.requests[0][1]) == sorted(
+        f"e{i}" for i in range(20)
+    )
+    assert all(r.outcome is Outcome.DELIVERED and not alone for r, alone in results)
+
+
+def test_a_rejected_batch_isolates_the_bad_event_and_delivers_the_others():
+    graph = Graph()
+    events = ["ok1", "bad1", "ok2", "ok3"]
+    results = dict(zip(events, concurrently(Batcher(graph, window_s=0.2), events), strict=True))
+    assert results["bad1"][0].outcome is Outcome.REJECTED
+    assert all(results[e][0].outcome is Outcome.DELIVERED for e in ("ok1", "ok2", "ok3"))
+    assert all(alone for _, alone in results.values())
+    batch, *singles = graph.requests
+    assert len(batch[1]) == 4 and sorted(ids[0] for _, ids in singles) == sorted(events)
+
+
+def test_a_transient_failure_is_every_pushs():
+    graph = Graph(answer=GraphResult(Outcome.TRANSIENT, 503))
+    results = concurrently(Batcher(graph, window_s=0.2), ["a", "b", "c"])
+    assert len(graph.requests) == 1
+    assert all(r.outcome is Outcome.TRANSIENT and not alone for r, alone in results)
+
+
+def test_pixels_and_full_batches_are_separate_requests():
+    graph = Graph()
+    batcher = Batcher(graph, window_s=0.3, max_events=5)
+    with ThreadPoolExecutor(14) as pool:
+        futures = [pool.submit(batcher.send, "1", "T", {"event_id": f"a{i}"}) for i in range(10)]
+        futures += [pool.submit(batcher.send, "2", "T", {"event_id": f"b{i}"}) for i in range(4)]
+        assert all(f.result(timeout=10)[0].outcome is Outcome.DELIVERED for f in futures)
+    sizes = sorted((pixel, len(ids)) for pixel, ids in graph.requests)
+    assert sizes == [("1", 5), ("1", 5), ("2", 4)]
+
+
+def test_window_zero_sends_each_event_alone_at_once():
+    graph = Graph()
+    results = concurrently(Batcher(graph, window_s=0), ["a", "b"])
+    assert len(graph.requests) == 2 and all(len(ids) == 1 for _, ids in graph.requests)
+    assert all(r.outcome is Outcome.DELIVERED for r, _ in results)
+
+
+def test_a_graph_client_bug_never_leaves_a_push_waiting():
+    class Broken:
+        def send(self, *args, **kwargs):
+            raise RuntimeError("boom")
+
+    ((result, _),) = concurrently(Batcher(Broken(), window_s=0.01), ["a"])
+    assert result.outcome is Outcome.TRANSIENT
+
+
+class DLQ:
+    def __init__(self):
+        self.messages = []
+
+    def publish_all(self, messages):
+        self.messages.extend(messages)
+        return ["1"] * len(messages)
+
+
+def test_the_forwarder_acks_good_events_and_dead_letters_only_the_bad_one():
+    graph = Graph(delay_s=0.01)
+    dlq = DLQ()
+    forwarder = Forwarder(
+        tokens=TokenSource(token="EAAx"),
+        dead_letters=dlq,
+        graph=graph,
+        batcher=Batcher(graph, window_s=0.2),
+    )
+    ids = ["good-1", "bad-1", "good-2", "good-3", "good-4"]
+    deliveries = [
+        Delivery(event_message(purchase(event_id=i), pixel_id="9"), message_id=i) for i in ids
+    ]
+    with ThreadPoolExecutor(len(ids)) as pool:
+        decisions = list(pool.map(forwarder.process, deliveries))
+    assert decisions == [Decision.ACK] * 5  # the bad one is acked after dead-lettering
+    assert [m.attributes["event_id"] for m in dlq.messages] == ["bad-1"]
+    assert len(graph.requests[0][1]) == 5  # one batch first
+    delivered = {ids[0] for _, ids in graph.requests[1:]}
+    assert delivered == set(ids)  # then each alone: the good ones were delivered
