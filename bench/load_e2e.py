@@ -2,7 +2,7 @@
 concurrent clients, and an account of every event at the end (a script, not a test).
 
     .venv/bin/python bench/load_e2e.py [--events 10000] [--batch 1] [--clients 8]
-                                        [--faults 0]
+        [--faults 0] [--graph-latency-ms 0] [--batch-window-ms 50] [--threads 80]
 
 Starts the real Pub/Sub emulator, the ingest and forward targets as functions-framework
 processes (the relay as Cloud Run runs it) and the Graph API stand-in, then POSTs the events
@@ -10,6 +10,10 @@ processes (the relay as Cloud Run runs it) and the Graph API stand-in, then POST
 paused, everything shares the machine. A client retries a request that got 503 or no answer,
 with the same body, as the API asks. `--faults N` makes the stand-in answer N requests, spread
 over the run, with a transient 503 (the forwarder must retry them).
+
+`--graph-latency-ms` makes every Graph answer take that long (Meta answers in a few hundred ms);
+`--batch-window-ms 0` turns the forwarder's batching off, to compare. Also prints Graph requests
+per 1,000 events and the forward process tree's CPU per event.
 
 Prints accepted events/s, p50/p99 ingest latency, end-to-end delivery time (POST sent -> the
 event at Meta), peak memory (VmHWM) of each process tree, and the final account: delivered,
@@ -136,6 +140,30 @@ def inject_faults(graph: MetaGraphStandIn, n: int, every_s: float, stop: threadi
         graph.fail_next(1, status=503)
 
 
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and its descendants (/proc), so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parent: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(entry.name)] = int(fields[1])
+        cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        current = frontier.pop()
+        for child, dad in parent.items():
+            if dad == current and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    return sum(cpu.get(p, 0.0) for p in tree)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=10_000)
@@ -143,6 +171,13 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients")
     parser.add_argument("--faults", type=int, default=0, help="transient 503s from Meta")
     parser.add_argument("--timeout", type=float, default=600, help="give up delivery after (s)")
+    parser.add_argument(
+        "--graph-latency-ms", type=float, default=0, help="how long each Graph answer takes"
+    )
+    parser.add_argument(
+        "--batch-window-ms", type=int, default=50, help="the forwarder's (0: no batching)"
+    )
+    parser.add_argument("--threads", type=int, default=80, help="the forwarder's concurrency")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="capi-load-"))
     print(f"# capi-relay end-to-end load, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
@@ -154,7 +189,7 @@ def main() -> int:
     emulator = PubSubEmulator(os.environ.get("GCLOUD", "gcloud"), free_port(), tmp / "emu.log")
     emulator.start()
     os.environ["PUBSUB_EMULATOR_HOST"] = emulator.host
-    graph = MetaGraphStandIn(tokens=[TOKEN], pixels=[PIXEL])
+    graph = MetaGraphStandIn(tokens=[TOKEN], pixels=[PIXEL], latency_s=args.graph_latency_ms / 1000)
     graph.start()
     procs: list[FunctionProcess] = []
     stop_faults = threading.Event()
@@ -166,6 +201,8 @@ def main() -> int:
                 "CAPI_ACCESS_TOKEN": TOKEN,
                 "CAPI_GRAPH_URL": graph.url,
                 "CAPI_DLQ_TOPIC": f"projects/{PROJECT}/topics/capi-events-dlq",
+                "CAPI_BATCH_WINDOW_MS": str(args.batch_window_ms),
+                "THREADS": str(args.threads),  # as Terraform sets it (forward.concurrency)
             },
             tmp / "forward.log",
         )
@@ -245,6 +282,14 @@ def main() -> int:
             f"({len(first_arrival) / max(drained_wall - started_wall, 1e-9):.0f} events/s)"
         )
         print(f"Graph requests        {len(graph.requests)} ({faulted} answered 503 by injection)")
+        per_thousand = 1000 * len(graph.requests) / max(len(first_arrival), 1)
+        print(f"Graph requests / 1000 {per_thousand:.1f} events delivered")
+        cpu = tree_cpu_s(forward.proc.pid)
+        print(
+            f"forward CPU           {cpu:.1f} s, {1000 * cpu / max(len(first_arrival), 1):.2f} ms "
+            f"per event (batch window {args.batch_window_ms} ms, Graph answers after "
+            f"{args.graph_latency_ms:g} ms)"
+        )
         print("\n# peak memory (VmHWM, process tree)")
         print(f"ingest                {tree_peak_mib(ingest.proc.pid):.0f} MiB")
         print(f"forward               {tree_peak_mib(forward.proc.pid):.0f} MiB")

@@ -106,6 +106,11 @@ locals {
     CAPI_GRAPH_TIMEOUT   = tostring(var.forward.graph_timeout_seconds)
     CAPI_SECRET_TIMEOUT  = tostring(var.forward.secret_timeout_seconds)
     CAPI_PUBLISH_TIMEOUT = tostring(var.forward.publish_timeout_seconds)
+    # Batching across concurrent pushes (capi/forward/batcher.py): Functions Framework's gunicorn
+    # serves THREADS requests at once (default 4 per CPU); it must match the concurrency Cloud Run
+    # sends, or waiting pushes would queue instead of joining a batch.
+    CAPI_BATCH_WINDOW_MS = tostring(var.forward.batch_window_ms)
+    THREADS              = tostring(var.forward.concurrency)
   })
 }
 

@@ -163,7 +163,7 @@ variable "webhook_signing_secrets" {
       setunion(var.webhook_signing_secrets, [for name in var.webhook_signing_secrets : "${name}_SECRET"]),
       [
         "CAPI_ACCESS_TOKEN", "CAPI_ACCESS_TOKEN_SECRET", "CAPI_ACK_DEADLINE", "CAPI_ALLOW_UNAUTHENTICATED", "CAPI_API_KEYS",
-        "CAPI_API_KEYS_SECRET", "CAPI_CONSENT_POLICY", "CAPI_CORS_ORIGINS", "CAPI_DATE_ORDER",
+        "CAPI_API_KEYS_SECRET", "CAPI_BATCH_MAX_EVENTS", "CAPI_BATCH_WINDOW_MS", "CAPI_CONSENT_POLICY", "CAPI_CORS_ORIGINS", "CAPI_DATE_ORDER",
         "CAPI_DEFAULT_COUNTRY", "CAPI_DLQ_SUBSCRIPTION", "CAPI_DRY_RUN", "CAPI_DLQ_TOPIC", "CAPI_GRAPH_TIMEOUT",
         "CAPI_GRAPH_URL", "CAPI_GRAPH_VERSION", "CAPI_LDU_STATES", "CAPI_MAX_BODY_BYTES",
         "CAPI_MAX_DELIVERY_ATTEMPTS", "CAPI_NORMALIZE_CACHE_SIZE", "CAPI_PIXELS", "CAPI_PIXEL_ID",
@@ -268,17 +268,18 @@ variable "ingest" {
 }
 
 variable "forward" {
-  description = "Scaling and size of the forward function (Pub/Sub push handler that calls the Graph API), and the deadlines of its outside calls. timeout_seconds is also the push subscription's ack deadline (10..600); it must cover the worst case of one delivery: 2 x secret_timeout_seconds + 2 x (3.05 + graph_timeout_seconds) + publish_timeout_seconds + 5 (52 s with the defaults)."
+  description = "Scaling and size of the forward function (Pub/Sub push handler that calls the Graph API), and the deadlines of its outside calls. timeout_seconds is also the push subscription's ack deadline (10..600); it must cover the worst case of one delivery: 2 x secret_timeout_seconds + 2 x (3.05 + graph_timeout_seconds) + publish_timeout_seconds + 5 (52 s with the defaults). The forwarder sends the events of concurrent pushes in one Graph request: concurrency is how many pushes one instance holds at once (and its gunicorn threads), batch_window_ms how long the first waits for others (0: one request per event)."
   type = object({
     min_instances           = optional(number, 0)
     max_instances           = optional(number, 10)
-    concurrency             = optional(number, 8)
+    concurrency             = optional(number, 80)
     cpu                     = optional(string, "1")
     memory                  = optional(string, "512Mi")
     timeout_seconds         = optional(number, 60)
     graph_timeout_seconds   = optional(number, 10)
     secret_timeout_seconds  = optional(number, 5)
     publish_timeout_seconds = optional(number, 10)
+    batch_window_ms         = optional(number, 50)
   })
   default = {}
 
@@ -288,6 +289,12 @@ variable "forward" {
     # deadline below it lets Pub/Sub redeliver an event that is still being sent: a duplicate.
     condition     = var.forward.timeout_seconds >= ceil(2 * var.forward.secret_timeout_seconds + 2 * (3.05 + var.forward.graph_timeout_seconds) + var.forward.publish_timeout_seconds + 5)
     error_message = "forward: timeout_seconds (the ack deadline) must be at least 2 x secret_timeout_seconds + 2 x (3.05 + graph_timeout_seconds) + publish_timeout_seconds + 5."
+  }
+
+  validation {
+    # capi.forward.batcher: the window counts in the delivery budget's 5 s margin (at most 1 s).
+    condition     = var.forward.batch_window_ms >= 0 && var.forward.batch_window_ms <= 1000 && floor(var.forward.batch_window_ms) == var.forward.batch_window_ms
+    error_message = "forward: batch_window_ms must be a whole number from 0 (no batching) to 1000."
   }
 
   validation {

@@ -167,6 +167,8 @@ run "single_pixel_environment" {
       CAPI_GRAPH_TIMEOUT         = "10"
       CAPI_SECRET_TIMEOUT        = "5"
       CAPI_PUBLISH_TIMEOUT       = "10"
+      CAPI_BATCH_WINDOW_MS       = "50"
+      THREADS                    = "80"
     })
     error_message = "forward's environment is not the single-pixel contract"
   }
@@ -212,7 +214,7 @@ run "several_pixels" {
   }
 
   assert {
-    condition     = length(google_cloudfunctions2_function.ingest.service_config[0].environment_variables) == 5 && length(google_cloudfunctions2_function.forward.service_config[0].environment_variables) == 10
+    condition     = length(google_cloudfunctions2_function.ingest.service_config[0].environment_variables) == 5 && length(google_cloudfunctions2_function.forward.service_config[0].environment_variables) == 12
     error_message = "several pixels add CAPI_PIXELS and nothing else"
   }
 
@@ -268,7 +270,7 @@ run "webhook_mappings_signing_secrets_and_consent_reach_ingest_only" {
   }
 
   assert {
-    condition     = length(google_cloudfunctions2_function.forward.service_config[0].environment_variables) == 9
+    condition     = length(google_cloudfunctions2_function.forward.service_config[0].environment_variables) == 11
     error_message = "forward gets none of them"
   }
 

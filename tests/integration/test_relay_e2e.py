@@ -200,3 +200,28 @@ def test_every_line_of_both_processes_is_json_gunicorns_and_the_libraries_includ
         e for e in ingest_lines if e["message"] == "ingest request" and e["path"] == "/events"
     ]
     assert request_line["logging.googleapis.com/trace"] == f"projects/capi-test/traces/{trace}"
+
+
+def test_concurrent_pushes_are_batched_and_a_rejected_batch_costs_no_good_event(
+    start_relay, graph_standin
+):
+    """Batching across pushes (issue 15), as deployed: the emulator pushes the six events of one
+    request concurrently, the forwarder sends them in fewer Graph requests; when Meta rejects a
+    batch, each event is sent alone and the good ones are delivered, none dead-lettered."""
+    relay = start_relay(forward_env={"CAPI_BATCH_WINDOW_MS": "400"})
+    graph_standin.error_next(100, 2804019, status=400, message="Invalid parameter")
+    ids = [f"batch-{i}" for i in range(6)]
+    assert relay.post({"data": [purchase(event_id=i) for i in ids]}).status_code == 202
+    graph_standin.wait_for_events(6, timeout=60)
+    settle()
+    # each delivered once, none dead-lettered: had the rejected first request carried one event
+    # only, that event would have been dead-lettered (Meta's error is permanent)
+    assert sorted(graph_standin.event_ids()) == sorted(ids)
+    assert graph_standin.requests[0].status == 400
+    assert relay.dead_letters(1, timeout=3) == []
+    more = [f"more-{i}" for i in range(6)]
+    assert relay.post({"data": [purchase(event_id=i) for i in more]}).status_code == 202
+    graph_standin.wait_for_events(12, timeout=60)
+    settle()
+    carried = [len(r.events) for r in graph_standin.requests if r.status == 200]
+    assert max(carried) > 1 and sum(carried) == 12  # fewer requests than events

@@ -317,6 +317,7 @@ class MetaGraphStandIn(LoopbackService):
         physical_store_max_age_days: float = 62,
         future_tolerance: float = 60,
         control_api: bool = False,
+        latency_s: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -336,6 +337,9 @@ class MetaGraphStandIn(LoopbackService):
         self.physical_store_max_age = physical_store_max_age_days * _DAY
         self.future_tolerance = future_tolerance
         self.control_api = control_api
+        # Seconds every Graph answer takes (benchmarks: Meta answers in a few hundred ms). The
+        # request is processed at once; only the answer waits.
+        self.latency_s = latency_s
         self.host = host
         self.port = port
         self.url: str | None = None
@@ -903,6 +907,9 @@ class _Handler(StandInHandler):
         fault = standin._next_fault()
         if fault is None:
             out = standin.handle(method, self.path, headers, body)
+            if standin.latency_s and standin._stopping.wait(standin.latency_s):
+                self._drop()
+                return
             self._send(out.status, out.payload, out.headers)
             return
         if fault.kind == "delay":

@@ -25,7 +25,7 @@ MAP = re.compile(
     re.DOTALL,
 )
 RUN = re.compile(r'^run "(\w+)"', re.MULTILINE)
-ENTRY = re.compile(r'^\s*(CAPI_[A-Z0-9_]+)\s*=\s*"((?:[^"\\]|\\.)*)"\s*$')
+ENTRY = re.compile(r'^\s*((?:CAPI_|THREADS)[A-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*$')
 
 
 def planned_environments() -> list[tuple[str, str, dict[str, str]]]:
