@@ -226,7 +226,18 @@ _PEER_NAMES = (
         "Great Britain -> peer greatbritain; relay gb",
     ),
 )
-DIFFERENCES = DIFFERENCES + _PEER_NAMES
+_MORE = (
+    Difference(
+        "eight_digits_kept_as_given",
+        frozenset({"db"}),
+        lambda f, i, e, o: e is not None and e == i.strip() and len(e) == 8 and o == "hashed",
+        "db: YYYYMMDD",
+        "The PHP library passes any 8 digits through (15011990, a DDMMYYYY date); the relay "
+        "reads them as the date they are (19900115).",
+        "15011990 -> library 15011990; relay 19900115",
+    ),
+)
+DIFFERENCES = DIFFERENCES + _PEER_NAMES + _MORE
 
 
 def explain(field: str, raw: str, expected: str | None, ours: str) -> Difference | None:
