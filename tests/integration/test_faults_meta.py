@@ -38,6 +38,19 @@ pytestmark = pytest.mark.integration
 MAX_ATTEMPTS = 10
 
 
+@pytest.fixture
+def start_relay(start_relay):
+    """The relay with one event per Graph request (CAPI_BATCH_WINDOW_MS=0): these tests inject a
+    fault per request and count requests per event. Batching under faults is tested by
+    test_fault_storm_with_batching below, test_relay_e2e.py and tests/unit/test_batcher.py."""
+
+    def start(**kwargs):
+        env = {"CAPI_BATCH_WINDOW_MS": "0", **(kwargs.pop("forward_env", None) or {})}
+        return start_relay(forward_env=env, **kwargs)
+
+    return start
+
+
 def settle(seconds: float = 2.0) -> None:
     """Leave time for anything extra (a duplicate, a redelivery) to arrive: the emulator's
     redelivery backoff is 1 to 3 s in these subscriptions."""
@@ -375,6 +388,50 @@ def test_fault_storm_each_accepted_event_delivered_once_or_dead_lettered_once(
         (m.attributes["error_code"], m.attributes.get("error_subcode", "")) for m in dead
     ) == sorted((str(a["code"]), str(a.get("subcode", ""))) for _, a in permanent)
     assert len(graph_standin.requests) == len(accepted) + len(transient)
+
+
+def test_fault_storm_with_batching_loses_and_duplicates_nothing(start_relay, graph_standin):
+    """The same storm with batching on (a 300 ms window): a fault now hits a whole batch, and a
+    permanent one makes each of its events go alone, so which events end in the DLQ depends on
+    what the lone sends meet. What must hold: each accepted event at Meta once or in the DLQ
+    once, every dead letter carrying one of the injected permanent codes, none of them more
+    often than it was injected."""
+    relay = start_relay(
+        max_delivery_attempts=MAX_ATTEMPTS, forward_env={"CAPI_BATCH_WINDOW_MS": "300"}
+    )
+    permanent = [(100, 2804003), (100, 2804019), (10, None)]
+    faults = [("fail", 503), ("error", 4), ("drop", None), ("fail", 500)] + [
+        ("permanent", p) for p in permanent
+    ]
+    random.Random(7).shuffle(faults)
+    for kind, arg in faults:
+        if kind == "fail":
+            graph_standin.fail_next(1, status=arg)
+        elif kind == "error":
+            graph_standin.error_next(arg)
+        elif kind == "drop":
+            graph_standin.drop_connection_next(1)
+        else:
+            code, subcode = arg
+            graph_standin.error_next(code, subcode, status=403 if code == 10 else 400)
+    bodies = [{"data": [purchase(event_id=f"bstorm-{c}-{i}") for i in range(4)]} for c in range(6)]
+    answers = post_all(relay, bodies)
+    accepted = accepted_ids(answers)
+    assert len(accepted) == 24
+    letters: list = []
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        letters += dead_letters(relay, quiet=2.0)
+        if len(set(graph_standin.event_ids())) + len(letters) >= len(accepted):
+            break
+    letters += dead_letters(relay, quiet=3.0)  # anything more (a duplicate) would come now
+    assert_each_once(graph_standin.event_ids(), dead_ids(letters), accepted)
+    codes = Counter(
+        (m.attributes["error_code"], m.attributes.get("error_subcode", "")) for m in letters
+    )
+    injected = Counter((str(c), str(s or "")) for c, s in permanent)
+    assert all(codes[k] <= injected[k] for k in codes), (codes, injected)
+    assert graph_standin.pending_faults == 0
 
 
 def test_client_retry_of_a_delivered_event_is_not_sent_twice(start_relay, graph_standin):
