@@ -85,6 +85,9 @@ class LocalRelay:
                 "belong to) to deliver, or unset the token for a dry run"
             )
         self.queue = LocalQueue(journal=journal, workers=workers)
+        # Batching gathers concurrent pushes; the local queue delivers with `workers` (2) threads,
+        # so a batch window would only add its wait to every delivery.
+        settings = replace(settings, batch_window_ms=0)
         forwarder = build_forwarder(
             settings, dead_letters=FileDeadLetters(dlq_path), dry_run=dry_run
         )

@@ -89,3 +89,8 @@ def test_local_only_and_not_in_the_cloud_functions(relay):
     from capi.web import IncomingRequest
 
     assert local.ingest.handle(IncomingRequest("GET", "/status", {})).status == 404
+
+
+def test_capi_serve_delivers_without_a_batch_window(relay):
+    local, _ = relay
+    assert local.forwarder.batcher is None  # two local workers: a window would only add waiting
