@@ -96,7 +96,9 @@ def test_no_raw_pii_or_secret_in_logs_answers_or_dlq_attributes(start_relay, gra
     assert find_leaks("a self-check", f'{{"x": "{PHONE.replace(" ", "")}", "y": "{LAST.upper()}"}}')
     graph_standin.set_tokens([TOKEN])
     relay = start_relay(
-        forward_env={"CAPI_ACCESS_TOKEN": TOKEN},
+        # one Graph request per event: each injected Meta error must meet one event and end in
+        # the DLQ with its message (batching would send a rejected batch's events alone again)
+        forward_env={"CAPI_ACCESS_TOKEN": TOKEN, "CAPI_BATCH_WINDOW_MS": "0"},
         ingest_env={"CAPI_API_KEYS": API_KEY},
     )
     # A tap on the main topic: what ingest queued, to check the caller's token never got there.
