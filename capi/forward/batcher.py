@@ -22,7 +22,6 @@ The window adds at most `window_s` to a delivery (capi/config.py counts it in th
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,12 +56,10 @@ class Batcher:
         *,
         window_s: float = 0.05,
         max_events: int = 1000,
-        on_batch: Callable[[int, GraphResult], None] | None = None,
     ) -> None:
         self.graph = graph
         self.window_s = max(0.0, min(window_s, MAX_WINDOW_S))
         self.max_events = max(1, max_events)
-        self.on_batch = on_batch  # (events in the request, its result): logging, tests
         self._open: dict[tuple[str, str, str], _Batch] = {}
         self._lock = threading.Lock()
 
@@ -114,8 +111,6 @@ class Batcher:
             if result is None:
                 result = GraphResult(Outcome.TRANSIENT, network_error="batch not sent")
             alone = result.outcome is Outcome.REJECTED and len(slots) > 1
-            if self.on_batch is not None:
-                self.on_batch(len(slots), result)
             for slot in slots:
                 slot.result = result
                 slot.alone = alone

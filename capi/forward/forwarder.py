@@ -21,7 +21,6 @@ import base64
 import binascii
 import dataclasses
 import hashlib
-import itertools
 import json
 import sys
 import threading
@@ -91,16 +90,12 @@ def decode_push(envelope: Any) -> Delivery:
 
 
 def _rfc3339_seconds(value: Any) -> float | None:
-    """Pub/Sub's publishTime (RFC 3339, e.g. 2026-11-27T07:00:00.123456789Z) as Unix seconds."""
+    """Pub/Sub's publishTime (RFC 3339, e.g. 2026-11-27T07:00:00.123456789Z) as Unix seconds.
+    Python 3.11's fromisoformat reads the Z and nanoseconds (cut to microseconds)."""
     if not isinstance(value, str) or not value:
         return None
-    text = value.strip().replace("Z", "+00:00")
-    head, dot, rest = text.partition(".")
-    if dot:  # Python parses at most microseconds: keep 6 digits of the fraction
-        digits = "".join(itertools.takewhile(str.isdigit, rest))
-        text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits) :]}"
     try:
-        moment = datetime.fromisoformat(text)
+        moment = datetime.fromisoformat(value.strip())
     except ValueError:
         return None
     return moment.timestamp() if moment.tzinfo is not None else None

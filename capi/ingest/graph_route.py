@@ -30,10 +30,6 @@ import secrets
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from werkzeug.exceptions import HTTPException
-from werkzeug.formparser import FormDataParser
-from werkzeug.http import parse_options_header
-
 from capi.ingest.auth import AuthResult
 from capi.ingest.pixels import RoutingError
 from capi.meta import rules
@@ -45,25 +41,6 @@ if TYPE_CHECKING:
     from capi.ingest.handler import Ingest
 
 GRAPH_PATH = re.compile(r"/(v(\d{1,3})\.(\d{1,2}))/([^/]{1,64})/events/?")
-# Fields of Meta's request besides `data` and `access_token` that callers send; none changes what
-# the relay does except test_event_code (docs/SOURCES.md says why each is ignored).
-ACCEPTED_FIELDS = frozenset(
-    {
-        "test_event_code",
-        "partner_agent",
-        "namespace_id",
-        "upload_id",
-        "upload_tag",
-        "upload_source",
-        "appsecret_proof",
-        "access_token",
-        "data",
-        "method",
-        "format",
-        "suppress_http_code",
-        "pretty",
-    }
-)
 MAX_MESSAGES = 50  # warnings returned in `messages`; the log line has the counts
 MAX_USER_MSG_ERRORS = 10  # event errors named in error_user_msg
 
@@ -163,6 +140,11 @@ class GraphRoute:
 
 def _fields(request: IncomingRequest, max_bytes: int) -> dict[str, Any]:
     """The request's parameters: the body's fields, then the query's where the body has none."""
+    # werkzeug's form parser is imported here, not at cold start: form bodies are the rare case
+    from werkzeug.exceptions import HTTPException
+    from werkzeug.formparser import FormDataParser
+    from werkzeug.http import parse_options_header
+
     media, options = parse_options_header(request.content_type or "")
     body: Mapping[str, Any]
     if not request.body.strip():

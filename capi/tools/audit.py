@@ -161,7 +161,7 @@ def failures_of(record: Record) -> list[str]:
 # -- reading ------------------------------------------------------------------------------------
 
 
-def record_from_event(value: Any, index: int, now: float, test_code: str = "") -> Record:
+def record_from_event(value: Any, index: int, now: float) -> Record:
     result = check_event(value, index, now=now)
     event = result.event if isinstance(result.event, dict) else {}
     match = result.match
@@ -220,7 +220,7 @@ def record_from_dead_letter(value: dict[str, Any], index: int, now: float) -> Re
     return record
 
 
-def classify(value: Any, index: int, now: float, test_code: str = "") -> Record | None:
+def classify(value: Any, index: int, now: float) -> Record | None:
     """The record for one parsed JSON value of any input kind; None for a log line of no interest
     (another message of the relay's logs)."""
     if isinstance(value, dict):
@@ -234,7 +234,7 @@ def classify(value: Any, index: int, now: float, test_code: str = "") -> Record 
             return record_from_dead_letter(value, index, now)
         if "event" in value and "errors" in value and "event_name" not in value:
             value = value["event"]  # a line of `capi send`'s rejected file
-    return record_from_event(value, index, now, test_code)
+    return record_from_event(value, index, now)
 
 
 def _values(stream: IO[str], progress: Any) -> Iterator[tuple[Any, str]]:

@@ -27,15 +27,21 @@ def _settings() -> Settings:
         raise SystemExit(f"capi: configuration error: {exc}") from None
 
 
-def _read(path: str) -> list[FileEvent]:
-    from capi.tools.eventfile import parse_events, read_text
+def _events(path: str) -> Iterator[FileEvent]:
+    """The file's events one at a time (capi.tools.eventfile.iter_events); a file that cannot be
+    read ends the command with the reason."""
+    from capi.tools.eventfile import iter_events
 
     try:
-        return parse_events(read_text(path))
+        yield from iter_events(path)
     except OSError as exc:
         raise SystemExit(f"capi: cannot read {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise SystemExit(f"capi: {path} is not UTF-8 text") from None
+
+
+def _read(path: str) -> list[FileEvent]:
+    return list(_events(path))
 
 
 def _where(item: FileEvent) -> str:
@@ -46,27 +52,21 @@ def _checked(args: argparse.Namespace) -> Iterator[tuple[FileEvent, EventResult 
     """Each event of the file with ingest's verdict (None when it could not be read), one at
     a time: JSON Lines are streamed with flat memory (capi.tools.eventfile.iter_events)."""
     from capi.meta.contract import check_event
-    from capi.tools.eventfile import iter_events
 
     settings = _settings()
     now = time.time()
-    try:
-        for item in iter_events(args.file):
-            if item.error:
-                yield item, None
-                continue
-            result = check_event(
-                item.value,
-                item.index,
-                now=now,
-                default_country=settings.default_country,
-                date_order=settings.date_order,
-            )
-            yield item, result
-    except OSError as exc:
-        raise SystemExit(f"capi: cannot read {args.file}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise SystemExit(f"capi: {args.file} is not UTF-8 text") from None
+    for item in _events(args.file):
+        if item.error:
+            yield item, None
+            continue
+        result = check_event(
+            item.value,
+            item.index,
+            now=now,
+            default_country=settings.default_country,
+            date_order=settings.date_order,
+        )
+        yield item, result
 
 
 class _Blocks:

@@ -44,13 +44,6 @@ def _unwrap(value: Any) -> Any:
     return value
 
 
-def read_text(path: str) -> str:
-    if path == "-":
-        return sys.stdin.read()
-    with open(path, encoding="utf-8") as f:
-        return f.read()
-
-
 def parse_events(text: str) -> list[FileEvent]:
     """Every event of a file's text, in input order."""
     stripped = text.strip()

@@ -11,13 +11,10 @@ None when it drops the value; `ours` is "dropped" or "hashed" (a hash other than
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from capi.meta.user_data import EMPTY_SHA256
-
-_HEX64 = re.compile(r"\s*[0-9a-fA-F]{64}\s*")
 
 
 def _letters(text: str) -> str:
@@ -246,7 +243,3 @@ def explain(field: str, raw: str, expected: str | None, ours: str) -> Difference
         if field in difference.fields and difference.applies(field, raw, expected, ours):
             return difference
     return None
-
-
-def is_hash(value: str | None) -> bool:
-    return value is not None and _HEX64.fullmatch(value) is not None

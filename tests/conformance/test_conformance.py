@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from capi.meta.user_data import prepare_user_data
-from tests.conformance.differences import DIFFERENCES, explain, is_hash
+from capi.meta.user_data import is_sha256, prepare_user_data
+from tests.conformance.differences import DIFFERENCES, explain
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
 
@@ -31,7 +31,7 @@ def wanted(expected: str | None) -> str | None:
     """The hash the library's value stands for (a hash it passed through, lowercased)."""
     if expected in (None, ""):
         return None
-    if is_hash(expected):
+    if is_sha256(expected.strip()):
         return expected.strip().lower()
     return hashlib.sha256(expected.encode()).hexdigest()
 
