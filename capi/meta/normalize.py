@@ -35,6 +35,7 @@ from phonenumbers import NumberParseException
 
 from capi.config import normalize_cache_size
 from capi.errors import NormalizationError
+from capi.meta import iso_data
 from capi.meta import phones as phone_fast
 
 __all__ = [
@@ -329,8 +330,8 @@ def normalize_city(value: str) -> str | None:
 # --------------------------------------------------------------------------------------------------
 # st
 
-# Names that ISO 3166-2 (pycountry) does not give, folded with _fold(). US and Canadian codes and
-# their English ISO names come from pycountry; these are extra spellings people use.
+# Names that ISO 3166-2 does not give, folded with _fold(). US and Canadian codes and their English
+# ISO names come from capi.meta.iso_data; these are extra spellings people use.
 _STATE_ALIASES = {
     "US": {
         "washingtondc": "dc",
@@ -361,15 +362,13 @@ _STATE_ALIASES = {
 
 @functools.cache
 def _state_tables() -> dict[str, dict[str, str]]:
-    import pycountry  # 40 ms to import: only when a state is first normalized
-
     tables: dict[str, dict[str, str]] = {}
     for country in ("US", "CA"):
         table: dict[str, str] = {}
-        for sub in pycountry.subdivisions.get(country_code=country):
-            code = sub.code.split("-", 1)[1].lower()
+        for code, name in iso_data.SUBDIVISIONS[country]:
+            code = code.lower()
             table[code] = code
-            table[_fold(sub.name)] = code
+            table[_fold(name)] = code
         table.update(_STATE_ALIASES[country])
         tables[country] = table
     return tables
@@ -382,11 +381,11 @@ def normalize_state(value: str, country: str = "") -> str | None:
     """``st`` (META-RULES §3): US 2-letter code, lowercase; elsewhere lowercase without
     punctuation or spaces.
 
-    ``California`` -> ``ca``. US states and territories and Canadian provinces (ISO 3166-2 via
-    pycountry, names or codes, accents ignored) become their 2-letter code, lowercase. For the
-    US and Canada a value that is neither raises NormalizationError (only the code can match).
-    When the country is unknown, a US or Canadian name still becomes its code; other values, and
-    every value for other countries, are lowercased with letters and digits kept
+    ``California`` -> ``ca``. US states and territories and Canadian provinces (ISO 3166-2 names
+    or codes, accents ignored) become their 2-letter code, lowercase. For the US and Canada a
+    value that is neither raises NormalizationError (only the code can match). When the country
+    is unknown, a US or Canadian name still becomes its code; other values, and every value for
+    other countries, are lowercased with letters and digits kept
     (``New South Wales`` -> ``newsouthwales``). ``country`` is alpha-2 or a name.
     """
     return _state(value.strip(), _region(country))
@@ -465,7 +464,7 @@ def _zip(text: str, country: str) -> str | None:
 # --------------------------------------------------------------------------------------------------
 # country
 
-# Spellings that are not ISO 3166-1 names in pycountry (folded with _fold()).
+# Spellings that are not ISO 3166-1 names (folded with _fold()).
 _COUNTRY_ALIASES = {
     # older and short forms Meta's parameter builder also reads
     "macedoniatheformeryugoslavrepublicof": "mk",
@@ -524,26 +523,20 @@ _COUNTRY_ALIASES = {
 
 @functools.cache
 def _country_table() -> dict[str, str]:
-    import pycountry  # 40 ms to import: only when a country is first normalized
-
     table: dict[str, str] = {}
-    for entry in pycountry.countries:
-        code = entry.alpha_2.lower()
-        for name in (
-            getattr(entry, "official_name", None),
-            getattr(entry, "common_name", None),
-            entry.name,
-        ):
+    for alpha_2, alpha_3, iso_name, official_name, common_name in iso_data.COUNTRIES:
+        code = alpha_2.lower()
+        for name in (official_name, common_name, iso_name):
             if name:
                 table[_fold(name)] = code
                 # "Korea, Republic of" -> also "Republic of Korea"
                 if ", " in name:
                     head, _, tail = name.partition(", ")
                     table[_fold(f"{tail} {head}")] = code
-        table[entry.alpha_3.lower()] = code
+        table[alpha_3.lower()] = code
     table.update(_COUNTRY_ALIASES)
-    for entry in pycountry.countries:  # codes last: a 2-letter key is always the ISO code
-        table[entry.alpha_2.lower()] = entry.alpha_2.lower()
+    for alpha_2, *_ in iso_data.COUNTRIES:  # codes last: a 2-letter key is always the ISO code
+        table[alpha_2.lower()] = alpha_2.lower()
     return table
 
 
@@ -552,7 +545,7 @@ def normalize_country(value: str) -> str | None:
     """``country`` (META-RULES §3): ISO 3166-1 alpha-2, lowercase.
 
     ``United States`` -> ``us``. Accepts alpha-2 and alpha-3 codes and English names (ISO names,
-    common and official names via pycountry, accents and punctuation ignored), plus a few usual
+    common and official names from ISO 3166-1, accents and punctuation ignored), plus a few usual
     spellings (``USA``, ``UK``, ``Deutschland``...). Anything else raises NormalizationError.
     """
     text = value.strip()

@@ -12,13 +12,12 @@ email that gets dropped does not count as a customer parameter.
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from capi.meta import rules
+from capi.meta import iso_data, rules
 from capi.meta.prepare import event_time_seconds, prepare_event
 from capi.meta.problems import Problem
 
@@ -27,13 +26,6 @@ __all__ = ["check_and_prepare"]
 _SOURCES = ", ".join(sorted(rules.ACTION_SOURCES))
 _STANDARD_BY_LOWER = {name.lower(): name for name in rules.STANDARD_EVENTS}
 _DAY = 86400
-
-
-@functools.cache
-def _currencies() -> frozenset[str]:
-    import pycountry  # 40 ms to import: only when a currency is first checked
-
-    return frozenset(currency.alpha_3 for currency in pycountry.currencies)
 
 
 def _is_number(value: Any) -> bool:
@@ -306,7 +298,7 @@ def _check_custom_data(
                     "missing",
                 )
             )
-    elif not isinstance(currency, str) or currency.strip().upper() not in _currencies():
+    elif not isinstance(currency, str) or currency.strip().upper() not in iso_data.CURRENCIES:
         errors.append(
             Problem(
                 "custom_data.currency",

@@ -29,8 +29,31 @@ def test_runtime_requirements_cover_what_the_package_imports():
         "google-cloud-pubsub",
         "google-cloud-secret-manager",
         "requests",
-        "phonenumbers",
-        "pycountry",
+        "phonenumberslite",
         "pyyaml",
     ):
         assert distribution in requirements
+
+
+def _names(path: Path) -> set[str]:
+    names = set()
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line and not line.startswith(("-", " ")):
+            names.add(line.split("==")[0].split(">")[0].split("<")[0].split("[")[0].strip().lower())
+    return names
+
+
+def test_phonenumbers_comes_as_the_lite_distribution_only():
+    """phonenumberslite has the same import name as phonenumbers without 20 MB of geocoder and
+    carrier data; with both installed they overwrite each other's files."""
+    for path in ("requirements.txt", "requirements-dev.txt", "requirements-ci.lock"):
+        names = _names(ROOT / path)
+        assert "phonenumbers" not in names, path
+    assert "phonenumberslite" in _names(ROOT / "requirements-ci.lock")
+
+
+def test_pycountry_is_not_a_runtime_dependency():
+    """The ISO tables are generated into capi/meta/iso_data.py; pycountry is for development."""
+    assert "pycountry" not in _names(ROOT / "requirements.txt")
+    assert "pycountry" in _names(ROOT / "requirements-dev.txt")
