@@ -222,7 +222,8 @@ def import_time_ms() -> float:
 
 
 def first_use_ms() -> float:
-    """One-time cost of the lazily built ISO tables (capi/meta/iso_data.py), in a fresh interpreter."""
+    """One-time cost of the lazily built ISO tables (capi/meta/iso_data.py), in a fresh
+    interpreter."""
     code = (
         "import time, capi.meta.prepare as p; t = time.perf_counter(); "
         "p.prepare_user_data({'country': 'Germany', 'st': 'California'}); "

@@ -24,7 +24,7 @@ DEFAULT_SECRET_TIMEOUT_S = 5.0
 DEFAULT_PUBLISH_TIMEOUT_S = 10.0
 GRAPH_CONNECT_TIMEOUT_S = 3.05  # a TCP connect to Graph; the read timeout is CAPI_GRAPH_TIMEOUT
 DELIVERY_MARGIN_S = 5.0  # decoding, validation, hashing, logging, the batch window (<= 1 s)
-DEFAULT_BATCH_WINDOW_MS = 50
+DEFAULT_BATCH_WINDOW_MS = 100  # bench/bench_forward.py --sweep: docs/PERFORMANCE.md
 DEFAULT_STRIPE_TOLERANCE_S = 300.0  # the official Stripe libraries' default
 DEFAULT_NORMALIZE_CACHE_SIZE = 4096
 CONSENT_POLICIES = ("ignore", "drop", "ldu")

@@ -272,14 +272,14 @@ variable "forward" {
   type = object({
     min_instances           = optional(number, 0)
     max_instances           = optional(number, 10)
-    concurrency             = optional(number, 80)
+    concurrency             = optional(number, 250)
     cpu                     = optional(string, "1")
     memory                  = optional(string, "512Mi")
     timeout_seconds         = optional(number, 60)
     graph_timeout_seconds   = optional(number, 10)
     secret_timeout_seconds  = optional(number, 5)
     publish_timeout_seconds = optional(number, 10)
-    batch_window_ms         = optional(number, 50)
+    batch_window_ms         = optional(number, 100)
   })
   default = {}
 

@@ -167,8 +167,8 @@ run "single_pixel_environment" {
       CAPI_GRAPH_TIMEOUT         = "10"
       CAPI_SECRET_TIMEOUT        = "5"
       CAPI_PUBLISH_TIMEOUT       = "10"
-      CAPI_BATCH_WINDOW_MS       = "50"
-      THREADS                    = "80"
+      CAPI_BATCH_WINDOW_MS       = "100"
+      THREADS                    = "250"
     })
     error_message = "forward's environment is not the single-pixel contract"
   }
