@@ -18,6 +18,11 @@ from typing import Any
 from capi.errors import BodyError
 from capi.meta.problems import Problem
 
+try:  # a C JSON parser, used where it is exactly equivalent (parse_json); optional
+    import orjson
+except ImportError:  # pragma: no cover - the relay stays exact and only slower without it
+    orjson = None
+
 MAX_EVENTS_PER_REQUEST = 1000  # Meta's own limit for one request
 MAX_DEPTH = 32
 MAX_STRING_LENGTH = 16_384  # far above any Meta field; a longer string is a mistake or an attack
@@ -101,12 +106,78 @@ def _check_structure(value: Any) -> None:
             stack.extend((child, (*path, i)) for i, child in enumerate(item))
 
 
+_UNSURE = object()
+_BIG = 9.2e18  # below 2**63: orjson turns an integer beyond 64 bits into a float at least this big
+
+
+def _expected_colons(value: Any) -> int | None:
+    """For a value orjson parsed: how many ':' its JSON text holds if no object had a duplicate
+    key (one per key, plus those inside keys and strings); None when the value might differ
+    from what the strict parser below gives or refuses (too deep, a string too long, a float
+    that may have been an integer beyond 64 bits)."""
+    kind = type(value)
+    if kind is str:
+        return value.count(":") if len(value) <= MAX_STRING_LENGTH else None
+    if kind is not dict and kind is not list:
+        return None if kind is float and not -_BIG < value < _BIG else 0
+    expected = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]  # containers, with the depth of their children
+    while stack:
+        item, depth = stack.pop()
+        if depth >= MAX_DEPTH and item:  # a child this deep: the strict parser refuses it
+            return None
+        if type(item) is dict:
+            expected += len(item)
+            children = item.values()
+            for key in item:
+                if len(key) > MAX_STRING_LENGTH:
+                    return None
+                expected += key.count(":")
+        else:
+            children = item
+        for child in children:
+            kind = type(child)
+            if kind is str:
+                if len(child) > MAX_STRING_LENGTH:
+                    return None
+                expected += child.count(":")
+            elif kind is dict or kind is list:
+                stack.append((child, depth + 1))
+            elif kind is float and not -_BIG < child < _BIG:
+                return None
+    return expected
+
+
+def _parse_fast(text: str) -> Any:
+    """The value of `text` by orjson, or _UNSURE when the strict parser must decide. orjson
+    itself refuses NaN, Infinity, numbers too large for a double, lone surrogates and invalid
+    JSON (the strict parser then gives its own error). What it would accept silently is caught
+    here: a duplicate key keeps one entry, so the object holds fewer keys than the text has
+    separators (a ':' written as an escape is sent to the strict parser, so the count is
+    exact); an integer beyond 64 bits becomes a float. tests/unit/test_body_fast.py compares
+    both parsers on generated documents."""
+    if "\\u003" in text:  # a ':' may be written as \u003a: the colon count would not hold
+        return _UNSURE
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return _UNSURE
+    expected = _expected_colons(value)
+    if expected is None or text.count(":") != expected:
+        return _UNSURE
+    return value
+
+
 def parse_json(body: bytes) -> Any:
     """Strict JSON from bytes, or BodyError(400)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BodyError(400, "invalid_utf8", f"body is not UTF-8 (byte {exc.start})") from None
+    if orjson is not None:
+        value = _parse_fast(text)
+        if value is not _UNSURE:
+            return value
     try:
         value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from capi.config import ConfigError, Settings
+from capi.tools.jsonout import compact_line, json_line
 
 if TYPE_CHECKING:
     from capi.meta.contract import EventResult
@@ -114,7 +115,7 @@ def _validate(args: argparse.Namespace, emit: Any) -> int:
             invalid += not result.accepted
             record = {**result.as_dict(), "line": item.line}
         if args.json:
-            emit(_json_line(record, ensure_ascii=False))
+            emit(json_line(record, ensure_ascii=False))
             continue
         status = "ok" if record["status"] == "accepted" else "INVALID"
         emit(
@@ -147,22 +148,11 @@ def cmd_normalize(args: argparse.Namespace) -> int:
                 continue
             for problem in result.warnings:  # normalization's warnings are among them
                 err(f"capi normalize: {_where(item)} warning {problem.path}: {problem.message}")
-            out(_json_line(result.prepared, ensure_ascii=False, separators=(",", ":")))
+            out(compact_line(result.prepared))
     finally:
         out.flush()
         err.flush()
     return 1 if invalid else 0
-
-
-def _json_line(value: Any, **options: Any) -> str:
-    """One JSON line; a string the output cannot carry as UTF-8 (a lone surrogate) is written
-    as its JSON escape instead of failing the whole run."""
-    text = json.dumps(value, **options)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return json.dumps(value, **{**options, "ensure_ascii": True})
-    return text
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -137,3 +137,24 @@ def test_normalize_never_prints_a_callers_access_token(tmp_path, capsys):
     path = write(tmp_path, [{**lead(event_id="t"), "access_token": "EAAsecret"}])
     assert main(["normalize", path]) == 0
     assert "EAAsecret" not in capsys.readouterr().out
+
+
+def test_normalize_writes_numbers_as_json_does(tmp_path, capsys):
+    """orjson writes the output where it agrees with json.dumps: tiny floats and integers beyond
+    64 bits in pass-through fields come out as before."""
+    event = purchase(event_id="n")
+    event["custom_data"].update({"tiny": 1e-05, "big": 123456789012345678901234567890})
+    assert main(["normalize", write(tmp_path, [event])]) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    assert '"tiny":1e-05' in line and '"big":123456789012345678901234567890' in line
+    assert json.loads(line)["custom_data"]["big"] == 123456789012345678901234567890
+
+
+def test_normalize_refuses_a_lone_surrogate_with_a_reason(tmp_path, capsys):
+    path = tmp_path / "surrogate.jsonl"
+    text = json.dumps(purchase(event_id="s"))[:-1] + ', "note": "\\ud800x"}\n'
+    path.write_text(text + json.dumps(lead(event_id="ok")) + "\n")
+    assert main(["normalize", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert "unpaired surrogate" in captured.err
+    assert [json.loads(x)["event_id"] for x in captured.out.splitlines()] == ["ok"]
