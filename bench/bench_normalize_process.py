@@ -44,9 +44,10 @@ def write_corpus(path: Path, events: int) -> None:
     from tests.corpus import make_corpus
 
     chunk = 10_000
+    now = int(time.time())  # events of the last days: the relay refuses future or stale ones
     with path.open("w", encoding="utf-8") as out:
         for start in range(0, events, chunk):
-            batch = make_corpus(min(chunk, events - start), seed=start + 1)
+            batch = make_corpus(min(chunk, events - start), seed=start + 1, now=now)
             for offset, event in enumerate(batch):
                 index = start + offset
                 event["event_id"] = f"evt-{index}"

@@ -237,7 +237,7 @@ def _maybe_list(rng: random.Random, values: list[Any]) -> Any:
     return values
 
 
-def make_user_data(rng: random.Random) -> dict[str, Any]:
+def make_user_data(rng: random.Random, now: int = NOW) -> dict[str, Any]:
     """One messy user_data object."""
     region = rng.choices(tuple(COUNTRIES), weights=COUNTRY_WEIGHTS)[0]
     user: dict[str, Any] = {}
@@ -286,7 +286,7 @@ def make_user_data(rng: random.Random) -> dict[str, Any]:
         user["client_ip_address"] = _ipv6(rng) if rng.random() < 0.3 else _ipv4(rng)
     if rng.random() < 0.85:
         user["client_user_agent"] = rng.choice(USER_AGENTS)
-    created = (NOW - rng.randrange(86400 * 60)) * 1000
+    created = (now - rng.randrange(86400 * 60)) * 1000
     if rng.random() < 0.6:
         fbp = f"fb.1.{created}.{rng.randrange(10**9, 10**10)}"
         user["fbp"] = fbp + ".AQ" if rng.random() < 0.1 else fbp
@@ -306,7 +306,7 @@ def make_event(rng: random.Random, index: int, now: int = NOW) -> dict[str, Any]
         "event_time": now - rng.randrange(6 * 86400),
         "action_source": source,
         "event_id": f"evt-{index:05d}",
-        "user_data": make_user_data(rng),
+        "user_data": make_user_data(rng, now),
     }
     if source == "website":
         url = f"https://shop.example.com/p/{rng.randrange(1000)}"

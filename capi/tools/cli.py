@@ -176,8 +176,10 @@ def cmd_send(args: argparse.Namespace) -> int:
     from capi.secret_store import SecretError
     from capi.tools.send import (
         Backfill,
+        InputEvent,
         SendAborted,
         StateFile,
+        claimed,
         default_rejected_path,
         event_digest,
         print_progress,
@@ -201,27 +203,36 @@ def cmd_send(args: argparse.Namespace) -> int:
             f"capi send: {exc}; set CAPI_ACCESS_TOKEN or CAPI_ACCESS_TOKEN_SECRET", file=sys.stderr
         )
         return 2
-    items = _read(args.file)
-    events = [item.value for item in items]
-    unreadable = {item.index: item.error for item in items if item.error}
-    digests = [event_digest(item.value, item.error) for item in items]
+
+    def inputs() -> Iterator[InputEvent]:
+        for item in _events(args.file):
+            digest = event_digest(item.value, item.error)
+            yield InputEvent(item.index, item.value, digest, item.error)
+
     state_path = args.state or (None if args.file == "-" else f"{args.file}.send-state.json")
     state = None
     if state_path:
         state = StateFile(Path(state_path), os.path.abspath(args.file), _file_digest(args.file))
         if not args.restart:
             state.load()
-    pending = state.pending(digests) if state else list(range(len(items)))
-    resuming = len(pending) < len(items)
+    total = handled = None
+    if args.file != "-":  # a first pass, streamed too: how many events, how many handled
+        total = handled = 0
+        for item in claimed(state, inputs()):
+            total += 1
+            handled += item.handled
+        if state is not None:
+            state.counts.reset()
+    resuming = bool(handled)
     if state and state.file_changed:
         print(
-            f"capi send: {args.file} changed since the last run: {len(items) - len(pending)} of "
-            f"its events were handled then and are skipped; {len(pending)} are new or changed",
+            f"capi send: {args.file} changed since the last run: {handled} of "
+            f"its events were handled then and are skipped; {total - handled} are new or changed",
             file=sys.stderr,
         )
     elif resuming:
         print(
-            f"capi send: resuming: {len(items) - len(pending)} events were handled by an "
+            f"capi send: resuming: {handled} events were handled by an "
             f"earlier run ({state_path}; --restart sends everything again)",
             file=sys.stderr,
         )
@@ -240,17 +251,20 @@ def cmd_send(args: argparse.Namespace) -> int:
             progress=print_progress(sys.stderr),
         )
 
-        def checkpoint(indexes: list[int]) -> None:
-            if state is not None:
-                state.save([digests[i] for i in indexes])
-
+        if state is not None:
+            state.start()
         try:
             report = backfill.run(
-                events, pending=pending, checkpoint=checkpoint, unreadable=unreadable
+                claimed(state, inputs()),
+                checkpoint=state.save if state is not None else (lambda digests: None),
+                total=total,
             )
         except SendAborted as exc:
             print(f"\ncapi send: stopped: {exc}", file=sys.stderr)
             return 2
+        finally:
+            if state is not None:
+                state.close()
     print(
         f"\ncapi send: {report.delivered} delivered, {report.rejected} rejected "
         f"(written to {rejected_path}), {report.requests} requests",

@@ -9,18 +9,23 @@
 - Transient failures are retried with exponential backoff; a bad token, missing permission or
   unknown pixel stops the run (nothing more can succeed) with a clear message.
 - Resumable by content: after every batch the digests of the events it handled (delivered, or
-  rejected and written out) are saved in the state file. A rerun sends exactly the events whose
-  content was not handled yet: rows fixed in place or appended are sent, handled rows are not,
-  whatever their position, and a changed file is reported as such. `--restart` forgets the state.
+  rejected and written out) are appended to the state file. A rerun sends exactly the events
+  whose content was not handled yet: rows fixed in place or appended are sent, handled rows are
+  not, whatever their position, and a changed file is reported as such. `--restart` forgets the
+  state.
+- Streaming: events are read, checked and sent one batch at a time, so memory stays flat
+  however large the file (the state of a resumed run costs 26 bytes per handled event).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
+from array import array
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -36,7 +41,7 @@ MAX_BATCH = MAX_EVENTS_PER_REQUEST
 
 @dataclass
 class SendReport:
-    total: int = 0
+    total: int | None = 0  # None: not known in advance (stdin)
     delivered: int = 0
     rejected: int = 0  # by our validation or by Meta
     skipped: int = 0  # already handled by an earlier, resumed run
@@ -48,6 +53,17 @@ class SendReport:
 class _Item:
     index: int
     event: dict[str, Any]
+
+
+@dataclass
+class InputEvent:
+    """One event of the input file, as `capi send` reads it."""
+
+    index: int
+    value: Any
+    digest: str  # event_digest(): what the state file records once it is handled
+    error: str = ""  # set when the entry could not be read as JSON
+    handled: bool = False  # an earlier run handled it: skipped
 
 
 class Backfill:
@@ -128,38 +144,50 @@ class Backfill:
 
     def run(
         self,
-        events: Sequence[Any],
+        inputs: Iterable[InputEvent],
         *,
-        pending: Sequence[int],
-        checkpoint: Callable[[list[int]], None],
-        unreadable: dict[int, str] | None = None,
+        checkpoint: Callable[[list[str]], None],
+        total: int | None = None,
     ) -> SendReport:
-        """Send events[i] for each i of `pending`, in batches; `checkpoint(indexes)` is called
-        with the indexes each batch handled (delivered or written out as rejected).
-        `unreadable` maps input indexes that could not be read to the reason."""
-        unreadable = unreadable or {}
-        self.report.total = len(events)
-        self.report.skipped = len(events) - len(pending)
+        """Send the inputs not handled yet, in batches of `batch_size` as they are read;
+        `checkpoint(digests)` is called with the digests of the events each batch handled
+        (delivered or written out as rejected). `total` (when known) is for the progress."""
+        self.report.total = total
         now = time.time()
-        for offset in range(0, len(pending), self.batch_size):
-            chunk = pending[offset : offset + self.batch_size]
-            batch: list[_Item] = []
-            for index in chunk:
-                if index in unreadable:
-                    error = {"path": "", "code": "invalid_json", "message": unreadable[index]}
-                    self._reject(index, None, [error])
-                    continue
-                result = check_event(events[index], index, now=now)
-                if not result.accepted:
-                    self._reject(index, events[index], [p.as_dict() for p in result.errors])
-                    continue
-                assert result.prepared is not None  # accepted: an object without errors
-                batch.append(_Item(index, result.prepared))
-            if batch:
-                self._deliver(batch)
-            checkpoint(list(chunk))
-            self.progress(self.report)
+        chunk: list[InputEvent] = []
+        for item in inputs:
+            if item.handled:
+                self.report.skipped += 1
+                continue
+            chunk.append(item)
+            if len(chunk) >= self.batch_size:
+                self._send_chunk(chunk, now, checkpoint)
+                chunk = []
+        if chunk:
+            self._send_chunk(chunk, now, checkpoint)
+        if total is None:
+            self.report.total = self.report.skipped + self.report.delivered + self.report.rejected
         return self.report
+
+    def _send_chunk(
+        self, chunk: list[InputEvent], now: float, checkpoint: Callable[[list[str]], None]
+    ) -> None:
+        batch: list[_Item] = []
+        for item in chunk:
+            if item.error:
+                error = {"path": "", "code": "invalid_json", "message": item.error}
+                self._reject(item.index, None, [error])
+                continue
+            result = check_event(item.value, item.index, now=now)
+            if not result.accepted:
+                self._reject(item.index, item.value, [p.as_dict() for p in result.errors])
+                continue
+            assert result.prepared is not None  # accepted: an object without errors
+            batch.append(_Item(item.index, result.prepared))
+        if batch:
+            self._deliver(batch)
+        checkpoint([item.digest for item in chunk])
+        self.progress(self.report)
 
 
 def event_digest(value: Any, unreadable: str = "") -> str:
@@ -172,60 +200,150 @@ def event_digest(value: Any, unreadable: str = "") -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-class StateFile:
-    """What one input file's earlier runs handled: a count per event digest, and the digest of
-    the whole file as it was then (to say "the file changed")."""
+class _DigestCounts:
+    """How many times each digest was handled, in 26 bytes per entry: the 128-bit digests as
+    two sorted arrays of 64-bit halves and a count beside each (a dict of strings would take
+    about 150 bytes per entry, 150 MB for a million handled events)."""
 
-    VERSION = 2
+    def __init__(self, digests: Iterable[str]) -> None:
+        pairs: dict[int, int] = {}
+        for digest in digests:
+            key = int(digest, 16)
+            pairs[key] = pairs.get(key, 0) + 1
+        keys = sorted(pairs)
+        self.high = array("Q", (k >> 64 for k in keys))
+        self.low = array("Q", (k & 0xFFFF_FFFF_FFFF_FFFF for k in keys))
+        self.counts = array("L", (pairs[k] for k in keys))
+        self.left = array("L", self.counts)
+        self.total = sum(self.counts)
+
+    def reset(self) -> None:
+        """Every digest claimable again as often as it was handled."""
+        self.left = array("L", self.counts)
+
+    def __iter__(self) -> Iterator[str]:
+        """Each digest, as often as it was handled."""
+        for high, low, count in zip(self.high, self.low, self.counts, strict=True):
+            digest = f"{(high << 64) | low:032x}"
+            for _ in range(count):
+                yield digest
+
+    def claim(self, digest: str) -> bool:
+        """True, once per time it was handled, for a digest an earlier run handled."""
+        key = int(digest, 16)
+        high, low = key >> 64, key & 0xFFFF_FFFF_FFFF_FFFF
+        at = bisect_left(self.high, high)
+        while at < len(self.high) and self.high[at] == high:
+            if self.low[at] == low and self.left[at] > 0:
+                self.left[at] -= 1
+                return True
+            at += 1
+        return False
+
+
+class StateFile:
+    """What one input file's earlier runs handled, as a journal: a header line (version, source,
+    digest of the file as it was then), then one line of event digests per handled batch. A run
+    rewrites it once when it starts (its own file digest, the digests so far on one line) and
+    then appends, so saving a batch costs that batch alone. A last line cut short by a crash is
+    ignored: those events are sent again (Meta deduplicates them by event_id). Version 2 files
+    (one JSON object, rewritten after every batch) are read too."""
+
+    VERSION = 3
 
     def __init__(self, path: Path, source: str, file_digest: str) -> None:
         self.path = path
         self.source = source
         self.file_digest = file_digest
-        self.handled: Counter[str] = Counter()
         self.previous_file_digest = ""
+        self._digests: list[str] = []  # only while loading
+        self.counts = _DigestCounts(())
+        self.done = 0  # events handled by earlier runs and this one
+        self._out: TextIO | None = None
 
     def load(self) -> None:
+        """Read what earlier runs handled (nothing when the file is missing or not ours)."""
         try:
-            state = json.loads(self.path.read_text())
-        except (OSError, ValueError):
+            with self.path.open(encoding="utf-8") as state:
+                first = state.readline()
+                try:
+                    header = json.loads(first)
+                except ValueError:
+                    return
+                if not isinstance(header, dict) or header.get("source") != self.source:
+                    return
+                if header.get("version") == 2:
+                    self._load_v2(header)
+                elif header.get("version") == self.VERSION:
+                    digests = []
+                    for line in state:
+                        if line.endswith("\n"):  # a line cut short by a crash is not counted
+                            digests.extend(line.split())
+                    self._digests = digests
+                else:
+                    return
+        except OSError:
             return
-        if not isinstance(state, dict) or state.get("version") != self.VERSION:
-            return
-        if state.get("source") != self.source or not isinstance(state.get("handled"), dict):
-            return
-        self.previous_file_digest = str(state.get("file_digest") or "")
-        self.handled = Counter(
-            {str(k): int(v) for k, v in state["handled"].items() if isinstance(v, int) and v > 0}
-        )
+        self.previous_file_digest = str(header.get("file_digest") or "")
+        self.counts = _DigestCounts(self._digests)
+        self.done = self.counts.total
+        self._digests = []
+
+    def _load_v2(self, state: dict[str, Any]) -> None:
+        handled = state.get("handled")
+        if isinstance(handled, dict):
+            self._digests = [
+                str(k) for k, v in handled.items() if isinstance(v, int) and v > 0 for _ in range(v)
+            ]
 
     @property
     def file_changed(self) -> bool:
-        return bool(self.handled) and self.previous_file_digest != self.file_digest
+        return self.counts.total > 0 and self.previous_file_digest != self.file_digest
 
-    def pending(self, digests: Sequence[str]) -> list[int]:
-        """The indexes still to send: each digest is skipped as often as it was handled."""
-        left = Counter(self.handled)
-        pending = []
-        for index, digest in enumerate(digests):
-            if left[digest] > 0:
-                left[digest] -= 1
-            else:
-                pending.append(index)
-        return pending
+    def claim(self, digest: str) -> bool:
+        """Whether an earlier run handled this event (each handling is claimed once)."""
+        return self.counts.claim(digest)
+
+    def start(self) -> None:
+        """Rewrite the journal for this run: its header, and the digests earlier runs handled,
+        on lines of 1,000 (before any claim of this run)."""
+        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+        with tmp.open("w", encoding="utf-8") as out:
+            header = {"version": self.VERSION, "source": self.source}
+            out.write(json.dumps({**header, "file_digest": self.file_digest}) + "\n")
+            line: list[str] = []
+            for digest in self.counts:
+                line.append(digest)
+                if len(line) >= 1000:
+                    out.write(" ".join(line) + "\n")
+                    line = []
+            if line:
+                out.write(" ".join(line) + "\n")
+        tmp.replace(self.path)
+        self._out = self.path.open("a", encoding="utf-8")
 
     def save(self, digests: Sequence[str]) -> None:
-        self.handled.update(digests)
-        state = {
-            "version": self.VERSION,
-            "source": self.source,
-            "file_digest": self.file_digest,
-            "done": sum(self.handled.values()),
-            "handled": dict(self.handled),
-        }
-        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-        tmp.write_text(json.dumps(state))
-        tmp.replace(self.path)
+        """Record one handled batch (appended, flushed and synced before the next batch)."""
+        self.done += len(digests)
+        if self._out is None:
+            self.start()
+        assert self._out is not None
+        self._out.write(" ".join(digests) + "\n")
+        self._out.flush()
+        os.fsync(self._out.fileno())
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+
+
+def claimed(state: StateFile | None, events: Iterable[InputEvent]) -> Iterator[InputEvent]:
+    """The events with `handled` set for those an earlier run handled."""
+    for event in events:
+        if state is not None and state.claim(event.digest):
+            event.handled = True
+        yield event
 
 
 def print_progress(stream: TextIO) -> Callable[[SendReport], None]:
@@ -235,10 +353,16 @@ def print_progress(stream: TextIO) -> Callable[[SendReport], None]:
         filled = int(width * done / r.total) if r.total else width
         bar = "#" * filled + "-" * (width - filled)
         end = "\r" if stream.isatty() else "\n"
-        stream.write(
-            f"[{bar}] {done}/{r.total} events: {r.delivered} delivered, {r.rejected} rejected, "
-            f"{r.requests} requests{end}"
-        )
+        if r.total is None:  # stdin: no total known in advance
+            stream.write(
+                f"{done} events: {r.delivered} delivered, {r.rejected} rejected, "
+                f"{r.requests} requests{end}"
+            )
+        else:
+            stream.write(
+                f"[{bar}] {done}/{r.total} events: {r.delivered} delivered, "
+                f"{r.rejected} rejected, {r.requests} requests{end}"
+            )
         stream.flush()
 
     return show

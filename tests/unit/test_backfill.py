@@ -7,6 +7,7 @@ import json
 import pytest
 
 from capi.tools.cli import main
+from capi.tools.send import StateFile
 from tests.factories import lead, purchase
 from tests.standins import meta_graph
 
@@ -101,8 +102,9 @@ def test_bad_token_stops_and_a_rerun_resumes_without_duplicates(tmp_path, meta, 
     assert main(["send", str(path), "--batch-size", "1000"]) == 2
     assert "code=190" in capsys.readouterr().err
     assert len(meta.event_ids()) == 1000
-    state = json.loads((tmp_path / "events.jsonl.send-state.json").read_text())
-    assert state["done"] == 1000
+    state = StateFile(tmp_path / "events.jsonl.send-state.json", str(path), "")
+    state.load()
+    assert state.done == 1000
 
     meta.handle = original_handle
     meta.set_tokens([TOKEN])
@@ -179,3 +181,60 @@ def test_rejected_file_fixed_by_hand_is_read_back_and_sent(tmp_path, meta):
     assert main(["validate", str(fixed)]) == 0
     assert main(["send", str(fixed)]) == 0
     assert sorted(meta.event_ids()) == ["e-1", "ok"]
+
+
+def test_the_state_is_a_journal_appended_per_batch(tmp_path, meta):
+    """Saving a batch appends its digests (before: the whole state was rewritten after every
+    batch, quadratic in the file's size); a rerun starts from what the journal says."""
+    path = write_events(tmp_path, [lead(event_id=f"j-{i}") for i in range(5)])
+    assert main(["send", str(path), "--batch-size", "2"]) == 0
+    lines = (tmp_path / "events.jsonl.send-state.json").read_text().splitlines()
+    assert json.loads(lines[0])["version"] == 3
+    assert [len(line.split()) for line in lines[1:]] == [2, 2, 1]
+    assert main(["send", str(path)]) == 0
+    assert len(meta.event_ids()) == 5
+    lines = (tmp_path / "events.jsonl.send-state.json").read_text().splitlines()
+    assert [len(line.split()) for line in lines[1:]] == [5]  # rewritten once, at the start
+
+
+def test_a_batch_line_cut_short_by_a_crash_is_sent_again(tmp_path, meta):
+    path = write_events(tmp_path, [lead(event_id=f"c-{i}") for i in range(4)])
+    assert main(["send", str(path), "--batch-size", "2"]) == 0
+    state = tmp_path / "events.jsonl.send-state.json"
+    text = state.read_text()
+    state.write_text(text[: text.rindex("\n", 0, len(text) - 1) + 1] + text.splitlines()[-1][:20])
+    assert main(["send", str(path)]) == 0
+    assert sorted(meta.event_ids()) == sorted(["c-0", "c-1", "c-2", "c-3", "c-2", "c-3"])
+
+
+def test_a_version_2_state_file_is_still_read(tmp_path, meta, capsys):
+    from capi.tools.send import event_digest
+
+    events = [lead(event_id=f"v-{i}") for i in range(3)]
+    path = write_events(tmp_path, events)
+    (tmp_path / "events.jsonl.send-state.json").write_text(
+        json.dumps(
+            {
+                "version": 2,
+                "source": str(path),
+                "file_digest": "old",
+                "done": 2,
+                "handled": {event_digest(events[0]): 1, event_digest(events[1]): 1},
+            }
+        )
+    )
+    assert main(["send", str(path)]) == 0
+    assert meta.event_ids() == ["v-2"]
+    assert "2 of its events were handled then" in capsys.readouterr().err
+
+
+def test_digest_counts_claim_each_handling_once():
+    from capi.tools.send import _DigestCounts, event_digest
+
+    a, b = event_digest({"a": 1}), event_digest({"b": 2})
+    counts = _DigestCounts([a, b, a])
+    assert counts.total == 3 and sorted(counts) == sorted([a, a, b])
+    assert [counts.claim(a), counts.claim(a), counts.claim(a)] == [True, True, False]
+    assert counts.claim(b) and not counts.claim(event_digest({"c": 3}))
+    counts.reset()
+    assert counts.claim(a)
