@@ -13,11 +13,12 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from capi.config import ConfigError, Settings
-from capi.tools.jsonout import compact_line, json_line
+from capi.tools.jsonout import json_line
 
 if TYPE_CHECKING:
     from capi.meta.contract import EventResult
     from capi.tools.eventfile import FileEvent
+    from capi.tools.parallel import Outcome
     from capi.tools.replay import ReplayReport
 
 
@@ -136,23 +137,52 @@ def cmd_normalize(args: argparse.Namespace) -> int:
     out, err = _Blocks(sys.stdout), _Blocks(sys.stderr)
     invalid = 0
     try:
-        for item, result in _checked(args):
-            if result is None or not result.accepted:
+        for index, line, output, messages in _normalized(args):
+            where = f"event {index}" + (f" (line {line})" if line else "")
+            if output is None:
                 invalid += 1
-                reasons = (
-                    item.error
-                    if result is None
-                    else "; ".join(f"{p.path or '(event)'}: {p.message}" for p in result.errors)
-                )
-                err(f"capi normalize: {_where(item)} skipped: {reasons}")
+                err(f"capi normalize: {where} skipped: {messages[0]}")
                 continue
-            for problem in result.warnings:  # normalization's warnings are among them
-                err(f"capi normalize: {_where(item)} warning {problem.path}: {problem.message}")
-            out(compact_line(result.prepared))
+            for message in messages:  # normalization's warnings are among them
+                err(f"capi normalize: {where} warning {message}")
+            out(output)
     finally:
         out.flush()
         err.flush()
     return 1 if invalid else 0
+
+
+def _normalized(args: argparse.Namespace) -> Iterator[Outcome]:
+    """Each event's outcome, in input order: in this process, or in `--jobs` worker processes
+    for a JSON Lines file (capi.tools.parallel; the same outcomes)."""
+    from capi.tools import parallel
+    from capi.tools.eventfile import is_json_lines
+
+    jobs = args.jobs or parallel.default_jobs(args.file)
+    try:
+        streamed = jobs > 1 and args.file != "-" and is_json_lines(args.file)
+    except (OSError, UnicodeDecodeError):
+        streamed = False  # _events below reports it
+    if not streamed:
+        for item, result in _checked(args):
+            yield parallel.normalized(item, result)
+        return
+    settings = _settings()
+    now = time.time()
+    tasks = (
+        (block, now, settings.default_country, settings.date_order)
+        for block in parallel.blocks(args.file)
+    )
+    offset = 0
+    try:
+        for outcomes in parallel.ordered_map(parallel.normalize_block, tasks, jobs):
+            for index, line, output, messages in outcomes:
+                yield offset + index, line, output, messages
+            offset += len(outcomes)
+    except OSError as exc:
+        raise SystemExit(f"capi: cannot read {args.file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise SystemExit(f"capi: {args.file} is not UTF-8 text") from None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -399,6 +429,13 @@ def cmd_emulator_setup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _jobs(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError("--jobs must be 1..64")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="capi", description="Meta Conversions API relay")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -430,6 +467,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("normalize", help="print the Meta-ready (hashed) events, one per line")
     p.add_argument("file", help="a file of events, or - for stdin")
+    p.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=0,
+        help="processes for a JSON Lines file (default: every core for 8 MiB or more, else 1)",
+    )
     p.set_defaults(func=cmd_normalize)
 
     p = sub.add_parser("send", help="deliver a file of events straight to Meta, in batches")

@@ -63,10 +63,10 @@ def parse_events(text: str) -> list[FileEvent]:
             return [FileEvent(i, e, test_event_code=code) for i, e in enumerate(whole["data"])]
         values = whole if isinstance(whole, list) else [whole]
         return [FileEvent(i, _unwrap(e)) for i, e in enumerate(values)]
-    return list(_json_lines(enumerate(text.split("\n"), start=1)))
+    return list(json_lines(enumerate(text.split("\n"), start=1)))
 
 
-def _json_lines(lines: Iterable[tuple[int, str]], first_index: int = 0) -> Iterator[FileEvent]:
+def json_lines(lines: Iterable[tuple[int, str]], first_index: int = 0) -> Iterator[FileEvent]:
     """The events of JSON Lines, numbered from `first_index`: one event, or one Meta body, per
     line; a line that is not JSON is one entry with its error."""
     index = first_index
@@ -87,6 +87,25 @@ def _json_lines(lines: Iterable[tuple[int, str]], first_index: int = 0) -> Itera
         else:
             yield FileEvent(index, _unwrap(value), line=lineno)
             index += 1
+
+
+def is_json_lines(path: str) -> bool:
+    """Whether iter_events would stream the file as JSON Lines: its first line of content is a
+    JSON value of its own and another line of content follows."""
+    content: list[str] = []
+    with open(path, encoding="utf-8") as stream:
+        for line in stream:
+            if line.strip():
+                content.append(line)
+                if len(content) == 2:
+                    break
+    if len(content) < 2:
+        return False
+    try:
+        parse_json(content[0].encode("utf-8", "surrogatepass"))
+    except BodyError:
+        return False
+    return True
 
 
 def iter_events(path: str) -> Iterator[FileEvent]:
@@ -113,7 +132,7 @@ def iter_events(path: str) -> Iterator[FileEvent]:
         except BodyError:  # a document over several lines (or a broken first line): whole
             yield from parse_events("".join(line for _, line in consumed) + stream.read())
             return
-        yield from _json_lines(itertools.chain(consumed, lines))
+        yield from json_lines(itertools.chain(consumed, lines))
     finally:
         if stream is not sys.stdin:
             stream.close()

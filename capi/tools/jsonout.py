@@ -72,7 +72,7 @@ def compact_line(value: Any) -> str:
             data = None
         if (
             data is not None
-            and not _FLOAT_DIFFERS.search(data)
+            and not ((b"e-" in data or b"0.0000" in data) and _FLOAT_DIFFERS.search(data))
             and not (b"null" in data and _non_finite(value))
         ):
             return data.decode("utf-8")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from array import array
 from bisect import bisect_left
@@ -206,14 +207,18 @@ class _DigestCounts:
     about 150 bytes per entry, 150 MB for a million handled events)."""
 
     def __init__(self, digests: Iterable[str]) -> None:
-        pairs: dict[int, int] = {}
-        for digest in digests:
-            key = int(digest, 16)
-            pairs[key] = pairs.get(key, 0) + 1
-        keys = sorted(pairs)
-        self.high = array("Q", (k >> 64 for k in keys))
-        self.low = array("Q", (k & 0xFFFF_FFFF_FFFF_FFFF for k in keys))
-        self.counts = array("L", (pairs[k] for k in keys))
+        keys = sorted(int(digest, 16) for digest in digests)  # 52 bytes each, for a moment
+        self.high, self.low, self.counts = array("Q"), array("Q"), array("L")
+        previous = None
+        for key in keys:
+            if key == previous:
+                self.counts[-1] += 1
+                continue
+            previous = key
+            self.high.append(key >> 64)
+            self.low.append(key & 0xFFFF_FFFF_FFFF_FFFF)
+            self.counts.append(1)
+        del keys
         self.left = array("L", self.counts)
         self.total = sum(self.counts)
 
@@ -241,6 +246,23 @@ class _DigestCounts:
         return False
 
 
+_DIGEST = re.compile(r"[0-9a-f]{32}")
+
+
+def _journal_digests(lines: Iterable[str]) -> Iterator[str]:
+    for line in lines:
+        if line.endswith("\n"):  # a line cut short by a crash is not counted
+            yield from (token for token in line.split() if _DIGEST.fullmatch(token))
+
+
+def _v2_digests(state: dict[str, Any]) -> Iterator[str]:
+    handled = state.get("handled")
+    if isinstance(handled, dict):
+        for key, count in handled.items():
+            if isinstance(count, int) and count > 0 and _DIGEST.fullmatch(str(key)):
+                yield from [str(key)] * count
+
+
 class StateFile:
     """What one input file's earlier runs handled, as a journal: a header line (version, source,
     digest of the file as it was then), then one line of event digests per handled batch. A run
@@ -256,7 +278,6 @@ class StateFile:
         self.source = source
         self.file_digest = file_digest
         self.previous_file_digest = ""
-        self._digests: list[str] = []  # only while loading
         self.counts = _DigestCounts(())
         self.done = 0  # events handled by earlier runs and this one
         self._out: TextIO | None = None
@@ -273,28 +294,16 @@ class StateFile:
                 if not isinstance(header, dict) or header.get("source") != self.source:
                     return
                 if header.get("version") == 2:
-                    self._load_v2(header)
+                    counts = _DigestCounts(_v2_digests(header))
                 elif header.get("version") == self.VERSION:
-                    digests = []
-                    for line in state:
-                        if line.endswith("\n"):  # a line cut short by a crash is not counted
-                            digests.extend(line.split())
-                    self._digests = digests
+                    counts = _DigestCounts(_journal_digests(state))
                 else:
                     return
-        except OSError:
+        except (OSError, ValueError):
             return
         self.previous_file_digest = str(header.get("file_digest") or "")
-        self.counts = _DigestCounts(self._digests)
-        self.done = self.counts.total
-        self._digests = []
-
-    def _load_v2(self, state: dict[str, Any]) -> None:
-        handled = state.get("handled")
-        if isinstance(handled, dict):
-            self._digests = [
-                str(k) for k, v in handled.items() if isinstance(v, int) and v > 0 for _ in range(v)
-            ]
+        self.counts = counts
+        self.done = counts.total
 
     @property
     def file_changed(self) -> bool:

@@ -1,0 +1,78 @@
+"""`capi normalize --jobs 2` writes exactly what one process writes: the same lines on stdout
+and stderr, in input order, with the same event and line numbers, for messy JSON Lines."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from capi.tools import parallel
+from capi.tools.cli import main
+from tests.corpus import make_corpus
+
+
+@pytest.fixture
+def messy_file(tmp_path):
+    import time
+
+    events = make_corpus(300, now=int(time.time()))
+    lines = [json.dumps(e, ensure_ascii=False) for e in events]
+    lines[7] = "{not json"
+    lines[20] = ""  # blank lines are skipped but counted
+    lines[33] = json.dumps({"data": events[:5], "test_event_code": "T1"})  # a Meta body per line
+    lines[34] = json.dumps([1, 2])  # an array: one entry, invalid
+    lines[50] = json.dumps({"event_name": "Purchase", "event_name ": 1})
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def run(capsys, *args):
+    code = main(["normalize", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_two_processes_write_what_one_writes(messy_file, capsys, monkeypatch):
+    monkeypatch.setattr(parallel, "BLOCK_LINES", 7)  # many blocks, some ending mid-body
+    one = run(capsys, "--jobs", "1", str(messy_file))
+    two = run(capsys, "--jobs", "2", str(messy_file))
+    assert one == two
+    code, out, err = two
+    assert code == 1 and len(out.splitlines()) > 200
+    assert "event 7 (line 8) skipped" in err
+
+
+def test_event_numbers_follow_meta_bodies_across_blocks(messy_file, capsys, monkeypatch):
+    monkeypatch.setattr(parallel, "BLOCK_LINES", 3)
+    _, _, err = run(capsys, "--jobs", "2", str(messy_file))
+    _, _, err_one = run(capsys, "--jobs", "1", str(messy_file))
+    # line 35 holds the array [1, 2]: after the 5-event body on line 34 it is event 37
+    assert "event 37 (line 35) skipped" in err_one
+    assert err == err_one
+
+
+def test_small_files_and_stdin_stay_in_one_process(tmp_path, monkeypatch):
+    small = tmp_path / "small.jsonl"
+    small.write_text("{}\n{}\n")
+    assert parallel.default_jobs(str(small)) == 1
+    assert parallel.default_jobs("-") == 1
+    monkeypatch.setattr(parallel, "AUTO_MIN_BYTES", 1)
+    assert parallel.default_jobs(str(small)) >= 1
+    assert parallel.default_jobs(str(tmp_path / "missing.jsonl")) == 1
+
+
+def test_ordered_map_keeps_order_with_a_bounded_window():
+    read = []
+
+    def tasks():
+        for i in range(20):
+            read.append(i)
+            yield i
+
+    results = []
+    for result in parallel.ordered_map(abs, tasks(), 2):
+        results.append(result)
+        assert len(read) - len(results) <= 4  # at most 2 x jobs ahead
+    assert results == list(range(20))
