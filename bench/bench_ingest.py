@@ -2,11 +2,15 @@
 measured on the same machine in the same run (a script, not a test).
 
     .venv/bin/python bench/bench_ingest.py [--requests 2000] [--concurrency 8]
-        [--baseline REV] [--cold-only]
+        [--baseline REV] [--cold-only] [--profile PY_SPY]
 
 `--baseline REV` also measures the cold start of the functions as they were at git revision REV
 (checked out with `git archive` into a temporary directory), in the same run, and prints the
-ratio; `--cold-only` stops after the cold-start table (no emulator needed).
+ratio; `--cold-only` stops after the cold-start table (no emulator needed). `--profile PY_SPY`
+samples the ingest worker with py-spy (the path of its binary; `pip install py-spy` in any
+environment) during a second round of single-event requests and prints where its time goes, by
+owner of the innermost frame: the relay's code, Flask and Werkzeug, gunicorn, the Pub/Sub client
+(google, grpc), the standard library.
 
 Starts the real Pub/Sub emulator, the ingest target and a bare handler as functions-framework
 processes, the forward target wired by a push subscription to the Graph API stand-in, then
@@ -62,6 +66,54 @@ def load(url: str, bodies: list, concurrency: int) -> tuple[float, list[float], 
         results = list(pool.map(one, bodies))
     elapsed = time.perf_counter() - started
     return elapsed, [r[0] for r in results], sum(1 for r in results if r[1] >= 300)
+
+
+OWNERS = (  # (label, file prefixes of the innermost frame as py-spy names them), first match wins
+    ("relay (capi/, main.py)", ("(capi/", "(main.py")),
+    ("Flask, Werkzeug", ("(flask/", "(werkzeug/")),
+    ("gunicorn, functions-framework", ("(gunicorn/", "(functions_framework/")),
+    ("Pub/Sub client (google, grpc, proto)", ("(google/", "(grpc/", "(proto/")),
+    ("JSON (json, orjson)", ("(json/", "(orjson")),
+    ("logging", ("(logging/",)),
+    ("threads, sockets, selectors", ("(threading.py", "(socket.py", "(selectors.py", "(ssl.py")),
+)
+
+
+def profile_worker(py_spy: str, pid: int, seconds: float, out: Path) -> subprocess.Popen:
+    """py-spy sampling every thread of `pid` for `seconds` (idle threads left out)."""
+    return subprocess.Popen(
+        [py_spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "250",
+         "--format", "raw", "--nonblocking", "--output", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def print_profile(raw: Path) -> None:
+    """Share of the samples by owner of the innermost frame, and the relay's top functions."""
+    owners: dict[str, int] = {}
+    ours: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = stack.split(";")
+        inner = frames[-1]
+        label = next(
+            (name for name, parts in OWNERS if any(p in inner for p in parts)), "other (stdlib)"
+        )
+        owners[label] = owners.get(label, 0) + int(count)
+        total += int(count)
+        mine = [f for f in frames if "(capi/" in f]
+        if mine:
+            ours[mine[0]] = ours.get(mine[0], 0) + int(count)
+    print(f"\n# ingest worker under load, py-spy: {total} samples of busy threads")
+    for label, count in sorted(owners.items(), key=lambda kv: -kv[1]):
+        print(f"{label:44s} {100 * count / total:5.1f}%")
+    print("samples under the relay's outermost frames (inclusive):")
+    for frame, count in sorted(ours.items(), key=lambda kv: -kv[1])[:6]:
+        print(f"  {100 * count / total:5.1f}%  {frame}")
 
 
 def pct(values: list[float], p: float) -> float:
@@ -208,6 +260,9 @@ def main() -> None:
     parser.add_argument("--baseline", default="", help="git revision to compare cold starts with")
     parser.add_argument("--cold-only", action="store_true", help="only the cold-start table")
     parser.add_argument("--runs", type=int, default=5, help="fresh interpreters per cold start")
+    parser.add_argument("--profile", default="", help="py-spy binary: profile ingest under load")
+    parser.add_argument("--no-serve", action="store_true", help="skip the capi serve rounds")
+    parser.add_argument("--forward-window-ms", type=int, default=0, help="forward's batch window")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="capi-bench-"))
 
@@ -281,6 +336,9 @@ def main() -> None:
                 "CAPI_ACCESS_TOKEN": "EAAbench",
                 "CAPI_GRAPH_URL": graph.url,
                 "CAPI_DLQ_TOPIC": "projects/capi-bench/topics/capi-events-dlq",
+                # the emulator pushes a few messages at a time: a batch window would only add
+                # waiting here (bench_forward.py measures batching under push load)
+                "CAPI_BATCH_WINDOW_MS": str(args.forward_window_ms),
             },
             tmp / "fwd.log",
         )
@@ -318,6 +376,25 @@ def main() -> None:
             f"p99 {pct(o_lat, 99):6.1f} ms  errors {o_err}"
         )
         print(f"ratio ingest/bare: {o_rps / b_rps:.2f} (goal >= 0.50)")
+        if args.profile:
+            worker = max(
+                int(c)
+                for c in (
+                    Path(f"/proc/{ingest.proc.pid}/task/{ingest.proc.pid}/children")
+                    .read_text()
+                    .split()
+                    or [ingest.proc.pid]
+                )
+            )
+            raw = tmp / "ingest-profile.txt"
+            spy = profile_worker(args.profile, worker, max(5.0, o_t), raw)
+            load(
+                ingest.url + "/events",
+                [purchase(event_id=f"p-{i}") for i in range(args.requests)],
+                args.concurrency,
+            )
+            spy.wait(120)
+            print_profile(raw)
 
         batch_bodies = [
             {"data": [purchase(event_id=f"batch-{j}-{i}") for i in range(100)]}
@@ -334,7 +411,7 @@ def main() -> None:
             subscription=names["push_subscription"],
             push_config={"push_endpoint": forward.url + "/"},
         )
-        total = len(warm) + len(singles) + 100 * args.batches
+        total = len(warm) + len(singles) * (2 if args.profile else 1) + 100 * args.batches
         started = time.perf_counter()
         deadline = time.monotonic() + 300
         while len(graph.events) < total and time.monotonic() < deadline:
@@ -342,14 +419,16 @@ def main() -> None:
         spent = time.perf_counter() - started
         print(
             f"\n# forward: delivered to the Graph stand-in {len(graph.events)} of {total} "
-            f"in {spent:.1f} s ({len(graph.events) / spent:.1f} events/s, one push each)"
+            f"in {spent:.1f} s ({len(graph.events) / spent:.1f} events/s, one push each, "
+            f"batch window {args.forward_window_ms} ms)"
         )
         print("\n# peak memory (VmHWM, process tree)")
         for proc in (ingest, forward, bare):
             print(f"{proc.target:10s} {tree_peak_kib(proc.proc.pid) / 1024:8.1f} MiB")
         for proc in procs:
             proc.stop()
-        serve_queues(args, graph, tmp, singles, warm)
+        if not args.no_serve:
+            serve_queues(args, graph, tmp, singles, warm)
     finally:
         for proc in procs:
             proc.stop()
