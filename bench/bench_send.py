@@ -94,9 +94,7 @@ def main() -> int:
         standin.kill()
     print(f"{'':30s}{'wall s':>9s}{'CPU s':>8s}{'peak MiB':>10s}{'exit':>6s}")
     for name, r in results.items():
-        print(
-            f"{name:30s}{r['wall_s']:9.1f}{r['cpu_s']:8.1f}{r['peak_mib']:10.1f}{r['exit']:6.0f}"
-        )
+        print(f"{name:30s}{r['wall_s']:9.1f}{r['cpu_s']:8.1f}{r['peak_mib']:10.1f}{r['exit']:6.0f}")
     return 0
 
 
