@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from google.cloud import pubsub_v1  # noqa: E402
 
+from bench.load_e2e import tree_cpu_s  # noqa: E402
 from capi.tools.emulator import setup  # noqa: E402
 from tests.conftest import FunctionProcess, PubSubEmulator, free_port  # noqa: E402
 from tests.factories import purchase  # noqa: E402
@@ -364,8 +365,12 @@ def main() -> None:
         load(ingest.url + "/events", warm, args.concurrency)
 
         print(f"\n# single-event requests: {args.requests}, {args.concurrency} concurrent clients")
+        b_cpu = tree_cpu_s(bare.proc.pid)
         b_t, b_lat, b_err = load(bare.url + "/", singles, args.concurrency)
+        b_cpu = tree_cpu_s(bare.proc.pid) - b_cpu
+        o_cpu = tree_cpu_s(ingest.proc.pid)
         o_t, o_lat, o_err = load(ingest.url + "/events", singles, args.concurrency)
+        o_cpu = tree_cpu_s(ingest.proc.pid) - o_cpu
         b_rps, o_rps = len(singles) / b_t, len(singles) / o_t
         print(
             f"{'bare handler (202)':28s} {b_rps:8.1f} req/s  p50 {pct(b_lat, 50):6.1f} ms  "
@@ -376,6 +381,10 @@ def main() -> None:
             f"p99 {pct(o_lat, 99):6.1f} ms  errors {o_err}"
         )
         print(f"ratio ingest/bare: {o_rps / b_rps:.2f} (goal >= 0.50)")
+        print(
+            f"CPU per request (process tree): ingest {1000 * o_cpu / len(singles):.2f} ms, "
+            f"bare {1000 * b_cpu / len(singles):.2f} ms"
+        )
         if args.profile:
             worker = max(
                 int(c)
@@ -400,27 +409,33 @@ def main() -> None:
             {"data": [purchase(event_id=f"batch-{j}-{i}") for i in range(100)]}
             for j in range(args.batches)
         ]
+        cpu = tree_cpu_s(ingest.proc.pid)
         t, lat, err = load(ingest.url + "/events", batch_bodies, min(args.concurrency, 4))
+        cpu = tree_cpu_s(ingest.proc.pid) - cpu
         print(f"\n# 100-event batches: {args.batches} requests")
         print(
             f"{'ingest -> emulator':28s} {100 * args.batches / t:8.1f} events/s  "
             f"p50 {pct(lat, 50):6.1f} ms  p99 {pct(lat, 99):6.1f} ms  errors {err}"
         )
+        print(f"CPU per event (process tree): {1000 * cpu / (100 * args.batches):.3f} ms")
 
         subscriber.modify_push_config(
             subscription=names["push_subscription"],
             push_config={"push_endpoint": forward.url + "/"},
         )
         total = len(warm) + len(singles) * (2 if args.profile else 1) + 100 * args.batches
+        forward_cpu = tree_cpu_s(forward.proc.pid)
         started = time.perf_counter()
         deadline = time.monotonic() + 300
         while len(graph.events) < total and time.monotonic() < deadline:
             time.sleep(0.5)
         spent = time.perf_counter() - started
+        forward_cpu = tree_cpu_s(forward.proc.pid) - forward_cpu
         print(
             f"\n# forward: delivered to the Graph stand-in {len(graph.events)} of {total} "
             f"in {spent:.1f} s ({len(graph.events) / spent:.1f} events/s, one push each, "
-            f"batch window {args.forward_window_ms} ms)"
+            f"batch window {args.forward_window_ms} ms); CPU per event "
+            f"{1000 * forward_cpu / max(1, len(graph.events)):.2f} ms"
         )
         print("\n# peak memory (VmHWM, process tree)")
         for proc in (ingest, forward, bare):

@@ -268,7 +268,7 @@ variable "ingest" {
 }
 
 variable "forward" {
-  description = "Scaling and size of the forward function (Pub/Sub push handler that calls the Graph API), and the deadlines of its outside calls. timeout_seconds is also the push subscription's ack deadline (10..600); it must cover the worst case of one delivery: 2 x secret_timeout_seconds + 2 x (3.05 + graph_timeout_seconds) + publish_timeout_seconds + 5 (52 s with the defaults). The forwarder sends the events of concurrent pushes in one Graph request: concurrency is how many pushes one instance holds at once (and its gunicorn threads), batch_window_ms how long the first waits for others (0: one request per event)."
+  description = "Scaling and size of the forward function (Pub/Sub push handler that calls the Graph API), and the deadlines of its outside calls. timeout_seconds is also the push subscription's ack deadline (10..600); it must cover the worst case of one delivery: 2 x secret_timeout_seconds + 2 x (3.05 + graph_timeout_seconds) + publish_timeout_seconds + 5 (52 s with the defaults). The forwarder sends the events of concurrent pushes in one Graph request: concurrency is how many pushes one instance holds at once (and its gunicorn threads), batch_window_ms how long the first waits for others, only while other pushes are in flight (0: one request per event; docs/PERFORMANCE.md)."
   type = object({
     min_instances           = optional(number, 0)
     max_instances           = optional(number, 10)

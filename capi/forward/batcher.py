@@ -2,9 +2,15 @@
 
 Pub/Sub push delivers one message per HTTP request, and the forwarder serves many requests at
 once (Cloud Run concurrency, gunicorn threads). Each push hands its prepared event to
-:meth:`Batcher.send` and waits: the first push for a (pixel, token, test code) opens a batch and
+:meth:`Batcher.send` and waits: the first push for a (pixel, token, test code) opens a batch,
 waits `window_s` (or until `max_events` joined), then sends one Graph request for all of them
-and answers every waiting push with its own event's result:
+and answers every waiting push with its own event's result. It waits only while other pushes of
+the same key are in flight in this instance (waiting in a batch, or at Meta): that is the sign
+of traffic that will fill a batch. A push that finds none is sent at once, so a quiet relay adds
+no delay and no billable instance time (docs/PERFORMANCE.md, the cost model); under load every
+push finds others and batches form.
+
+The results:
 
 - delivered, only when Meta counted every event (``events_received``, capi.meta.graph): every
   push acks;
@@ -61,6 +67,7 @@ class Batcher:
         self.window_s = max(0.0, min(window_s, MAX_WINDOW_S))
         self.max_events = max(1, max_events)
         self._open: dict[tuple[str, str, str], _Batch] = {}
+        self._active: dict[tuple[str, str, str], int] = {}  # pushes in send(), per key
         self._lock = threading.Lock()
 
     def send(
@@ -72,6 +79,8 @@ class Batcher:
         key = (pixel_id, token, test_event_code)
         slot = _Slot(event)
         with self._lock:
+            others = self._active.get(key, 0)
+            self._active[key] = others + 1
             batch = self._open.get(key)
             leader = batch is None
             if batch is None:
@@ -79,17 +88,26 @@ class Batcher:
             batch.slots.append(slot)
             if len(batch.slots) >= self.max_events:
                 self._close(key, batch)
-        if leader:
-            batch.full.wait(self.window_s)
+        try:
+            if leader:
+                if others:  # traffic: give the others the window to join
+                    batch.full.wait(self.window_s)
+                with self._lock:
+                    self._close(key, batch)
+                self._flush(pixel_id, token, test_event_code, batch.slots)
+            slot.done.wait()
+            if slot.alone:
+                alone = self.graph.send(pixel_id, token, [event], test_event_code=test_event_code)
+                return alone, True
+            assert slot.result is not None
+            return slot.result, False
+        finally:
             with self._lock:
-                self._close(key, batch)
-            self._flush(pixel_id, token, test_event_code, batch.slots)
-        slot.done.wait()
-        if slot.alone:
-            alone = self.graph.send(pixel_id, token, [event], test_event_code=test_event_code)
-            return alone, True
-        assert slot.result is not None
-        return slot.result, False
+                left = self._active[key] - 1
+                if left:
+                    self._active[key] = left
+                else:
+                    del self._active[key]
 
     def _close(self, key: tuple[str, str, str], batch: _Batch) -> None:
         """Under the lock: no event joins `batch` any more."""

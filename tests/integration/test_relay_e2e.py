@@ -205,19 +205,38 @@ def test_every_line_of_both_processes_is_json_gunicorns_and_the_libraries_includ
 def test_concurrent_pushes_are_batched_and_a_rejected_batch_costs_no_good_event(
     start_relay, graph_standin
 ):
-    """Batching across pushes (issue 15), as deployed: the emulator pushes the six events of one
-    request concurrently, the forwarder sends them in fewer Graph requests; when Meta rejects a
-    batch, each event is sent alone and the good ones are delivered, none dead-lettered."""
+    """Batching across pushes (issue 15), as deployed: Meta answers slowly, so the emulator's
+    concurrent pushes overlap as under load, and pushes that find others in flight share Graph
+    requests; when Meta rejects a batch, each event is sent alone and the good ones are
+    delivered, none dead-lettered."""
     relay = start_relay(forward_env={"CAPI_BATCH_WINDOW_MS": "400"})
-    graph_standin.error_next(100, 2804019, status=400, message="Invalid parameter")
+    graph_standin.latency_s = 0.3
+    handle = graph_standin.handle
+    rejected: list[int] = []
+
+    def reject_the_first_batch(method, target, headers, body, **kwargs):
+        """Meta refuses a whole request for one invalid event: the first batch gets one."""
+        try:
+            payload = json.loads(body)
+            size = len(payload["data"])
+        except (ValueError, KeyError, TypeError):
+            size = 0
+        if size > 1 and not rejected:
+            rejected.append(size)
+            payload["data"][0]["action_source"] = "carrier_pigeon"
+            body = json.dumps(payload).encode()
+        return handle(method, target, headers, body, **kwargs)
+
+    graph_standin.handle = reject_the_first_batch
     ids = [f"batch-{i}" for i in range(6)]
     assert relay.post({"data": [purchase(event_id=i) for i in ids]}).status_code == 202
     graph_standin.wait_for_events(6, timeout=60)
     settle()
-    # each delivered once, none dead-lettered: had the rejected first request carried one event
-    # only, that event would have been dead-lettered (Meta's error is permanent)
+    # each delivered once, none dead-lettered: had the rejected batch's events been
+    # dead-lettered with it, they would be missing here (Meta's error is permanent)
     assert sorted(graph_standin.event_ids()) == sorted(ids)
-    assert graph_standin.requests[0].status == 400
+    assert rejected and rejected[0] > 1
+    assert [r.status for r in graph_standin.requests if len(r.events) > 1][0] == 400
     assert relay.dead_letters(1, timeout=3) == []
     more = [f"more-{i}" for i in range(6)]
     assert relay.post({"data": [purchase(event_id=i) for i in more]}).status_code == 202

@@ -4,6 +4,7 @@ gets its own event's outcome."""
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from capi.forward.batcher import Batcher
@@ -30,8 +31,14 @@ class Graph:
         self.answer = answer
         self.delay_s = delay_s
         self.lock = threading.Lock()
+        self.holding = threading.Event()  # a "hold" push is at Meta
+        self.release = threading.Event()
 
     def send(self, pixel_id, token, events, *, test_event_code=""):
+        if [e["event_id"] for e in events] == ["hold"]:  # traffic: one push kept at Meta
+            self.holding.set()
+            self.release.wait(10)
+            return GraphResult(Outcome.DELIVERED, 200, 1, "trace")
         with self.lock:
             self.requests.append((pixel_id, [e["event_id"] for e in events]))
         if self.delay_s:
@@ -43,10 +50,20 @@ class Graph:
         return GraphResult(Outcome.DELIVERED, 200, len(events), "trace")
 
 
-def concurrently(batcher, events, pixel="1"):
-    with ThreadPoolExecutor(len(events)) as pool:
+def concurrently(batcher, events, pixel="1", traffic=True):
+    """Each event's result, the events pushed at once. With `traffic`, another push of the same
+    pixel is at Meta meanwhile, as under load: the batcher then waits for others to join."""
+    with ThreadPoolExecutor(len(events) + 1) as pool:
+        hold = None
+        if traffic:
+            hold = pool.submit(batcher.send, pixel, "T", {"event_id": "hold"})
+            assert batcher.graph.holding.wait(10)
         futures = [pool.submit(batcher.send, pixel, "T", {"event_id": e}) for e in events]
-        return [f.result(timeout=10) for f in futures]
+        results = [f.result(timeout=10) for f in futures]
+        if hold is not None:
+            batcher.graph.release.set()
+            hold.result(timeout=10)
+        return results
 
 
 def test_concurrent_pushes_share_one_request():
@@ -79,17 +96,22 @@ def test_a_transient_failure_is_every_pushs():
 def test_pixels_and_full_batches_are_separate_requests():
     graph = Graph()
     batcher = Batcher(graph, window_s=0.3, max_events=5)
-    with ThreadPoolExecutor(14) as pool:
+    with ThreadPoolExecutor(16) as pool:
+        holds = [pool.submit(batcher.send, p, "T", {"event_id": "hold"}) for p in ("1", "2")]
+        assert graph.holding.wait(10)
+        time.sleep(0.05)  # both holds at Meta
         futures = [pool.submit(batcher.send, "1", "T", {"event_id": f"a{i}"}) for i in range(10)]
         futures += [pool.submit(batcher.send, "2", "T", {"event_id": f"b{i}"}) for i in range(4)]
         assert all(f.result(timeout=10)[0].outcome is Outcome.DELIVERED for f in futures)
+        graph.release.set()
+        assert all(h.result(timeout=10)[0].outcome is Outcome.DELIVERED for h in holds)
     sizes = sorted((pixel, len(ids)) for pixel, ids in graph.requests)
     assert sizes == [("1", 5), ("1", 5), ("2", 4)]
 
 
 def test_window_zero_sends_each_event_alone_at_once():
     graph = Graph()
-    results = concurrently(Batcher(graph, window_s=0), ["a", "b"])
+    results = concurrently(Batcher(graph, window_s=0), ["a", "b"], traffic=False)
     assert len(graph.requests) == 2 and all(len(ids) == 1 for _, ids in graph.requests)
     assert all(r.outcome is Outcome.DELIVERED for r, _ in results)
 
@@ -99,7 +121,7 @@ def test_a_graph_client_bug_never_leaves_a_push_waiting():
         def send(self, *args, **kwargs):
             raise RuntimeError("boom")
 
-    ((result, _),) = concurrently(Batcher(Broken(), window_s=0.01), ["a"])
+    ((result, _),) = concurrently(Batcher(Broken(), window_s=0.01), ["a"], traffic=False)
     assert result.outcome is Outcome.TRANSIENT
 
 
@@ -125,10 +147,35 @@ def test_the_forwarder_acks_good_events_and_dead_letters_only_the_bad_one():
     deliveries = [
         Delivery(event_message(purchase(event_id=i), pixel_id="9"), message_id=i) for i in ids
     ]
-    with ThreadPoolExecutor(len(ids)) as pool:
+    with ThreadPoolExecutor(len(ids) + 1) as pool:
+        hold = pool.submit(forwarder.batcher.send, "9", "EAAx", {"event_id": "hold"})
+        assert graph.holding.wait(10)  # traffic: another push of the pixel is at Meta
         decisions = list(pool.map(forwarder.process, deliveries))
+        graph.release.set()
+        hold.result(timeout=10)
     assert decisions == [Decision.ACK] * 5  # the bad one is acked after dead-lettering
     assert [m.attributes["event_id"] for m in dlq.messages] == ["bad-1"]
     assert len(graph.requests[0][1]) == 5  # one batch first
     delivered = {ids[0] for _, ids in graph.requests[1:]}
     assert delivered == set(ids)  # then each alone: the good ones were delivered
+
+
+def test_a_push_with_no_traffic_is_sent_at_once():
+    """A quiet relay adds no delay (and no billable instance time): a push that finds no other
+    push of its pixel in flight is sent without waiting for the window."""
+    graph = Graph()
+    batcher = Batcher(graph, window_s=0.5)
+    started = time.perf_counter()
+    ((result, alone),) = concurrently(batcher, ["lone"], traffic=False)
+    assert time.perf_counter() - started < 0.25
+    assert result.outcome is Outcome.DELIVERED and not alone
+    assert graph.requests == [("1", ["lone"])]
+
+
+def test_a_push_during_traffic_waits_for_the_others():
+    graph = Graph()
+    batcher = Batcher(graph, window_s=0.2)
+    started = time.perf_counter()
+    concurrently(batcher, ["x"])
+    assert time.perf_counter() - started >= 0.2  # it waited the window for others
+    assert batcher._active == {}  # every push accounted for
