@@ -2,7 +2,7 @@
 concurrent clients, and an account of every event at the end (a script, not a test).
 
     .venv/bin/python bench/load_e2e.py [--events 10000] [--batch 1] [--clients 8]
-        [--faults 0] [--graph-latency-ms 0] [--batch-window-ms 50] [--threads 80]
+        [--faults 0] [--graph-latency-ms 0] [--batch-window-ms 100] [--threads 250]
 
 Starts the real Pub/Sub emulator, the ingest and forward targets as functions-framework
 processes (the relay as Cloud Run runs it) and the Graph API stand-in, then POSTs the events
@@ -175,9 +175,9 @@ def main() -> int:
         "--graph-latency-ms", type=float, default=0, help="how long each Graph answer takes"
     )
     parser.add_argument(
-        "--batch-window-ms", type=int, default=50, help="the forwarder's (0: no batching)"
+        "--batch-window-ms", type=int, default=100, help="the forwarder's (0: no batching)"
     )
-    parser.add_argument("--threads", type=int, default=80, help="the forwarder's concurrency")
+    parser.add_argument("--threads", type=int, default=250, help="the forwarder's concurrency")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="capi-load-"))
     print(f"# capi-relay end-to-end load, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")

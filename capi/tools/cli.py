@@ -18,7 +18,7 @@ from capi.tools.jsonout import json_line
 if TYPE_CHECKING:
     from capi.meta.contract import EventResult
     from capi.tools.eventfile import FileEvent
-    from capi.tools.parallel import Outcome
+    from capi.tools.parallel import Normalized
     from capi.tools.replay import ReplayReport
 
 
@@ -42,12 +42,8 @@ def _events(path: str) -> Iterator[FileEvent]:
         raise SystemExit(f"capi: {path} is not UTF-8 text") from None
 
 
-def _read(path: str) -> list[FileEvent]:
-    return list(_events(path))
-
-
-def _where(item: FileEvent) -> str:
-    return f"event {item.index}" + (f" (line {item.line})" if item.line else "")
+def _where(index: int, line: int | None) -> str:
+    return f"event {index}" + (f" (line {line})" if line else "")
 
 
 def _checked(args: argparse.Namespace) -> Iterator[tuple[FileEvent, EventResult | None]]:
@@ -120,7 +116,7 @@ def _validate(args: argparse.Namespace, emit: Any) -> int:
             continue
         status = "ok" if record["status"] == "accepted" else "INVALID"
         emit(
-            f"{_where(item)}: {status}"
+            f"{_where(item.index, item.line)}: {status}"
             + (f" event_id={record.get('event_id')}" if record.get("event_id") else "")
         )
         for problem in record["errors"]:
@@ -138,7 +134,7 @@ def cmd_normalize(args: argparse.Namespace) -> int:
     invalid = 0
     try:
         for index, line, output, messages in _normalized(args):
-            where = f"event {index}" + (f" (line {line})" if line else "")
+            where = _where(index, line)
             if output is None:
                 invalid += 1
                 err(f"capi normalize: {where} skipped: {messages[0]}")
@@ -152,7 +148,7 @@ def cmd_normalize(args: argparse.Namespace) -> int:
     return 1 if invalid else 0
 
 
-def _normalized(args: argparse.Namespace) -> Iterator[Outcome]:
+def _normalized(args: argparse.Namespace) -> Iterator[Normalized]:
     """Each event's outcome, in input order: in this process, or in `--jobs` worker processes
     for a JSON Lines file (capi.tools.parallel; the same outcomes)."""
     from capi.tools import parallel

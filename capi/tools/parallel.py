@@ -50,13 +50,13 @@ def blocks(path: str, size: int = 0) -> Iterator[list[tuple[int, str]]]:
 
 # One event's outcome from a worker: (index within the block, line number, output line or None,
 # messages). An event is skipped when its output line is None; its first message says why.
-Outcome = tuple[int, int | None, str | None, list[str]]
+Normalized = tuple[int, int | None, str | None, list[str]]
 
 
-def normalize_block(task: tuple[list[tuple[int, str]], float, str, str]) -> list[Outcome]:
+def normalize_block(task: tuple[list[tuple[int, str]], float, str, str]) -> list[Normalized]:
     """What `capi normalize` writes for one block of lines (in a worker process)."""
     lines, now, default_country, date_order = task
-    outcomes: list[Outcome] = []
+    outcomes: list[Normalized] = []
     for item in json_lines(lines):
         result = None
         if not item.error:
@@ -71,7 +71,7 @@ def normalize_block(task: tuple[list[tuple[int, str]], float, str, str]) -> list
     return outcomes
 
 
-def normalized(item: FileEvent, result: EventResult | None) -> Outcome:
+def normalized(item: FileEvent, result: EventResult | None) -> Normalized:
     """What `capi normalize` writes for one event of the file (`result` None: unreadable)."""
     if result is None:
         return item.index, item.line, None, [item.error]
