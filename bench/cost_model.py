@@ -16,12 +16,13 @@ until an instance's CPU fills up:
   above about 60% CPU);
 - billed instance-seconds = a month x the larger of the two.
 
-The forwarder's push lasts the Graph API's answer, plus the batch window when other pushes are
-in flight (capi/forward/batcher.py: a push with no traffic is sent at once); under load its CPU
-per event is the batched one. Pub/Sub bills at least 1,000 bytes per publish and per push
-request; our messages are smaller (553 bytes median on the test corpus), so 2,000 bytes per
-event. Traffic is taken as spread evenly over the month; peaks need more instances only when
-they exceed what one instance serves (measured: forward 495 events/s, ingest 438 requests/s).
+The forwarder's push lasts the Graph API's answer, plus the batch window when at least 4 other
+pushes are in flight (capi/forward/batcher.py: a push with less traffic is sent at once); under
+load its CPU per event is the batched one. Pub/Sub bills at least 1,000 bytes per publish and
+per push request; our messages are smaller (553 bytes median on the test corpus), so 2,000
+bytes per event. Traffic is taken as spread evenly over the month; peaks need more instances
+only when they exceed what one instance serves (measured: forward 495 events/s, ingest 365 to
+438 requests/s).
 """
 
 from __future__ import annotations
@@ -59,8 +60,13 @@ def month(events: float, args: argparse.Namespace) -> dict[str, float]:
     rate = events / MONTH_S
     latency = args.graph_latency_ms / 1000
     window = args.window_ms / 1000
-    # a push waits the window only when another push is in flight (at Meta for `latency`)
-    traffic = 1.0 if args.fixed_window else 1 - math.exp(-rate * latency)
+    # a push waits the window only when at least --min-inflight other pushes are in flight
+    # (each at Meta for `latency`): a Poisson tail
+    inflight = rate * latency
+    below = sum(
+        math.exp(-inflight) * inflight**k / math.factorial(k) for k in range(args.min_inflight)
+    )
+    traffic = 1.0 if args.fixed_window else 1 - below
     push_s = latency + window * traffic
     forward_cpu = args.forward_cpu_ms / 1000 if rate * window >= 1 else args.alone_cpu_ms / 1000
     ingest_requests = events / args.events_per_request
@@ -101,6 +107,7 @@ def main() -> int:
     parser.add_argument("--events", type=float, nargs="+", default=[1e6, 1e7, 1e8])
     parser.add_argument("--graph-latency-ms", type=float, default=150)
     parser.add_argument("--window-ms", type=float, default=100)
+    parser.add_argument("--min-inflight", type=int, default=4)
     parser.add_argument("--forward-cpu-ms", type=float, default=1.01, help="batched, per event")
     parser.add_argument("--alone-cpu-ms", type=float, default=2.30, help="one push per request")
     parser.add_argument("--ingest-cpu-ms", type=float, default=1.85, help="per request")

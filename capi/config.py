@@ -25,6 +25,7 @@ DEFAULT_PUBLISH_TIMEOUT_S = 10.0
 GRAPH_CONNECT_TIMEOUT_S = 3.05  # a TCP connect to Graph; the read timeout is CAPI_GRAPH_TIMEOUT
 DELIVERY_MARGIN_S = 5.0  # decoding, validation, hashing, logging, the batch window (<= 1 s)
 DEFAULT_BATCH_WINDOW_MS = 100  # bench/bench_forward.py --sweep: docs/PERFORMANCE.md
+DEFAULT_BATCH_MIN_INFLIGHT = 4  # capi/forward/batcher.py says why
 DEFAULT_STRIPE_TOLERANCE_S = 300.0  # the official Stripe libraries' default
 DEFAULT_NORMALIZE_CACHE_SIZE = 4096
 CONSENT_POLICIES = ("ignore", "drop", "ldu")
@@ -187,6 +188,7 @@ class Settings:
     # how many events one request carries at most (Meta's limit is 1,000).
     batch_window_ms: int = DEFAULT_BATCH_WINDOW_MS
     batch_max_events: int = 1000
+    batch_min_inflight: int = DEFAULT_BATCH_MIN_INFLIGHT
     # Sources (docs/SOURCES.md). Every secret X is given directly or as X_SECRET, a Secret
     # Manager version read with the shared SecretReader.
     shopify_webhook_secret: str = field(default="", repr=False)
@@ -255,6 +257,9 @@ class Settings:
             max_delivery_attempts=_count(env, "CAPI_MAX_DELIVERY_ATTEMPTS"),
             batch_window_ms=_bounded(env, "CAPI_BATCH_WINDOW_MS", DEFAULT_BATCH_WINDOW_MS, 0, 1000),
             batch_max_events=_bounded(env, "CAPI_BATCH_MAX_EVENTS", 1000, 1, 1000),
+            batch_min_inflight=_bounded(
+                env, "CAPI_BATCH_MIN_INFLIGHT", DEFAULT_BATCH_MIN_INFLIGHT, 1, 1000
+            ),
             ack_deadline_s=float(_count(env, "CAPI_ACK_DEADLINE")),
             dry_run=_flag(env.get("CAPI_DRY_RUN")),
             shopify_webhook_secret=env.get("CAPI_SHOPIFY_WEBHOOK_SECRET", "").strip(),

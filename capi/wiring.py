@@ -190,6 +190,7 @@ def build_forwarder(
             graph,
             window_s=settings.batch_window_ms / 1000,
             max_events=settings.batch_max_events,
+            min_inflight=settings.batch_min_inflight,
         )
         if settings.batch_window_ms
         else None

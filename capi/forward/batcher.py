@@ -4,11 +4,16 @@ Pub/Sub push delivers one message per HTTP request, and the forwarder serves man
 once (Cloud Run concurrency, gunicorn threads). Each push hands its prepared event to
 :meth:`Batcher.send` and waits: the first push for a (pixel, token, test code) opens a batch,
 waits `window_s` (or until `max_events` joined), then sends one Graph request for all of them
-and answers every waiting push with its own event's result. It waits only while other pushes of
-the same key are in flight in this instance (waiting in a batch, or at Meta): that is the sign
-of traffic that will fill a batch. A push that finds none is sent at once, so a quiet relay adds
-no delay and no billable instance time (docs/PERFORMANCE.md, the cost model); under load every
-push finds others and batches form.
+and answers every waiting push with its own event's result.
+
+It waits only while at least `min_inflight` other pushes of the same key are in flight in this
+instance (in a batch, or at Meta): that is the sign of traffic that will fill a batch. With A
+pushes in flight, each lasting about the Graph answer L plus the window W, about A x W / (L + W)
+join in the window (Little's law): with 4 in flight, 100 ms and 150 ms, 1.6 others. Fewer
+pushes in flight mean a batch of one or two, and the wait would only cost: when Pub/Sub pushes
+a few messages at a time (as its emulator does), every wait lowers the throughput. A quiet relay
+sends at once, adds no delay and no billable instance time (docs/PERFORMANCE.md, the cost
+model); under load every push finds others and batches form.
 
 The results:
 
@@ -60,12 +65,14 @@ class Batcher:
         self,
         graph: Any,
         *,
-        window_s: float = 0.05,
+        window_s: float = 0.1,
         max_events: int = 1000,
+        min_inflight: int = 4,
     ) -> None:
         self.graph = graph
         self.window_s = max(0.0, min(window_s, MAX_WINDOW_S))
         self.max_events = max(1, max_events)
+        self.min_inflight = max(1, min_inflight)
         self._open: dict[tuple[str, str, str], _Batch] = {}
         self._active: dict[tuple[str, str, str], int] = {}  # pushes in send(), per key
         self._lock = threading.Lock()
@@ -90,7 +97,7 @@ class Batcher:
                 self._close(key, batch)
         try:
             if leader:
-                if others:  # traffic: give the others the window to join
+                if others >= self.min_inflight:  # traffic: give the others the window to join
                     batch.full.wait(self.window_s)
                 with self._lock:
                     self._close(key, batch)

@@ -394,10 +394,12 @@ def test_fault_storm_with_batching_loses_and_duplicates_nothing(start_relay, gra
     """The same storm with batching on (a 300 ms window): a fault now hits a whole batch, and a
     permanent one makes each of its events go alone, so which events end in the DLQ depends on
     what the lone sends meet. What must hold: each accepted event at Meta once or in the DLQ
-    once, every dead letter carrying one of the injected permanent codes, none of them more
-    often than it was injected."""
+    once, every dead letter carrying one of the injected permanent codes, an event's rejection
+    (code 100) no more often than it was injected, and a request's refusal (code 10, permission)
+    for the events of one request only: they share its fbtrace_id."""
     relay = start_relay(
-        max_delivery_attempts=MAX_ATTEMPTS, forward_env={"CAPI_BATCH_WINDOW_MS": "300"}
+        max_delivery_attempts=MAX_ATTEMPTS,
+        forward_env={"CAPI_BATCH_WINDOW_MS": "300", "CAPI_BATCH_MIN_INFLIGHT": "1"},
     )
     permanent = [(100, 2804003), (100, 2804019), (10, None)]
     faults = [("fail", 503), ("error", 4), ("drop", None), ("fail", 500)] + [
@@ -430,7 +432,15 @@ def test_fault_storm_with_batching_loses_and_duplicates_nothing(start_relay, gra
         (m.attributes["error_code"], m.attributes.get("error_subcode", "")) for m in letters
     )
     injected = Counter((str(c), str(s or "")) for c, s in permanent)
-    assert all(codes[k] <= injected[k] for k in codes), (codes, injected)
+    assert set(codes) <= set(injected), (codes, injected)
+    refused = ("10", "")  # concerns the whole request: every event of its batch is dead-lettered
+    assert all(codes[k] <= injected[k] for k in codes if k != refused), (codes, injected)
+    traces = {
+        m.attributes.get("fbtrace_id")
+        for m in letters
+        if (m.attributes["error_code"], m.attributes.get("error_subcode", "")) == refused
+    }
+    assert len(traces) <= injected[refused], traces
     assert graph_standin.pending_faults == 0
 
 

@@ -68,7 +68,9 @@ def concurrently(batcher, events, pixel="1", traffic=True):
 
 def test_concurrent_pushes_share_one_request():
     graph = Graph()
-    results = concurrently(Batcher(graph, window_s=0.2), [f"e{i}" for i in range(20)])
+    results = concurrently(
+        Batcher(graph, window_s=0.2, min_inflight=1), [f"e{i}" for i in range(20)]
+    )
     assert len(graph.requests) == 1 and sorted(graph.requests[0][1]) == sorted(
         f"e{i}" for i in range(20)
     )
@@ -78,7 +80,9 @@ def test_concurrent_pushes_share_one_request():
 def test_a_rejected_batch_isolates_the_bad_event_and_delivers_the_others():
     graph = Graph()
     events = ["ok1", "bad1", "ok2", "ok3"]
-    results = dict(zip(events, concurrently(Batcher(graph, window_s=0.2), events), strict=True))
+    results = dict(
+        zip(events, concurrently(Batcher(graph, window_s=0.2, min_inflight=1), events), strict=True)
+    )
     assert results["bad1"][0].outcome is Outcome.REJECTED
     assert all(results[e][0].outcome is Outcome.DELIVERED for e in ("ok1", "ok2", "ok3"))
     assert all(alone for _, alone in results.values())
@@ -88,14 +92,14 @@ def test_a_rejected_batch_isolates_the_bad_event_and_delivers_the_others():
 
 def test_a_transient_failure_is_every_pushs():
     graph = Graph(answer=GraphResult(Outcome.TRANSIENT, 503))
-    results = concurrently(Batcher(graph, window_s=0.2), ["a", "b", "c"])
+    results = concurrently(Batcher(graph, window_s=0.2, min_inflight=1), ["a", "b", "c"])
     assert len(graph.requests) == 1
     assert all(r.outcome is Outcome.TRANSIENT and not alone for r, alone in results)
 
 
 def test_pixels_and_full_batches_are_separate_requests():
     graph = Graph()
-    batcher = Batcher(graph, window_s=0.3, max_events=5)
+    batcher = Batcher(graph, window_s=0.3, max_events=5, min_inflight=1)
     with ThreadPoolExecutor(16) as pool:
         holds = [pool.submit(batcher.send, p, "T", {"event_id": "hold"}) for p in ("1", "2")]
         assert graph.holding.wait(10)
@@ -111,7 +115,7 @@ def test_pixels_and_full_batches_are_separate_requests():
 
 def test_window_zero_sends_each_event_alone_at_once():
     graph = Graph()
-    results = concurrently(Batcher(graph, window_s=0), ["a", "b"], traffic=False)
+    results = concurrently(Batcher(graph, window_s=0, min_inflight=1), ["a", "b"], traffic=False)
     assert len(graph.requests) == 2 and all(len(ids) == 1 for _, ids in graph.requests)
     assert all(r.outcome is Outcome.DELIVERED for r, _ in results)
 
@@ -121,7 +125,9 @@ def test_a_graph_client_bug_never_leaves_a_push_waiting():
         def send(self, *args, **kwargs):
             raise RuntimeError("boom")
 
-    ((result, _),) = concurrently(Batcher(Broken(), window_s=0.01), ["a"], traffic=False)
+    ((result, _),) = concurrently(
+        Batcher(Broken(), window_s=0.01, min_inflight=1), ["a"], traffic=False
+    )
     assert result.outcome is Outcome.TRANSIENT
 
 
@@ -141,7 +147,7 @@ def test_the_forwarder_acks_good_events_and_dead_letters_only_the_bad_one():
         tokens=TokenSource(token="EAAx"),
         dead_letters=dlq,
         graph=graph,
-        batcher=Batcher(graph, window_s=0.2),
+        batcher=Batcher(graph, window_s=0.2, min_inflight=1),
     )
     ids = ["good-1", "bad-1", "good-2", "good-3", "good-4"]
     deliveries = [
@@ -164,7 +170,7 @@ def test_a_push_with_no_traffic_is_sent_at_once():
     """A quiet relay adds no delay (and no billable instance time): a push that finds no other
     push of its pixel in flight is sent without waiting for the window."""
     graph = Graph()
-    batcher = Batcher(graph, window_s=0.5)
+    batcher = Batcher(graph, window_s=0.5, min_inflight=1)
     started = time.perf_counter()
     ((result, alone),) = concurrently(batcher, ["lone"], traffic=False)
     assert time.perf_counter() - started < 0.25
@@ -172,9 +178,20 @@ def test_a_push_with_no_traffic_is_sent_at_once():
     assert graph.requests == [("1", ["lone"])]
 
 
+def test_a_push_waits_only_with_enough_pushes_in_flight():
+    """With fewer than `min_inflight` other pushes in flight a batch would hold one or two
+    events: the push is sent at once."""
+    graph = Graph()
+    batcher = Batcher(graph, window_s=0.5, min_inflight=2)
+    started = time.perf_counter()
+    concurrently(batcher, ["x"])  # one other push in flight
+    assert time.perf_counter() - started < 0.25
+    assert graph.requests == [("1", ["x"])]
+
+
 def test_a_push_during_traffic_waits_for_the_others():
     graph = Graph()
-    batcher = Batcher(graph, window_s=0.2)
+    batcher = Batcher(graph, window_s=0.2, min_inflight=1)
     started = time.perf_counter()
     concurrently(batcher, ["x"])
     assert time.perf_counter() - started >= 0.2  # it waited the window for others
