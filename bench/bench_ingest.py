@@ -6,7 +6,9 @@ measured on the same machine in the same run (a script, not a test).
 
 `--baseline REV` also measures the cold start of the functions as they were at git revision REV
 (checked out with `git archive` into a temporary directory), in the same run, and prints the
-ratio; `--cold-only` stops after the cold-start table (no emulator needed). `--profile PY_SPY`
+ratio; `--cold-only` stops after the cold-start table (no emulator needed). `--pin` runs each
+function on the last core (a 1-vCPU instance) and the emulator, the stand-in and the load
+generator on the others, so that ingest and the bare handler get the same CPU. `--profile PY_SPY`
 samples the ingest worker with py-spy (the path of its binary; `pip install py-spy` in any
 environment) during a second round of single-event requests and prints where its time goes, by
 owner of the innermost frame: the relay's code, Flask and Werkzeug, gunicorn, the Pub/Sub client
@@ -37,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from google.cloud import pubsub_v1  # noqa: E402
 
+from bench.bench_forward import pin_tree  # noqa: E402
 from bench.load_e2e import tree_cpu_s  # noqa: E402
 from capi.tools.emulator import setup  # noqa: E402
 from tests.conftest import FunctionProcess, PubSubEmulator, free_port  # noqa: E402
@@ -264,6 +267,11 @@ def main() -> None:
     parser.add_argument("--profile", default="", help="py-spy binary: profile ingest under load")
     parser.add_argument("--no-serve", action="store_true", help="skip the capi serve rounds")
     parser.add_argument("--forward-window-ms", type=int, default=0, help="forward's batch window")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="the functions on the last core, the emulator and the load on the others",
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="capi-bench-"))
 
@@ -358,6 +366,15 @@ def main() -> None:
         forward.start()
         ingest.start()
         bare.start()
+        if args.pin:
+            # each function on one core of its own, as a 1-vCPU instance has; the emulator (which
+            # is remote in production), the stand-in and the load generator on the others
+            cores = sorted(os.sched_getaffinity(0))
+            function_core, others = {cores[-1]}, set(cores[:-1])
+            for proc in (forward, ingest, bare):
+                pin_tree(proc.proc.pid, function_core)
+            pin_tree(emulator.proc.pid, others)
+            os.sched_setaffinity(0, others)
 
         singles = [purchase(event_id=f"b-{i}") for i in range(args.requests)]
         warm = [purchase(event_id=f"w-{i}") for i in range(50)]
