@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -25,13 +26,21 @@ BLOCK_LINES = 2000
 AUTO_MIN_BYTES = 8 << 20  # below this a second process costs more than it saves
 
 
+def cores() -> int:
+    """The cores this process may run on (the affinity mask where the system has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def default_jobs(path: str) -> int:
     """`--jobs` when not given: every available core for a file of 8 MiB or more, else 1."""
     try:
         big = path != "-" and os.path.getsize(path) >= AUTO_MIN_BYTES
     except OSError:
         return 1
-    return len(os.sched_getaffinity(0)) if big else 1
+    return cores() if big else 1
 
 
 def blocks(path: str, size: int = 0) -> Iterator[list[tuple[int, str]]]:
@@ -85,7 +94,8 @@ def normalized(item: FileEvent, result: EventResult | None) -> Normalized:
 def ordered_map(function: Callable[[Any], Any], tasks: Iterable[Any], jobs: int) -> Iterator[Any]:
     """function(task) for each task, in `jobs` processes, results in task order, with at most
     2 x jobs tasks in flight (Pool.imap would read every task ahead)."""
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    # fork is quick and safe on Linux; elsewhere (macOS) the platform's default, spawn
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
     with multiprocessing.get_context(method).Pool(jobs) as pool:
         pending: deque = deque()
         for task in tasks:

@@ -76,3 +76,10 @@ def test_ordered_map_keeps_order_with_a_bounded_window():
         results.append(result)
         assert len(read) - len(results) <= 4  # at most 2 x jobs ahead
     assert results == list(range(20))
+
+
+def test_core_count_without_an_affinity_mask(monkeypatch):
+    """macOS has no sched_getaffinity: the CPU count is used instead."""
+    monkeypatch.delattr(parallel.os, "sched_getaffinity")
+    monkeypatch.setattr(parallel.os, "cpu_count", lambda: 3)
+    assert parallel.cores() == 3
