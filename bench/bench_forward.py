@@ -44,7 +44,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.load_e2e import tree_cpu_s, tree_peak_mib  # noqa: E402
+from bench.load_e2e import tree_cpu_s, tree_peak_mib, tree_pids  # noqa: E402
 from capi.queueing.messages import event_message  # noqa: E402
 from tests.conftest import FunctionProcess  # noqa: E402
 from tests.factories import purchase  # noqa: E402
@@ -70,15 +70,9 @@ def envelope(event_id: str) -> bytes:
 
 def pin_tree(pid: int, cpus: set[int]) -> None:
     """Pin a process tree, every thread of it, to `cpus` (threads started later inherit it)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(entry.name) == pid or int(stat[1]) == pid:
-            for task in (entry / "task").iterdir():
+    for process in tree_pids(pid):
+        with contextlib.suppress(OSError):  # it ended
+            for task in Path(f"/proc/{process}/task").iterdir():
                 with contextlib.suppress(OSError):  # a thread that just ended
                     os.sched_setaffinity(int(task.name), cpus)
 

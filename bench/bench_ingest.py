@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from google.cloud import pubsub_v1  # noqa: E402
 
 from bench.bench_forward import pin_tree  # noqa: E402
-from bench.load_e2e import tree_cpu_s  # noqa: E402
+from bench.load_e2e import tree_cpu_s, tree_peak_mib  # noqa: E402
 from capi.tools.emulator import setup  # noqa: E402
 from tests.conftest import FunctionProcess, PubSubEmulator, free_port  # noqa: E402
 from tests.factories import purchase  # noqa: E402
@@ -123,22 +123,6 @@ def print_profile(raw: Path) -> None:
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
-
-
-def tree_peak_kib(pid: int) -> int:
-    """Sum of VmHWM over a process and its descendants (gunicorn master + worker)."""
-    total = 0
-    pids = [pid]
-    while pids:
-        p = pids.pop()
-        try:
-            status = Path(f"/proc/{p}/status").read_text()
-            total += int(next(x for x in status.splitlines() if x.startswith("VmHWM")).split()[1])
-            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
-            pids.extend(int(c) for c in children)
-        except (OSError, StopIteration):
-            continue
-    return total
 
 
 def import_time(code: str, env: dict[str, str], runs: int = 5, cwd: Path = ROOT) -> float:
@@ -456,7 +440,7 @@ def main() -> None:
         )
         print("\n# peak memory (VmHWM, process tree)")
         for proc in (ingest, forward, bare):
-            print(f"{proc.target:10s} {tree_peak_kib(proc.proc.pid) / 1024:8.1f} MiB")
+            print(f"{proc.target:10s} {tree_peak_mib(proc.proc.pid):8.1f} MiB")
         for proc in procs:
             proc.stop()
         if not args.no_serve:

@@ -24,6 +24,7 @@ once). Exits 1 unless lost and duplicated are 0.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -61,17 +62,26 @@ def peak_kib(pid: int) -> int:
     return int(next(x for x in status.splitlines() if x.startswith("VmHWM")).split()[1])
 
 
-def tree_peak_mib(pid: int) -> float:
-    """Sum of VmHWM over a process and its descendants (gunicorn master + worker)."""
-    total, pids = 0, [pid]
-    while pids:
-        p = pids.pop()
+def tree_pids(pid: int) -> list[int]:
+    """A process and its descendants (gunicorn master + worker, gcloud + Java), from /proc."""
+    pids, frontier = [], [pid]
+    while frontier:
+        current = frontier.pop()
+        pids.append(current)
         try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                frontier.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, ValueError):
+            continue  # it ended
+    return pids
+
+
+def tree_peak_mib(pid: int) -> float:
+    """Sum of VmHWM over a process and its descendants."""
+    total = 0
+    for p in tree_pids(pid):
+        with contextlib.suppress(OSError, StopIteration, ValueError):
             total += peak_kib(p)
-            for task in Path(f"/proc/{p}/task").iterdir():
-                pids.extend(int(c) for c in (task / "children").read_text().split())
-        except (OSError, StopIteration, ValueError):
-            continue
     return total / 1024
 
 
@@ -143,25 +153,12 @@ def inject_faults(graph: MetaGraphStandIn, n: int, every_s: float, stop: threadi
 def tree_cpu_s(pid: int) -> float:
     """User + system CPU seconds of a process and its descendants (/proc), so far."""
     ticks = os.sysconf("SC_CLK_TCK")
-    parent: dict[int, int] = {}
-    cpu: dict[int, float] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parent[int(entry.name)] = int(fields[1])
-        cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    tree, frontier = {pid}, [pid]
-    while frontier:
-        current = frontier.pop()
-        for child, dad in parent.items():
-            if dad == current and child not in tree:
-                tree.add(child)
-                frontier.append(child)
-    return sum(cpu.get(p, 0.0) for p in tree)
+    total = 0.0
+    for p in tree_pids(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
 
 
 def main() -> int:

@@ -49,22 +49,12 @@ def _where(index: int, line: int | None) -> str:
 def _checked(args: argparse.Namespace) -> Iterator[tuple[FileEvent, EventResult | None]]:
     """Each event of the file with ingest's verdict (None when it could not be read), one at
     a time: JSON Lines are streamed with flat memory (capi.tools.eventfile.iter_events)."""
-    from capi.meta.contract import check_event
+    from capi.tools.parallel import checked
 
     settings = _settings()
     now = time.time()
     for item in _events(args.file):
-        if item.error:
-            yield item, None
-            continue
-        result = check_event(
-            item.value,
-            item.index,
-            now=now,
-            default_country=settings.default_country,
-            date_order=settings.date_order,
-        )
-        yield item, result
+        yield item, checked(item, now, settings.default_country, settings.date_order)
 
 
 class _Blocks:

@@ -89,23 +89,31 @@ def json_lines(lines: Iterable[tuple[int, str]], first_index: int = 0) -> Iterat
             index += 1
 
 
-def is_json_lines(path: str) -> bool:
-    """Whether iter_events would stream the file as JSON Lines: its first line of content is a
-    JSON value of its own and another line of content follows."""
-    content: list[str] = []
-    with open(path, encoding="utf-8") as stream:
-        for line in stream:
-            if line.strip():
-                content.append(line)
-                if len(content) == 2:
-                    break
-    if len(content) < 2:
-        return False
+def _sniff(lines: Iterator[tuple[int, str]]) -> tuple[list[tuple[int, str]], bool]:
+    """(every line read, blank ones included; whether the input is JSON Lines): it is when its
+    first line of content is a JSON value of its own and another line of content follows.
+    Reads up to that second line of content."""
+    consumed: list[tuple[int, str]] = []
+    content = 0
+    for lineno, line in lines:
+        consumed.append((lineno, line))
+        content += bool(line.strip())
+        if content == 2:
+            break
+    if content < 2:  # one line of content at most: a document on one line
+        return consumed, False
+    first = next(line for _, line in consumed if line.strip())
     try:
-        parse_json(content[0].encode("utf-8", "surrogatepass"))
-    except BodyError:
-        return False
-    return True
+        parse_json(first.encode("utf-8", "surrogatepass"))
+    except BodyError:  # a document over several lines (or a broken first line)
+        return consumed, False
+    return consumed, True
+
+
+def is_json_lines(path: str) -> bool:
+    """Whether iter_events would stream the file as JSON Lines."""
+    with open(path, encoding="utf-8") as stream:
+        return _sniff(enumerate(stream, start=1))[1]
 
 
 def iter_events(path: str) -> Iterator[FileEvent]:
@@ -116,23 +124,11 @@ def iter_events(path: str) -> Iterator[FileEvent]:
     stream = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
     try:
         lines = enumerate(stream, start=1)
-        consumed: list[tuple[int, str]] = []  # every line read so far, blank ones included
-        content = 0
-        for lineno, line in lines:
-            consumed.append((lineno, line))
-            content += bool(line.strip())
-            if content == 2:
-                break
-        if content < 2:  # one line of content at most: a document on one line
-            yield from parse_events("".join(line for _, line in consumed))
-            return
-        first = next(line for _, line in consumed if line.strip())
-        try:
-            parse_json(first.encode("utf-8", "surrogatepass"))
-        except BodyError:  # a document over several lines (or a broken first line): whole
+        consumed, streamed = _sniff(lines)
+        if streamed:
+            yield from json_lines(itertools.chain(consumed, lines))
+        else:
             yield from parse_events("".join(line for _, line in consumed) + stream.read())
-            return
-        yield from json_lines(itertools.chain(consumed, lines))
     finally:
         if stream is not sys.stdin:
             stream.close()

@@ -65,19 +65,21 @@ Normalized = tuple[int, int | None, str | None, list[str]]
 def normalize_block(task: tuple[list[tuple[int, str]], float, str, str]) -> list[Normalized]:
     """What `capi normalize` writes for one block of lines (in a worker process)."""
     lines, now, default_country, date_order = task
-    outcomes: list[Normalized] = []
-    for item in json_lines(lines):
-        result = None
-        if not item.error:
-            result = check_event(
-                item.value,
-                item.index,
-                now=now,
-                default_country=default_country,
-                date_order=date_order,
-            )
-        outcomes.append(normalized(item, result))
-    return outcomes
+    return [
+        normalized(item, checked(item, now, default_country, date_order))
+        for item in json_lines(lines)
+    ]
+
+
+def checked(
+    item: FileEvent, now: float, default_country: str, date_order: str
+) -> EventResult | None:
+    """Ingest's verdict on one event of a file (None when it could not be read as JSON)."""
+    if item.error:
+        return None
+    return check_event(
+        item.value, item.index, now=now, default_country=default_country, date_order=date_order
+    )
 
 
 def normalized(item: FileEvent, result: EventResult | None) -> Normalized:

@@ -70,3 +70,14 @@ def test_lines_of_a_request_carry_its_cloud_trace(capture_logs, monkeypatch):
     inside, outside = [e for e in capture_logs() if e["message"] in {"inside", "outside"}]
     assert inside[logs.TRACE_FIELD] == f"projects/my-project/traces/{trace}"
     assert logs.TRACE_FIELD not in outside
+
+
+def test_every_customer_information_field_of_the_rule_book_is_redacted(captured):
+    """capi.logs (layer 0) cannot import the rule book, so it keeps its own list of sensitive
+    keys: every field the rules hash or pass through as customer information must be on it."""
+    from capi.meta import rules
+
+    fields = [*rules.HASHED_FIELDS, "client_ip_address", "client_user_agent", "fbc", "fbp"]
+    logs.info("fields", **{name: f"raw-{name}-value" for name in fields})
+    text = captured.getvalue()
+    assert [name for name in fields if f"raw-{name}-value" in text] == []
