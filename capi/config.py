@@ -26,6 +26,9 @@ GRAPH_CONNECT_TIMEOUT_S = 3.05  # a TCP connect to Graph; the read timeout is CA
 DELIVERY_MARGIN_S = 5.0  # decoding, validation, hashing, logging, the batch window (<= 1 s)
 DEFAULT_BATCH_WINDOW_MS = 100  # bench/bench_forward.py --sweep: docs/PERFORMANCE.md
 DEFAULT_BATCH_MIN_INFLIGHT = 4  # capi/forward/batcher.py says why
+# Publish RPCs a publisher runs at once; later calls queue and share the next RPC
+# (capi/queueing/group_commit.py; docs/PERFORMANCE.md gives the measurements).
+DEFAULT_PUBLISH_MAX_INFLIGHT = 2
 DEFAULT_STRIPE_TOLERANCE_S = 300.0  # the official Stripe libraries' default
 DEFAULT_NORMALIZE_CACHE_SIZE = 4096
 CONSENT_POLICIES = ("ignore", "drop", "ldu")
@@ -174,6 +177,8 @@ class Settings:
     secret_timeout_s: float = DEFAULT_SECRET_TIMEOUT_S  # deadline of one read, retries included
     secret_manager_endpoint: str = ""  # tests: a local Secret Manager stand-in (REST)
     publish_timeout_s: float = DEFAULT_PUBLISH_TIMEOUT_S
+    # Publish RPCs one publisher runs at once before calls share the next one (0: no limit).
+    publish_max_inflight: int = DEFAULT_PUBLISH_MAX_INFLIGHT
     # The push subscription's ack deadline (Terraform sets it): the forwarder refuses to start
     # when one delivery could outlast it (0: not known, not checked).
     ack_deadline_s: float = 0.0
@@ -254,6 +259,9 @@ class Settings:
             secret_timeout_s=_number(env, "CAPI_SECRET_TIMEOUT", DEFAULT_SECRET_TIMEOUT_S),
             secret_manager_endpoint=env.get("CAPI_SECRET_MANAGER_ENDPOINT", "").strip(),
             publish_timeout_s=_number(env, "CAPI_PUBLISH_TIMEOUT", DEFAULT_PUBLISH_TIMEOUT_S),
+            publish_max_inflight=_bounded(
+                env, "CAPI_PUBLISH_MAX_INFLIGHT", DEFAULT_PUBLISH_MAX_INFLIGHT, 0, 1000
+            ),
             max_delivery_attempts=_count(env, "CAPI_MAX_DELIVERY_ATTEMPTS"),
             batch_window_ms=_bounded(env, "CAPI_BATCH_WINDOW_MS", DEFAULT_BATCH_WINDOW_MS, 0, 1000),
             batch_max_events=_bounded(env, "CAPI_BATCH_MAX_EVENTS", 1000, 1, 1000),

@@ -116,7 +116,11 @@ def build_ingest(
     if publisher is None:
         if not settings.topic:
             raise ValueError("CAPI_TOPIC is not set (projects/P/topics/capi-events)")
-        publisher = PubSubPublisher(settings.topic, timeout_s=settings.publish_timeout_s)
+        publisher = PubSubPublisher(
+            settings.topic,
+            timeout_s=settings.publish_timeout_s,
+            max_inflight=settings.publish_max_inflight,
+        )
     pixel_id = settings.pixel_id or ("" if require_pixel else "dry-run")
     return Ingest(
         publisher=publisher,
@@ -171,7 +175,11 @@ def build_forwarder(
     from capi.meta.graph import GraphClient
 
     if dead_letters is None and settings.dlq_topic:
-        dead_letters = PubSubPublisher(settings.dlq_topic, timeout_s=settings.publish_timeout_s)
+        dead_letters = PubSubPublisher(
+            settings.dlq_topic,
+            timeout_s=settings.publish_timeout_s,
+            max_inflight=settings.publish_max_inflight,
+        )
     tokens = TokenSource(
         token=settings.access_token,
         secret_name=settings.access_token_secret,
