@@ -9,7 +9,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from capi.config import ConfigError, Settings
@@ -18,7 +18,6 @@ from capi.tools.jsonout import json_line
 if TYPE_CHECKING:
     from capi.meta.contract import EventResult
     from capi.tools.eventfile import FileEvent
-    from capi.tools.parallel import Normalized
     from capi.tools.replay import ReplayReport
 
 
@@ -86,27 +85,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace, emit: Any) -> int:
+    from capi.tools import parallel
+
     invalid = total = 0
-    for item, result in _checked(args):
+    for index, record in _per_event(args, parallel.validated, parallel.validate_block):
         total += 1
-        if result is None:
-            invalid += 1
-            error = {"path": "", "code": item.error_code, "message": item.error}
-            record = {
-                "index": item.index,
-                "line": item.line,
-                "status": "rejected",
-                "errors": [error],
-            }
-        else:
-            invalid += not result.accepted
-            record = {**result.as_dict(), "line": item.line}
+        record["index"] = index
+        invalid += record["status"] != "accepted"
         if args.json:
             emit(json_line(record, ensure_ascii=False))
             continue
         status = "ok" if record["status"] == "accepted" else "INVALID"
         emit(
-            f"{_where(item.index, item.line)}: {status}"
+            f"{_where(index, record['line'])}: {status}"
             + (f" event_id={record.get('event_id')}" if record.get("event_id") else "")
         )
         for problem in record["errors"]:
@@ -123,7 +114,11 @@ def cmd_normalize(args: argparse.Namespace) -> int:
     out, err = _Blocks(sys.stdout), _Blocks(sys.stderr)
     invalid = 0
     try:
-        for index, line, output, messages in _normalized(args):
+        from capi.tools import parallel
+
+        for index, line, output, messages in _per_event(
+            args, parallel.normalized, parallel.normalize_block
+        ):
             where = _where(index, line)
             if output is None:
                 invalid += 1
@@ -138,9 +133,14 @@ def cmd_normalize(args: argparse.Namespace) -> int:
     return 1 if invalid else 0
 
 
-def _normalized(args: argparse.Namespace) -> Iterator[Normalized]:
-    """Each event's outcome, in input order: in this process, or in `--jobs` worker processes
-    for a JSON Lines file (capi.tools.parallel; the same outcomes)."""
+def _per_event(
+    args: argparse.Namespace,
+    one: Callable[[FileEvent, EventResult | None], tuple[Any, ...]],
+    block: Callable[[Any], list[tuple[Any, ...]]],
+) -> Iterator[tuple[Any, ...]]:
+    """`one(event, verdict)` for each event of the file, in input order: in this process, or,
+    for a JSON Lines file, `block` in `--jobs` worker processes (capi.tools.parallel: the same
+    outcomes). Each outcome starts with the event's number, counted over the whole file."""
     from capi.tools import parallel
     from capi.tools.eventfile import is_json_lines
 
@@ -151,19 +151,19 @@ def _normalized(args: argparse.Namespace) -> Iterator[Normalized]:
         streamed = False  # _events below reports it
     if not streamed:
         for item, result in _checked(args):
-            yield parallel.normalized(item, result)
+            yield one(item, result)
         return
     settings = _settings()
     now = time.time()
     tasks = (
-        (block, now, settings.default_country, settings.date_order)
-        for block in parallel.blocks(args.file)
+        (lines, now, settings.default_country, settings.date_order)
+        for lines in parallel.blocks(args.file)
     )
     offset = 0
     try:
-        for outcomes in parallel.ordered_map(parallel.normalize_block, tasks, jobs):
-            for index, line, output, messages in outcomes:
-                yield offset + index, line, output, messages
+        for outcomes in parallel.ordered_map(block, tasks, jobs):
+            for index, *rest in outcomes:
+                yield offset + index, *rest
             offset += len(outcomes)
     except OSError as exc:
         raise SystemExit(f"capi: cannot read {args.file}: {exc.strerror}") from None
@@ -449,6 +449,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check events; exit 1 when any is invalid")
     p.add_argument("file", help="a file of events, or - for stdin")
     p.add_argument("--json", action="store_true", help="one JSON result per line")
+    p.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=0,
+        help="processes for a JSON Lines file (default: every core for 8 MiB or more, else 1)",
+    )
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("normalize", help="print the Meta-ready (hashed) events, one per line")

@@ -1,10 +1,12 @@
-"""Both cores for large files: `capi normalize --jobs N` checks and hashes JSON Lines in worker
-processes, a block of lines each, and writes exactly what one process writes, in input order.
+"""Both cores for large files: `capi normalize --jobs N` and `capi validate --jobs N` check (and
+hash) JSON Lines in worker processes, a block of lines each, and write exactly what one process
+writes, in input order.
 
 The main process reads the file and hands out blocks of `BLOCK_LINES` lines, at most two per
 worker in flight (memory stays flat whatever the file's size); each worker reads its lines as
 capi.tools.eventfile does, runs the same checks (capi.meta.contract.check_event, with the
-same `now` and settings) and sends back, per event, its output line or its messages. Event
+same `now` and settings) and sends back, per event, its output line or its messages
+(`normalize`), or its verdict as a record (`validate`). Event
 numbers depend on every earlier block (a line may hold a whole Meta body), so the main process
 numbers the events as the blocks come back.
 """
@@ -69,6 +71,30 @@ def normalize_block(task: tuple[list[tuple[int, str]], float, str, str]) -> list
         normalized(item, checked(item, now, default_country, date_order))
         for item in json_lines(lines)
     ]
+
+
+# One event's verdict for `capi validate`: (index within the block, its record: what --json
+# prints for it, with "index" and "line").
+Validated = tuple[int, dict[str, Any]]
+
+
+def validate_block(task: tuple[list[tuple[int, str]], float, str, str]) -> list[Validated]:
+    """What `capi validate` reports for one block of lines (in a worker process)."""
+    lines, now, default_country, date_order = task
+    return [
+        validated(item, checked(item, now, default_country, date_order))
+        for item in json_lines(lines)
+    ]
+
+
+def validated(item: FileEvent, result: EventResult | None) -> Validated:
+    """One event's verdict as `capi validate` reports it (`result` None: unreadable)."""
+    if result is None:
+        error = {"path": "", "code": item.error_code, "message": item.error}
+        record = {"index": item.index, "line": item.line, "status": "rejected", "errors": [error]}
+    else:
+        record = {**result.as_dict(), "line": item.line}
+    return item.index, record
 
 
 def checked(

@@ -1,5 +1,6 @@
-"""`capi normalize --jobs 2` writes exactly what one process writes: the same lines on stdout
-and stderr, in input order, with the same event and line numbers, for messy JSON Lines."""
+"""`capi normalize --jobs 2` and `capi validate --jobs 2` write exactly what one process writes:
+the same lines on stdout and stderr, in input order, with the same event and line numbers, for
+messy JSON Lines."""
 
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ def messy_file(tmp_path):
     return path
 
 
-def run(capsys, *args):
-    code = main(["normalize", *args])
+def run(capsys, *args, command="normalize"):
+    code = main([command, *args])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -51,6 +52,28 @@ def test_event_numbers_follow_meta_bodies_across_blocks(messy_file, capsys, monk
     # line 35 holds the array [1, 2]: after the 5-event body on line 34 it is event 37
     assert "event 37 (line 35) skipped" in err_one
     assert err == err_one
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_validate_with_two_processes_reports_what_one_reports(
+    messy_file, capsys, monkeypatch, as_json
+):
+    monkeypatch.setattr(parallel, "BLOCK_LINES", 3)  # blocks that end inside a Meta body
+    flags = ["--json"] if as_json else []
+    one = run(capsys, *flags, "--jobs", "1", str(messy_file), command="validate")
+    two = run(capsys, *flags, "--jobs", "2", str(messy_file), command="validate")
+    assert one == two
+    code, out, err = two
+    assert code == 1
+    if as_json:
+        records = [json.loads(line) for line in out.splitlines()]
+        assert [r["index"] for r in records] == list(range(len(records)))
+        # the array on line 35 comes after the 5-event body on line 34: event 37
+        assert records[37]["line"] == 35 and records[37]["status"] == "rejected"
+    else:
+        assert "event 7 (line 8): INVALID" in out
+        assert "event 37 (line 35): INVALID" in out
+        assert err.endswith(" events\n")
 
 
 def test_small_files_and_stdin_stay_in_one_process(tmp_path, monkeypatch):
