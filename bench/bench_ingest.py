@@ -1,18 +1,23 @@
 """Ingest throughput, latency, cold import and memory, against a bare Functions Framework handler
 measured on the same machine in the same run (a script, not a test).
 
-    .venv/bin/python bench/bench_ingest.py [--requests 2000] [--concurrency 8]
-        [--baseline REV] [--cold-only] [--profile PY_SPY]
+    .venv/bin/python bench/bench_ingest.py [--requests 2000] [--concurrency 8] [--repeat 4]
+        [--also-ungrouped] [--pin] [--baseline REV] [--cold-only] [--profile PY_SPY]
 
 `--baseline REV` also measures the cold start of the functions as they were at git revision REV
 (checked out with `git archive` into a temporary directory), in the same run, and prints the
-ratio; `--cold-only` stops after the cold-start table (no emulator needed). `--pin` runs each
+ratio; `--cold-only` stops after the cold-start table (no emulator needed). The single-event
+rounds run `--repeat` times per contestant, in alternating order (the Java emulator gets faster
+as it warms up: one round would measure it cold, and whoever goes first pays for it);
+`--also-ungrouped` adds an ingest without group commit (CAPI_PUBLISH_MAX_INFLIGHT=0) to the
+rounds. For each contestant it prints the CPU per request of the function, of the emulator and
+of the load generator: on two cores they compete. `--pin` runs each
 function on the last core (a 1-vCPU instance) and the emulator, the stand-in and the load
 generator on the others, so that ingest and the bare handler get the same CPU. `--profile PY_SPY`
-samples the ingest worker with py-spy (the path of its binary; `pip install py-spy` in any
-environment) during a second round of single-event requests and prints where its time goes, by
-owner of the innermost frame: the relay's code, Flask and Werkzeug, gunicorn, the Pub/Sub client
-(google, grpc), the standard library.
+samples the ingest worker's thread that holds the GIL with py-spy (the path of its binary;
+`pip install py-spy` in any environment) during a further round of single-event requests and
+prints where its Python time goes, by owner of the innermost frame: the relay's code, Flask and
+Werkzeug, gunicorn, the Pub/Sub client (google, grpc), the standard library.
 
 Starts the real Pub/Sub emulator, the ingest target and a bare handler as functions-framework
 processes, the forward target wired by a push subscription to the Graph API stand-in, then
@@ -31,6 +36,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -84,10 +90,11 @@ OWNERS = (  # (label, file prefixes of the innermost frame as py-spy names them)
 
 
 def profile_worker(py_spy: str, pid: int, seconds: float, out: Path) -> subprocess.Popen:
-    """py-spy sampling every thread of `pid` for `seconds` (idle threads left out)."""
+    """py-spy sampling, for `seconds`, the thread of `pid` that holds the GIL: where its Python
+    CPU time goes (time in C with the GIL released, such as gRPC's own work, is not seen)."""
     return subprocess.Popen(
         [py_spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "250",
-         "--format", "raw", "--nonblocking", "--output", str(out)],
+         "--format", "raw", "--gil", "--nonblocking", "--output", str(out)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -112,12 +119,48 @@ def print_profile(raw: Path) -> None:
         mine = [f for f in frames if "(capi/" in f]
         if mine:
             ours[mine[0]] = ours.get(mine[0], 0) + int(count)
-    print(f"\n# ingest worker under load, py-spy: {total} samples of busy threads")
+    print(f"\n# ingest worker under load, py-spy: {total} samples of the thread holding the GIL")
     for label, count in sorted(owners.items(), key=lambda kv: -kv[1]):
         print(f"{label:44s} {100 * count / total:5.1f}%")
     print("samples under the relay's outermost frames (inclusive):")
     for frame, count in sorted(ours.items(), key=lambda kv: -kv[1])[:6]:
         print(f"  {100 * count / total:5.1f}%  {frame}")
+
+
+def single_round(
+    proc: FunctionProcess, url: str, bodies: list, concurrency: int, emulator: PubSubEmulator
+) -> dict[str, Any]:
+    """One round of single-event requests: seconds, latencies, non-2xx answers, and the CPU
+    seconds of the function's process tree, of the emulator and of this load generator."""
+    cpu, emulator_cpu, load_cpu = (
+        tree_cpu_s(proc.proc.pid),
+        tree_cpu_s(emulator.proc.pid),
+        time.process_time(),
+    )
+    elapsed, latencies, errors = load(url, bodies, concurrency)
+    return {
+        "n": len(bodies),
+        "seconds": elapsed,
+        "latencies": latencies,
+        "errors": errors,
+        "cpu": tree_cpu_s(proc.proc.pid) - cpu,
+        "emulator_cpu": tree_cpu_s(emulator.proc.pid) - emulator_cpu,
+        "load_cpu": time.process_time() - load_cpu,
+    }
+
+
+def merged(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several rounds of one contestant as one: req/s over all, p50/p99 (ms) of all latencies,
+    CPU ms per request."""
+    n = sum(r["n"] for r in rounds)
+    latencies = [x for r in rounds for x in r["latencies"]]
+    return {
+        "rps": n / sum(r["seconds"] for r in rounds),
+        "p50": pct(latencies, 50),
+        "p99": pct(latencies, 99),
+        "errors": sum(r["errors"] for r in rounds),
+        **{k: 1000 * sum(r[k] for r in rounds) / n for k in ("cpu", "emulator_cpu", "load_cpu")},
+    }
 
 
 def pct(values: list[float], p: float) -> float:
@@ -252,6 +295,18 @@ def main() -> None:
     parser.add_argument("--no-serve", action="store_true", help="skip the capi serve rounds")
     parser.add_argument("--forward-window-ms", type=int, default=0, help="forward's batch window")
     parser.add_argument(
+        "--repeat",
+        type=int,
+        default=4,
+        help="rounds of single-event requests per contestant (the emulator warms up: a single "
+        "round measures it cold)",
+    )
+    parser.add_argument(
+        "--also-ungrouped",
+        action="store_true",
+        help="also measure an ingest without group commit (CAPI_PUBLISH_MAX_INFLIGHT=0)",
+    )
+    parser.add_argument(
         "--pin",
         action="store_true",
         help="the functions on the last core, the emulator and the load on the others",
@@ -347,45 +402,63 @@ def main() -> None:
         )
         bare = FunctionProcess("bare", {}, tmp / "bare.log", ROOT / "bench" / "bare_function.py")
         procs = [forward, ingest, bare]
-        forward.start()
-        ingest.start()
-        bare.start()
+        ungrouped = None
+        if args.also_ungrouped:
+            ungrouped = FunctionProcess(
+                "ingest",
+                {**ingest.env, "CAPI_PUBLISH_MAX_INFLIGHT": "0"},
+                tmp / "ingest-ungrouped.log",
+            )
+            procs.append(ungrouped)
+        for proc in procs:
+            proc.start()
         if args.pin:
             # each function on one core of its own, as a 1-vCPU instance has; the emulator (which
             # is remote in production), the stand-in and the load generator on the others
             cores = sorted(os.sched_getaffinity(0))
             function_core, others = {cores[-1]}, set(cores[:-1])
-            for proc in (forward, ingest, bare):
+            for proc in procs:
                 pin_tree(proc.proc.pid, function_core)
             pin_tree(emulator.proc.pid, others)
             os.sched_setaffinity(0, others)
 
         singles = [purchase(event_id=f"b-{i}") for i in range(args.requests)]
         warm = [purchase(event_id=f"w-{i}") for i in range(50)]
+        sent = 0  # events ingest accepted: each has an event_id of its own, delivered once
         load(bare.url + "/", warm, args.concurrency)
-        load(ingest.url + "/events", warm, args.concurrency)
+        for proc in procs[1:]:
+            if proc is not bare:
+                load(proc.url + "/events", warm, args.concurrency)
+                sent += len(warm)
+                warm = [purchase(event_id=f"w{sent}-{i}") for i in range(50)]
 
-        print(f"\n# single-event requests: {args.requests}, {args.concurrency} concurrent clients")
-        b_cpu = tree_cpu_s(bare.proc.pid)
-        b_t, b_lat, b_err = load(bare.url + "/", singles, args.concurrency)
-        b_cpu = tree_cpu_s(bare.proc.pid) - b_cpu
-        o_cpu = tree_cpu_s(ingest.proc.pid)
-        o_t, o_lat, o_err = load(ingest.url + "/events", singles, args.concurrency)
-        o_cpu = tree_cpu_s(ingest.proc.pid) - o_cpu
-        b_rps, o_rps = len(singles) / b_t, len(singles) / o_t
         print(
-            f"{'bare handler (202)':28s} {b_rps:8.1f} req/s  p50 {pct(b_lat, 50):6.1f} ms  "
-            f"p99 {pct(b_lat, 99):6.1f} ms  errors {b_err}"
+            f"\n# single-event requests: {args.requests} per round, {args.repeat} round(s) each "
+            f"in alternating order, {args.concurrency} concurrent clients"
         )
-        print(
-            f"{'ingest -> emulator':28s} {o_rps:8.1f} req/s  p50 {pct(o_lat, 50):6.1f} ms  "
-            f"p99 {pct(o_lat, 99):6.1f} ms  errors {o_err}"
-        )
-        print(f"ratio ingest/bare: {o_rps / b_rps:.2f} (goal >= 0.50)")
-        print(
-            f"CPU per request (process tree): ingest {1000 * o_cpu / len(singles):.2f} ms, "
-            f"bare {1000 * b_cpu / len(singles):.2f} ms"
-        )
+        rounds = [("bare handler (202)", bare, "/"), ("ingest -> emulator", ingest, "/events")]
+        if ungrouped is not None:
+            rounds.append(("ingest, no group commit", ungrouped, "/events"))
+        measured: dict[str, list[dict[str, Any]]] = {label: [] for label, _, _ in rounds}
+        for repeat in range(args.repeat):  # alternate the order: warm-up and drift hit all alike
+            for label, proc, path in rounds if repeat % 2 == 0 else rounds[::-1]:
+                bodies = [purchase(event_id=f"r{sent}-{i}") for i in range(args.requests)]
+                measured[label].append(
+                    single_round(proc, proc.url + path, bodies, args.concurrency, emulator)
+                )
+                sent += len(bodies) if proc is not bare else 0
+        results = {label: merged(runs) for label, runs in measured.items()}
+        bare_rps = results["bare handler (202)"]["rps"]
+        for label, r in results.items():
+            print(
+                f"{label:28s} {r['rps']:8.1f} req/s  p50 {r['p50']:6.1f} ms  "
+                f"p99 {r['p99']:6.1f} ms  errors {r['errors']}  ({r['rps'] / bare_rps:.2f} x bare)"
+            )
+        ratio = results["ingest -> emulator"]["rps"] / bare_rps
+        print(f"ratio ingest/bare: {ratio:.2f} (goal >= 0.50)")
+        print("CPU per request, ms: the function's process tree, the emulator, the load generator")
+        for label, r in results.items():
+            print(f"  {label:28s} {r['cpu']:5.2f} {r['emulator_cpu']:5.2f} {r['load_cpu']:5.2f}")
         if args.profile:
             worker = max(
                 int(c)
@@ -397,7 +470,12 @@ def main() -> None:
                 )
             )
             raw = tmp / "ingest-profile.txt"
-            spy = profile_worker(args.profile, worker, max(5.0, o_t), raw)
+            spy = profile_worker(
+                args.profile,
+                worker,
+                max(5.0, args.requests / results["ingest -> emulator"]["rps"]),
+                raw,
+            )
             load(
                 ingest.url + "/events",
                 [purchase(event_id=f"p-{i}") for i in range(args.requests)],
@@ -424,7 +502,7 @@ def main() -> None:
             subscription=names["push_subscription"],
             push_config={"push_endpoint": forward.url + "/"},
         )
-        total = len(warm) + len(singles) * (2 if args.profile else 1) + 100 * args.batches
+        total = sent + (len(singles) if args.profile else 0) + 100 * args.batches
         forward_cpu = tree_cpu_s(forward.proc.pid)
         started = time.perf_counter()
         deadline = time.monotonic() + 300
@@ -439,7 +517,7 @@ def main() -> None:
             f"{1000 * forward_cpu / max(1, len(graph.events)):.2f} ms"
         )
         print("\n# peak memory (VmHWM, process tree)")
-        for proc in (ingest, forward, bare):
+        for proc in procs:
             print(f"{proc.target:10s} {tree_peak_mib(proc.proc.pid):8.1f} MiB")
         for proc in procs:
             proc.stop()
