@@ -79,6 +79,12 @@ locals {
     {
       CAPI_TOPIC           = google_pubsub_topic.events.id
       CAPI_API_KEYS_SECRET = "${google_secret_manager_secret.api_keys.id}/${local.secret_version_suffix}"
+      # Functions Framework's gunicorn serves THREADS requests at once (default 4 per CPU): as
+      # many as Cloud Run sends, so each waits for Pub/Sub in a thread of its own instead of in
+      # gunicorn's backlog, and those that find CAPI_PUBLISH_MAX_INFLIGHT Publish RPCs in flight
+      # share the next one (capi/queueing/group_commit.py).
+      CAPI_PUBLISH_MAX_INFLIGHT = tostring(var.ingest.publish_max_inflight)
+      THREADS                   = tostring(var.ingest.concurrency)
     },
     # Only the webhook sources this deployment receives (var.webhook_sources).
     !contains(var.webhook_sources, "shopify") ? {} : {

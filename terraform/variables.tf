@@ -240,14 +240,15 @@ variable "shopify_topics" {
 }
 
 variable "ingest" {
-  description = "Scaling and size of the ingest function (HTTP endpoint called by sGTM, webhooks and backends)."
+  description = "Scaling and size of the ingest function (HTTP endpoint called by sGTM, webhooks and backends). concurrency is how many requests one instance holds at once, with as many gunicorn threads; publish_max_inflight how many Publish RPCs it runs at once before further requests wait and share the next one (group commit, whole requests only; 0: each request its own RPC at once; docs/PERFORMANCE.md)."
   type = object({
-    min_instances   = optional(number, 0)
-    max_instances   = optional(number, 20)
-    concurrency     = optional(number, 16)
-    cpu             = optional(string, "1")
-    memory          = optional(string, "512Mi")
-    timeout_seconds = optional(number, 30)
+    min_instances        = optional(number, 0)
+    max_instances        = optional(number, 20)
+    concurrency          = optional(number, 16)
+    cpu                  = optional(string, "1")
+    memory               = optional(string, "512Mi")
+    timeout_seconds      = optional(number, 30)
+    publish_max_inflight = optional(number, 2)
   })
   default = {}
 
@@ -264,6 +265,11 @@ variable "ingest" {
   validation {
     condition     = var.ingest.timeout_seconds >= 1 && var.ingest.timeout_seconds <= 3600
     error_message = "ingest: timeout_seconds must be 1..3600."
+  }
+
+  validation {
+    condition     = var.ingest.publish_max_inflight >= 0 && var.ingest.publish_max_inflight <= 1000 && floor(var.ingest.publish_max_inflight) == var.ingest.publish_max_inflight
+    error_message = "ingest: publish_max_inflight must be a whole number from 0 to 1000."
   }
 }
 

@@ -148,10 +148,12 @@ run "single_pixel_environment" {
 
   assert {
     condition = google_cloudfunctions2_function.ingest.service_config[0].environment_variables == tomap({
-      CAPI_PIXEL_ID        = "111111111111"
-      CAPI_GRAPH_VERSION   = "v26.0"
-      CAPI_TOPIC           = "projects/my-project/topics/capi-events"
-      CAPI_API_KEYS_SECRET = "projects/my-project/secrets/capi-api-keys/versions/latest"
+      CAPI_PIXEL_ID             = "111111111111"
+      CAPI_GRAPH_VERSION        = "v26.0"
+      CAPI_TOPIC                = "projects/my-project/topics/capi-events"
+      CAPI_PUBLISH_MAX_INFLIGHT = "2"
+      THREADS                   = "16"
+      CAPI_API_KEYS_SECRET      = "projects/my-project/secrets/capi-api-keys/versions/latest"
     })
     error_message = "ingest's environment is not the single-pixel contract"
   }
@@ -214,7 +216,7 @@ run "several_pixels" {
   }
 
   assert {
-    condition     = length(google_cloudfunctions2_function.ingest.service_config[0].environment_variables) == 5 && length(google_cloudfunctions2_function.forward.service_config[0].environment_variables) == 12
+    condition     = length(google_cloudfunctions2_function.ingest.service_config[0].environment_variables) == 7 && length(google_cloudfunctions2_function.forward.service_config[0].environment_variables) == 12
     error_message = "several pixels add CAPI_PIXELS and nothing else"
   }
 
@@ -260,6 +262,8 @@ run "webhook_mappings_signing_secrets_and_consent_reach_ingest_only" {
       CAPI_PIXEL_ID               = "111111111111"
       CAPI_GRAPH_VERSION          = "v26.0"
       CAPI_TOPIC                  = "projects/my-project/topics/capi-events"
+      CAPI_PUBLISH_MAX_INFLIGHT   = "2"
+      THREADS                     = "16"
       CAPI_API_KEYS_SECRET        = "projects/my-project/secrets/capi-api-keys/versions/latest"
       CAPI_WEBHOOK_MAPPINGS       = "{\"webhooks\": {\"typeform-leads\": {\"event_name\": \"Lead\", \"verify\": {\"header\": \"Typeform-Signature\", \"secret_env\": \"CAPI_TYPEFORM_SECRET\"}}}}"
       CAPI_TYPEFORM_SECRET_SECRET = "projects/my-project/secrets/capi-webhook-typeform-secret/versions/latest"
@@ -316,6 +320,8 @@ run "webhook_sources" {
       CAPI_PIXEL_ID                      = "111111111111"
       CAPI_GRAPH_VERSION                 = "v26.0"
       CAPI_TOPIC                         = "projects/my-project/topics/capi-events"
+      CAPI_PUBLISH_MAX_INFLIGHT          = "2"
+      THREADS                            = "16"
       CAPI_API_KEYS_SECRET               = "projects/my-project/secrets/capi-api-keys/versions/latest"
       CAPI_SHOPIFY_WEBHOOK_SECRET_SECRET = "projects/my-project/secrets/capi-shopify-webhook-secret/versions/latest"
       CAPI_SHOPIFY_TOPICS                = "orders/paid"

@@ -201,6 +201,16 @@ run "graph_timeout_too_long_for_the_ack_deadline" {
   expect_failures = [var.forward]
 }
 
+run "publish_max_inflight_not_a_count" {
+  command = plan
+
+  variables {
+    ingest = { publish_max_inflight = 1.5 }
+  }
+
+  expect_failures = [var.ingest]
+}
+
 run "webhook_source_unknown" {
   command = plan
 
