@@ -23,6 +23,26 @@ def scalar_text(value: Any) -> str:
     return ""
 
 
+def has_non_finite(value: Any) -> bool:
+    """Whether a float anywhere in a JSON value (objects, arrays, tuples) is NaN or infinite:
+    no JSON encoder can write it. One pass without paths: callers that must name the field walk
+    again only when this says yes."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if not isinstance(value, dict | list | tuple):
+        return False
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, float):
+                if not math.isfinite(child):
+                    return True
+            elif isinstance(child, dict | list | tuple):
+                stack.append(child)
+    return False
+
+
 def as_mapping(value: Any) -> Mapping[str, Any]:
     """The value when it is an object, else an empty one."""
     return value if isinstance(value, Mapping) else {}

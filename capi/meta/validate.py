@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from capi.meta import iso_data, rules
 from capi.meta.prepare import event_time_seconds, prepare_event
 from capi.meta.problems import Problem
+from capi.values import has_non_finite
 
 __all__ = ["check_and_prepare"]
 
@@ -498,25 +499,10 @@ def _check_customer_information(
         )
 
 
-def _has_non_finite(event: dict) -> bool:
-    """Whether any float in the event is infinite or NaN (a walk without paths: the common case
-    costs one pass over the containers)."""
-    stack: list[Any] = [event]
-    while stack:
-        item = stack.pop()
-        for child in item.values() if isinstance(item, dict) else item:
-            if isinstance(child, float):
-                if not math.isfinite(child):
-                    return True
-            elif isinstance(child, dict | list):
-                stack.append(child)
-    return False
-
-
 def _check_finite(event: dict, errors: list[Problem]) -> None:
     """Every number must be finite: 1e999 reads as infinity, which no JSON encoder can send.
     Paths that another rule already reported are not reported twice."""
-    if not _has_non_finite(event):
+    if not has_non_finite(event):
         return
     reported = {p.path for p in errors}
     stack: list[tuple[Any, str]] = [(event, "")]

@@ -58,9 +58,12 @@ def publish_size(messages: Sequence[Message]) -> int:
     )
 
 
-def fits_one_publish(messages: Sequence[Message]) -> bool:
-    """Whether the messages fit in one all-or-nothing Publish request."""
-    return len(messages) <= MAX_MESSAGES_PER_PUBLISH and publish_size(messages) <= MAX_PUBLISH_BYTES
+def fits_one_publish(messages: Sequence[Message], size: int | None = None) -> bool:
+    """Whether the messages (of `size` bytes, publish_size's, when known) fit in one
+    all-or-nothing Publish request."""
+    if len(messages) > MAX_MESSAGES_PER_PUBLISH:
+        return False
+    return (publish_size(messages) if size is None else size) <= MAX_PUBLISH_BYTES
 
 
 def event_message(
@@ -133,7 +136,7 @@ class PubSubPublisher:
 
     def publish_all(self, messages: Sequence[Message]) -> list[str]:
         size = publish_size(messages)
-        if len(messages) > MAX_MESSAGES_PER_PUBLISH or size > MAX_PUBLISH_BYTES:
+        if not fits_one_publish(messages, size):
             raise PublishError(
                 f"{len(messages)} messages ({size} bytes) do not fit in one "
                 "Publish request; nothing was sent"

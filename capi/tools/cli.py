@@ -422,6 +422,15 @@ def _jobs(text: str) -> int:
     return value
 
 
+def _add_jobs(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=0,
+        help="processes for a JSON Lines file (default: every core for 8 MiB or more, else 1)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="capi", description="Meta Conversions API relay")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -449,22 +458,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check events; exit 1 when any is invalid")
     p.add_argument("file", help="a file of events, or - for stdin")
     p.add_argument("--json", action="store_true", help="one JSON result per line")
-    p.add_argument(
-        "--jobs",
-        type=_jobs,
-        default=0,
-        help="processes for a JSON Lines file (default: every core for 8 MiB or more, else 1)",
-    )
+    _add_jobs(p)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("normalize", help="print the Meta-ready (hashed) events, one per line")
     p.add_argument("file", help="a file of events, or - for stdin")
-    p.add_argument(
-        "--jobs",
-        type=_jobs,
-        default=0,
-        help="processes for a JSON Lines file (default: every core for 8 MiB or more, else 1)",
-    )
+    _add_jobs(p)
     p.set_defaults(func=cmd_normalize)
 
     p = sub.add_parser("send", help="deliver a file of events straight to Meta, in batches")

@@ -11,9 +11,10 @@ as a parser returns them. tests/unit/test_jsonout.py compares both on generated 
 from __future__ import annotations
 
 import json
-import math
 import re
 from typing import Any
+
+from capi.values import has_non_finite
 
 try:
     import orjson
@@ -48,20 +49,6 @@ def _refuse(value: Any) -> Any:
     raise TypeError  # not one of JSON's own types: json.dumps decides
 
 
-def _non_finite(value: Any) -> bool:
-    """True when a float in `value` is NaN or infinite (orjson writes null for it)."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-        elif isinstance(item, float) and not math.isfinite(item):
-            return True
-    return False
-
-
 def compact_line(value: Any) -> str:
     """``json_line(value, ensure_ascii=False, separators=(",", ":"))``, by orjson when it writes
     the same text."""
@@ -73,7 +60,7 @@ def compact_line(value: Any) -> str:
         if (
             data is not None
             and not ((b"e-" in data or b"0.0000" in data) and _FLOAT_DIFFERS.search(data))
-            and not (b"null" in data and _non_finite(value))
+            and not (b"null" in data and has_non_finite(value))
         ):
             return data.decode("utf-8")
     return json_line(value, ensure_ascii=False, separators=(",", ":"))

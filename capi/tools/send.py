@@ -279,7 +279,6 @@ class StateFile:
         self.file_digest = file_digest
         self.previous_file_digest = ""
         self.counts = _DigestCounts(())
-        self.done = 0  # events handled by earlier runs and this one
         self._out: TextIO | None = None
 
     def load(self) -> None:
@@ -303,7 +302,6 @@ class StateFile:
             return
         self.previous_file_digest = str(header.get("file_digest") or "")
         self.counts = counts
-        self.done = counts.total
 
     @property
     def file_changed(self) -> bool:
@@ -333,7 +331,6 @@ class StateFile:
 
     def save(self, digests: Sequence[str]) -> None:
         """Record one handled batch (appended, flushed and synced before the next batch)."""
-        self.done += len(digests)
         if self._out is None:
             self.start()
         assert self._out is not None
@@ -362,16 +359,11 @@ def print_progress(stream: TextIO) -> Callable[[SendReport], None]:
         filled = int(width * done / r.total) if r.total else width
         bar = "#" * filled + "-" * (width - filled)
         end = "\r" if stream.isatty() else "\n"
-        if r.total is None:  # stdin: no total known in advance
-            stream.write(
-                f"{done} events: {r.delivered} delivered, {r.rejected} rejected, "
-                f"{r.requests} requests{end}"
-            )
-        else:
-            stream.write(
-                f"[{bar}] {done}/{r.total} events: {r.delivered} delivered, "
-                f"{r.rejected} rejected, {r.requests} requests{end}"
-            )
+        count = f"{done}" if r.total is None else f"[{bar}] {done}/{r.total}"  # stdin: no total
+        stream.write(
+            f"{count} events: {r.delivered} delivered, {r.rejected} rejected, "
+            f"{r.requests} requests{end}"
+        )
         stream.flush()
 
     return show
