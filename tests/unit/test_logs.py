@@ -2,6 +2,8 @@ import io
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from capi import logs
 
@@ -81,3 +83,17 @@ def test_every_customer_information_field_of_the_rule_book_is_redacted(captured)
     logs.info("fields", **{name: f"raw-{name}-value" for name in fields})
     text = captured.getvalue()
     assert [name for name in fields if f"raw-{name}-value" in text] == []
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            ["@", "a", "Z", "9", ".", " ", "\n", "EAA", "Bearer", "\t", "'", "<", "com", "é"]
+        ),
+        max_size=40,
+    ).map("".join)
+)
+def test_scrubbing_masks_exactly_what_both_patterns_mask(text):
+    # scrub_text skips a pattern when its literal is absent: it must change nothing
+    expected = logs._TOKENISH.sub("[redacted]", logs._EMAIL.sub("[redacted-email]", text))
+    assert logs.scrub_text(text) == expected
