@@ -23,6 +23,9 @@ def scalar_text(value: Any) -> str:
     return ""
 
 
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
 def has_non_finite(value: Any) -> bool:
     """Whether a float anywhere in a JSON value (objects, arrays, tuples) is NaN or infinite:
     no JSON encoder can write it. One pass without paths: callers that must name the field walk
@@ -35,6 +38,8 @@ def has_non_finite(value: Any) -> bool:
     while stack:
         item = stack.pop()
         for child in item.values() if isinstance(item, dict) else item:
+            if type(child) in _SCALARS:  # most of an event: skipped at the cost of a set lookup
+                continue
             if isinstance(child, float):
                 if not math.isfinite(child):
                     return True

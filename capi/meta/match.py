@@ -17,6 +17,7 @@ the rule below; the same grade is in every ingest answer, the forwarder's delive
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ __all__ = ["GRADES", "Match", "assess", "match_keys"]
 
 GRADES = ("strong", "good", "weak", "none")
 KEY_ORDER = (*HASHED_FIELDS, *NEVER_HASHED_FIELDS)
+_RANK = {key: rank for rank, key in enumerate(KEY_ORDER)}
 _CONTACT = frozenset({"em", "ph"})
 _TIES = frozenset({"fbp", "fbc", "client_ip_address", "external_id"})
 _BROWSER = frozenset({"fbp", "fbc", "client_ip_address", "client_user_agent"})
@@ -47,8 +49,9 @@ def match_keys(user_data: Any) -> tuple[str, ...]:
     """The names of the customer parameters present in a prepared (normalized) user_data."""
     if not isinstance(user_data, Mapping):
         return ()
-    present = {k for k, v in user_data.items() if v not in (None, "", [])}
-    return tuple(k for k in KEY_ORDER if k in present)
+    present = [k for k, v in user_data.items() if k in _RANK and v not in (None, "", [])]
+    present.sort(key=_RANK.__getitem__)
+    return tuple(present)
 
 
 def _names(keys: Iterable[str]) -> str:
@@ -58,7 +61,11 @@ def _names(keys: Iterable[str]) -> str:
 def assess(prepared_event: Any) -> Match:
     """The match keys and grade of a prepared event (the output of validation's prepare step)."""
     user_data = prepared_event.get("user_data") if isinstance(prepared_event, Mapping) else None
-    keys = match_keys(user_data)
+    return _grade(match_keys(user_data))
+
+
+@functools.lru_cache(maxsize=1024)  # the grade depends on the keys alone, and few sets recur
+def _grade(keys: tuple[str, ...]) -> Match:
     present = set(keys)
     contact = present & _CONTACT
     if contact:
