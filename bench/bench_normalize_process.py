@@ -2,7 +2,7 @@
 file of realistic events where every event is a new customer (a script, not a test).
 
     .venv/bin/python bench/bench_normalize_process.py [--events 40000] [--runs 3]
-        [--baseline REV]
+        [--baseline REV] [--common]
 
 The corpus is tests/corpus.py's (messy names, phones in every national form, dates, states,
 countries, public IPs), with a unique e-mail per event, written as JSON Lines. Each contestant
@@ -17,6 +17,10 @@ is one process that reads the file line by line and writes JSON Lines to a file:
   same number of digests), write the line: what any normalizer must at least pay, with the JSON
   codec ours uses (orjson when installed, as `capi normalize`);
 - ours at git revision REV (extracted with `git archive`), with --baseline.
+
+With --common every contestant runs on the corpus events that both ours and the SDK write (the
+SDK raises on about 58% of the corpus and so writes nothing for them): the same work on both
+sides.
 
 Prints wall time, events/s, CPU seconds and peak memory (ru_maxrss; it includes the about 10
 MiB this small parent had when it forked) of each, fastest of --runs, and the ratios ours/SDK
@@ -103,6 +107,26 @@ def child_floor(source: str, target: str) -> None:
             out.write(dumps(event) + "\n")
 
 
+def write_common(source: str, ours_output: str, target: str) -> None:
+    """The events of `source` that both the SDK and ours write (ours wrote `ours_output`)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_normalize import sdk_arguments
+    from facebook_business.adobjects.serverside.user_data import UserData
+
+    with open(ours_output, encoding="utf-8") as lines:
+        written = {json.loads(line).get("event_id") for line in lines}
+    with open(source, encoding="utf-8") as lines, open(target, "w", encoding="utf-8") as out:
+        for line in lines:
+            event = json.loads(line)
+            if event.get("event_id") not in written:
+                continue
+            try:
+                UserData(**sdk_arguments([event.get("user_data") or {}])[0]).normalize()
+            except (TypeError, ValueError, AttributeError):
+                continue
+            out.write(line)
+
+
 def measure(command: list[str], stdout: Path, env: dict[str, str]) -> dict[str, float]:
     started = time.perf_counter()
     with stdout.open("wb") as out:
@@ -136,12 +160,19 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=40_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--baseline", default="")
+    parser.add_argument(
+        "--common",
+        action="store_true",
+        help="measure on the corpus events that both the SDK and ours write",
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, source, target = args.child
         if kind == "corpus":
             write_corpus(Path(target), int(source))
+        elif kind == "common":
+            write_common(source, str(Path(target).with_suffix(".ours")), target)
         else:
             (child_sdk if kind == "sdk" else child_floor)(source, target)
         return 0
@@ -155,6 +186,20 @@ def main() -> int:
         [sys.executable, me, "--child", "corpus", str(args.events), str(corpus)], check=True
     )
     python = sys.executable
+    if args.common:  # ours once over the whole corpus, then keep what both write
+        common = tmp / "common.jsonl"
+        with common.with_suffix(".ours").open("wb") as out:
+            subprocess.run(
+                [python, "-m", "capi", "normalize", str(corpus)],
+                stdout=out,
+                stderr=subprocess.DEVNULL,
+                check=False,  # exit 1: some events were skipped, as expected
+            )
+        subprocess.run([python, me, "--child", "common", str(corpus), str(common)], check=True)
+        with common.open("rb") as lines:
+            kept = sum(1 for _ in lines)
+        print(f"# --common: {kept} of the {args.events} events are written by both")
+        corpus, args.events = common, kept
     contestants: dict[str, tuple[list[str], dict[str, str]]] = {
         "ours": ([python, "-m", "capi", "normalize", str(corpus)], {}),
         "ours --jobs 1": ([python, "-m", "capi", "normalize", "--jobs", "1", str(corpus)], {}),
