@@ -1,8 +1,8 @@
 """Ingest throughput, latency, cold import and memory, against a bare Functions Framework handler
 measured on the same machine in the same run (a script, not a test).
 
-    .venv/bin/python bench/bench_ingest.py [--requests 2000] [--concurrency 8] [--repeat 4]
-        [--also-ungrouped] [--pin] [--baseline REV] [--cold-only] [--profile PY_SPY]
+    .venv/bin/python bench/bench_ingest.py [--requests 2000] [--concurrency 8] [--threads 16]
+        [--repeat 4] [--also-ungrouped] [--pin] [--baseline REV] [--cold-only] [--profile PY_SPY]
 
 `--baseline REV` also measures the cold start of the functions as they were at git revision REV
 (checked out with `git archive` into a temporary directory), in the same run, and prints the
@@ -288,6 +288,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--batches", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=16,
+        help="gunicorn threads of ingest and the bare handler (Terraform: ingest.concurrency)",
+    )
     parser.add_argument("--baseline", default="", help="git revision to compare cold starts with")
     parser.add_argument("--cold-only", action="store_true", help="only the cold-start table")
     parser.add_argument("--runs", type=int, default=5, help="fresh interpreters per cold start")
@@ -395,12 +401,22 @@ def main() -> None:
         # cores; messages wait in the subscription and are pushed when pushing resumes.
         subscriber = pubsub_v1.SubscriberClient()
         subscriber.modify_push_config(subscription=names["push_subscription"], push_config={})
+        # gunicorn threads as Terraform sets them for ingest (THREADS = ingest.concurrency), for
+        # the bare handler too, so both serve the same number of requests at once
+        threads = {"THREADS": str(args.threads)}
         ingest = FunctionProcess(
             "ingest",
-            {"CAPI_PIXEL_ID": "1234567890", "CAPI_API_KEYS": KEY, "CAPI_TOPIC": names["topic"]},
+            {
+                "CAPI_PIXEL_ID": "1234567890",
+                "CAPI_API_KEYS": KEY,
+                "CAPI_TOPIC": names["topic"],
+                **threads,
+            },
             tmp / "ingest.log",
         )
-        bare = FunctionProcess("bare", {}, tmp / "bare.log", ROOT / "bench" / "bare_function.py")
+        bare = FunctionProcess(
+            "bare", threads, tmp / "bare.log", ROOT / "bench" / "bare_function.py"
+        )
         procs = [forward, ingest, bare]
         ungrouped = None
         if args.also_ungrouped:
