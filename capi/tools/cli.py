@@ -88,9 +88,9 @@ def _validate(args: argparse.Namespace, emit: Any) -> int:
     from capi.tools import parallel
 
     invalid = total = 0
-    for index, record in _per_event(args, parallel.validated, parallel.validate_block):
+    for index, line, record in _per_event(args, parallel.validated, parallel.validate_block):
         total += 1
-        record["index"] = index
+        record["index"], record["line"] = index, line
         invalid += record["status"] != "accepted"
         if args.json:
             emit(json_line(record, ensure_ascii=False))
@@ -140,7 +140,8 @@ def _per_event(
 ) -> Iterator[tuple[Any, ...]]:
     """`one(event, verdict)` for each event of the file, in input order: in this process, or,
     for a JSON Lines file, `block` in `--jobs` worker processes (capi.tools.parallel: the same
-    outcomes). Each outcome starts with the event's number, counted over the whole file."""
+    outcomes). Each outcome starts with the event's number and its line number, counted over the
+    whole file."""
     from capi.tools import parallel
     from capi.tools.eventfile import is_json_lines
 
@@ -156,15 +157,16 @@ def _per_event(
     settings = _settings()
     now = time.time()
     tasks = (
-        (lines, now, settings.default_country, settings.date_order)
-        for lines in parallel.blocks(args.file)
+        (data, now, settings.default_country, settings.date_order)
+        for data in parallel.blocks(args.file)
     )
-    offset = 0
+    events = lines = 0  # in the blocks before this one
     try:
-        for outcomes in parallel.ordered_map(block, tasks, jobs):
-            for index, *rest in outcomes:
-                yield offset + index, *rest
-            offset += len(outcomes)
+        for line_count, outcomes in parallel.ordered_map(block, tasks, jobs):
+            for index, line, *rest in outcomes:
+                yield events + index, lines + line if line else line, *rest
+            events += len(outcomes)
+            lines += line_count
     except OSError as exc:
         raise SystemExit(f"capi: cannot read {args.file}: {exc.strerror}") from None
     except UnicodeDecodeError:

@@ -2,17 +2,20 @@
 hash) JSON Lines in worker processes, a block of lines each, and write exactly what one process
 writes, in input order.
 
-The main process reads the file and hands out blocks of `BLOCK_LINES` lines, at most two per
-worker in flight (memory stays flat whatever the file's size); each worker reads its lines as
-capi.tools.eventfile does, runs the same checks (capi.meta.contract.check_event, with the
-same `now` and settings) and sends back, per event, its output line or its messages
-(`normalize`), or its verdict as a record (`validate`). Event
-numbers depend on every earlier block (a line may hold a whole Meta body), so the main process
-numbers the events as the blocks come back.
+The main process reads the file in blocks of about `BLOCK_BYTES` bytes cut after a newline, as
+bytes (no decoding or splitting there: it stays a small share of a core), and hands them out, at
+most two per worker in flight (memory stays flat whatever the file's size). Each worker decodes
+its block and reads its lines as capi.tools.eventfile reads the file (UTF-8, universal
+newlines), runs the same checks (capi.meta.contract.check_event, with the same `now` and
+settings) and sends back, per event, its output line or its messages (`normalize`), or its
+verdict as a record (`validate`), numbered within the block. Event and line numbers depend on
+every earlier block (a line may hold a whole Meta body), so the main process adds them up as the
+blocks come back.
 """
 
 from __future__ import annotations
 
+import io
 import multiprocessing
 import os
 import sys
@@ -24,7 +27,7 @@ from capi.meta.contract import EventResult, check_event
 from capi.tools.eventfile import FileEvent, json_lines
 from capi.tools.jsonout import compact_line
 
-BLOCK_LINES = 2000
+BLOCK_BYTES = 1 << 20  # about 2,000 events of a typical export
 AUTO_MIN_BYTES = 8 << 20  # below this a second process costs more than it saves
 
 
@@ -45,46 +48,62 @@ def default_jobs(path: str) -> int:
     return cores() if big else 1
 
 
-def blocks(path: str, size: int = 0) -> Iterator[list[tuple[int, str]]]:
-    """The file's lines, numbered from 1, in blocks of `size` (BLOCK_LINES)."""
-    size = size or BLOCK_LINES
-    block: list[tuple[int, str]] = []
-    with open(path, encoding="utf-8") as stream:
-        for number, line in enumerate(stream, start=1):
-            block.append((number, line))
-            if len(block) >= size:
-                yield block
-                block = []
-    if block:
-        yield block
+def blocks(path: str, size: int = 0) -> Iterator[bytes]:
+    """The file's bytes in blocks of about `size` (BLOCK_BYTES) bytes, each cut just after a
+    newline (the last one may end without): a line is never split, and as b"\\n" never occurs
+    inside a UTF-8 sequence, nor is a character (nor a "\\r\\n" pair). A line longer than
+    `size` makes a block of its own size."""
+    size = size or BLOCK_BYTES
+    rest: list[bytes] = []  # the start of a line that goes on in the next read
+    with open(path, "rb") as stream:
+        while data := stream.read(size):
+            cut = data.rfind(b"\n") + 1
+            if not cut:
+                rest.append(data)
+                continue
+            yield b"".join([*rest, data[:cut]])
+            rest = [data[cut:]] if cut < len(data) else []
+    if rest:
+        yield b"".join(rest)
 
 
-# One event's outcome from a worker: (index within the block, line number, output line or None,
-# messages). An event is skipped when its output line is None; its first message says why.
+def _lines(block: bytes) -> Iterator[tuple[int, str]]:
+    """The lines of a block, numbered from 1, read exactly as a text file is read."""
+    return enumerate(io.TextIOWrapper(io.BytesIO(block), encoding="utf-8"), start=1)
+
+
+# What a worker sends back for a block: the number of its lines, and its events' outcomes, each
+# starting with (index within the block, line number within the block or None).
+Outcomes = tuple[int, list[tuple[Any, ...]]]
+
+
+def _per_block(
+    block: bytes, one: Callable[[FileEvent, EventResult | None], tuple[Any, ...]], *checks: Any
+) -> Outcomes:
+    lines = list(_lines(block))
+    return len(lines), [one(item, checked(item, *checks)) for item in json_lines(lines)]
+
+
+# One event's outcome: (index, line number, output line or None, messages). An event is skipped
+# when its output line is None; its first message says why.
 Normalized = tuple[int, int | None, str | None, list[str]]
 
 
-def normalize_block(task: tuple[list[tuple[int, str]], float, str, str]) -> list[Normalized]:
-    """What `capi normalize` writes for one block of lines (in a worker process)."""
-    lines, now, default_country, date_order = task
-    return [
-        normalized(item, checked(item, now, default_country, date_order))
-        for item in json_lines(lines)
-    ]
+def normalize_block(task: tuple[bytes, float, str, str]) -> Outcomes:
+    """What `capi normalize` writes for one block of the file (in a worker process)."""
+    block, *checks = task
+    return _per_block(block, normalized, *checks)
 
 
-# One event's verdict for `capi validate`: (index within the block, its record: what --json
-# prints for it, with "index" and "line").
-Validated = tuple[int, dict[str, Any]]
+# One event's verdict for `capi validate`: (index, line number, its record: what --json prints
+# for it, "index" and "line" set by the caller).
+Validated = tuple[int, int | None, dict[str, Any]]
 
 
-def validate_block(task: tuple[list[tuple[int, str]], float, str, str]) -> list[Validated]:
-    """What `capi validate` reports for one block of lines (in a worker process)."""
-    lines, now, default_country, date_order = task
-    return [
-        validated(item, checked(item, now, default_country, date_order))
-        for item in json_lines(lines)
-    ]
+def validate_block(task: tuple[bytes, float, str, str]) -> Outcomes:
+    """What `capi validate` reports for one block of the file (in a worker process)."""
+    block, *checks = task
+    return _per_block(block, validated, *checks)
 
 
 def validated(item: FileEvent, result: EventResult | None) -> Validated:
@@ -94,7 +113,7 @@ def validated(item: FileEvent, result: EventResult | None) -> Validated:
         record = {"index": item.index, "line": item.line, "status": "rejected", "errors": [error]}
     else:
         record = {**result.as_dict(), "line": item.line}
-    return item.index, record
+    return item.index, item.line, record
 
 
 def checked(

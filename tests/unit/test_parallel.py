@@ -36,7 +36,7 @@ def run(capsys, *args, command="normalize"):
 
 
 def test_two_processes_write_what_one_writes(messy_file, capsys, monkeypatch):
-    monkeypatch.setattr(parallel, "BLOCK_LINES", 7)  # many blocks, some ending mid-body
+    monkeypatch.setattr(parallel, "BLOCK_BYTES", 3000)  # many blocks of a few lines each
     one = run(capsys, "--jobs", "1", str(messy_file))
     two = run(capsys, "--jobs", "2", str(messy_file))
     assert one == two
@@ -46,7 +46,7 @@ def test_two_processes_write_what_one_writes(messy_file, capsys, monkeypatch):
 
 
 def test_event_numbers_follow_meta_bodies_across_blocks(messy_file, capsys, monkeypatch):
-    monkeypatch.setattr(parallel, "BLOCK_LINES", 3)
+    monkeypatch.setattr(parallel, "BLOCK_BYTES", 1500)
     _, _, err = run(capsys, "--jobs", "2", str(messy_file))
     _, _, err_one = run(capsys, "--jobs", "1", str(messy_file))
     # line 35 holds the array [1, 2]: after the 5-event body on line 34 it is event 37
@@ -58,7 +58,7 @@ def test_event_numbers_follow_meta_bodies_across_blocks(messy_file, capsys, monk
 def test_validate_with_two_processes_reports_what_one_reports(
     messy_file, capsys, monkeypatch, as_json
 ):
-    monkeypatch.setattr(parallel, "BLOCK_LINES", 3)  # blocks that end inside a Meta body
+    monkeypatch.setattr(parallel, "BLOCK_BYTES", 1500)  # blocks of one to a few lines
     flags = ["--json"] if as_json else []
     one = run(capsys, *flags, "--jobs", "1", str(messy_file), command="validate")
     two = run(capsys, *flags, "--jobs", "2", str(messy_file), command="validate")
@@ -106,3 +106,42 @@ def test_core_count_without_an_affinity_mask(monkeypatch):
     monkeypatch.delattr(parallel.os, "sched_getaffinity")
     monkeypatch.setattr(parallel.os, "cpu_count", lambda: 3)
     assert parallel.cores() == 3
+
+
+def test_blocks_cut_only_after_newlines(tmp_path):
+    path = tmp_path / "f.jsonl"
+    data = b'{"a": 1}\r\n' + b'{"b": "' + b"x" * 50 + b'"}\n' + b'{"c": "\xc3\xa9"}\r' + b"{}"
+    path.write_bytes(data)
+    for size in (1, 3, 7, 64, 1 << 20):
+        chunks = list(parallel.blocks(str(path), size))
+        assert b"".join(chunks) == data
+        assert all(chunk.endswith(b"\n") for chunk in chunks[:-1])
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\r"], ids=["crlf", "cr"])
+def test_two_processes_read_other_line_endings_as_one_does(tmp_path, capsys, monkeypatch, newline):
+    import time
+
+    events = make_corpus(40, now=int(time.time()))
+    lines = [json.dumps(e, ensure_ascii=False) for e in events]
+    lines[5] = "{not json"
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(newline.join(lines).encode() + newline.encode())
+    monkeypatch.setattr(parallel, "BLOCK_BYTES", 1500)
+    one = run(capsys, "--jobs", "1", str(path))
+    two = run(capsys, "--jobs", "2", str(path))
+    assert one == two
+    assert "event 5 (line 6) skipped" in two[2]
+
+
+def test_two_processes_refuse_a_file_that_is_not_utf8_as_one_does(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"{}\n" * 50 + b'{"event_name": "\xff"}\n' + b"{}\n")
+    monkeypatch.setattr(parallel, "BLOCK_BYTES", 16)
+    outcomes = []
+    for jobs in ("1", "2"):
+        with pytest.raises(SystemExit) as exited:
+            run(capsys, "--jobs", jobs, str(path))
+        outcomes.append(str(exited.value.code))
+    assert outcomes[0] == outcomes[1]
+    assert "not UTF-8" in outcomes[0]
