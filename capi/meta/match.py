@@ -17,7 +17,6 @@ the rule below; the same grade is in every ingest answer, the forwarder's delive
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -61,15 +60,11 @@ def _names(keys: Iterable[str]) -> str:
 def assess(prepared_event: Any) -> Match:
     """The match keys and grade of a prepared event (the output of validation's prepare step)."""
     user_data = prepared_event.get("user_data") if isinstance(prepared_event, Mapping) else None
-    return _grade(match_keys(user_data))
-
-
-@functools.lru_cache(maxsize=1024)  # the grade depends on the keys alone, and few sets recur
-def _grade(keys: tuple[str, ...]) -> Match:
+    keys = match_keys(user_data)
     present = set(keys)
     contact = present & _CONTACT
     if contact:
-        ties = (present - contact - {"client_user_agent"}) & (_TIES | _CONTACT)
+        ties = present & _TIES
         if len(contact) == 2 or ties:
             linked = sorted(contact) + sorted(ties)
             return Match(keys, "strong", f"{_names(linked)}: contact data tied to the visitor")
