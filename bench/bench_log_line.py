@@ -19,7 +19,6 @@ import logging
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -85,12 +84,9 @@ def main() -> int:
         return 0
     trees = {"now": str(ROOT)}
     if args.baseline:
-        tree = tempfile.mkdtemp(prefix="capi-log-baseline-")
-        archive = subprocess.run(
-            ["git", "archive", args.baseline, "capi"], cwd=ROOT, check=True, capture_output=True
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
-        trees[args.baseline] = tree
+        from bench_normalize_process import baseline_tree
+
+        trees[args.baseline] = str(baseline_tree(args.baseline))
     best: dict[str, dict[str, float]] = {}
     for _ in range(2):  # alternating rounds, each contestant's best
         for name, tree in trees.items():

@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,17 +65,29 @@ def write_corpus(path: Path, events: int) -> None:
                 out.write(json.dumps(event, ensure_ascii=False) + "\n")
 
 
-def child_sdk(source: str, target: str) -> None:
+def sdk_normalizer() -> Callable[[dict], dict | None]:
+    """The SDK's `UserData(...).normalize()` of an event's user_data, or None where the SDK
+    raises (it then drops the whole user_data)."""
     sys.path.insert(0, str(ROOT / "bench"))
     from bench_normalize import sdk_arguments
     from facebook_business.adobjects.serverside.user_data import UserData
 
+    def normalize(event: dict) -> dict | None:
+        try:
+            return UserData(**sdk_arguments([event.get("user_data") or {}])[0]).normalize()
+        except (TypeError, ValueError, AttributeError):
+            return None
+
+    return normalize
+
+
+def child_sdk(source: str, target: str) -> None:
+    normalize = sdk_normalizer()
     with open(source, encoding="utf-8") as lines, open(target, "w", encoding="utf-8") as out:
         for line in lines:
             event = json.loads(line)
-            try:
-                user = UserData(**sdk_arguments([event.get("user_data") or {}])[0]).normalize()
-            except (TypeError, ValueError, AttributeError):
+            user = normalize(event)
+            if user is None:
                 continue
             event["user_data"] = user
             out.write(json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n")
@@ -109,22 +122,14 @@ def child_floor(source: str, target: str) -> None:
 
 def write_common(source: str, ours_output: str, target: str) -> None:
     """The events of `source` that both the SDK and ours write (ours wrote `ours_output`)."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    from bench_normalize import sdk_arguments
-    from facebook_business.adobjects.serverside.user_data import UserData
-
+    normalize = sdk_normalizer()
     with open(ours_output, encoding="utf-8") as lines:
         written = {json.loads(line).get("event_id") for line in lines}
     with open(source, encoding="utf-8") as lines, open(target, "w", encoding="utf-8") as out:
         for line in lines:
             event = json.loads(line)
-            if event.get("event_id") not in written:
-                continue
-            try:
-                UserData(**sdk_arguments([event.get("user_data") or {}])[0]).normalize()
-            except (TypeError, ValueError, AttributeError):
-                continue
-            out.write(line)
+            if event.get("event_id") in written and normalize(event) is not None:
+                out.write(line)
 
 
 def measure(command: list[str], stdout: Path, env: dict[str, str]) -> dict[str, float]:

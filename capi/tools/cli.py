@@ -18,6 +18,7 @@ from capi.tools.jsonout import json_line
 if TYPE_CHECKING:
     from capi.meta.contract import EventResult
     from capi.tools.eventfile import FileEvent
+    from capi.tools.parallel import Outcomes
     from capi.tools.replay import ReplayReport
 
 
@@ -97,7 +98,7 @@ def _validate(args: argparse.Namespace, emit: Any) -> int:
             continue
         status = "ok" if record["status"] == "accepted" else "INVALID"
         emit(
-            f"{_where(index, record['line'])}: {status}"
+            f"{_where(index, line)}: {status}"
             + (f" event_id={record.get('event_id')}" if record.get("event_id") else "")
         )
         for problem in record["errors"]:
@@ -136,7 +137,7 @@ def cmd_normalize(args: argparse.Namespace) -> int:
 def _per_event(
     args: argparse.Namespace,
     one: Callable[[FileEvent, EventResult | None], tuple[Any, ...]],
-    block: Callable[[Any], list[tuple[Any, ...]]],
+    block: Callable[[Any], Outcomes],
 ) -> Iterator[tuple[Any, ...]]:
     """`one(event, verdict)` for each event of the file, in input order: in this process, or,
     for a JSON Lines file, `block` in `--jobs` worker processes (capi.tools.parallel: the same
