@@ -10,6 +10,7 @@ status and the short code of the answer it becomes, and a message that names fie
 | Ignored | an authentic payload that is deliberately not turned into events | 200 `ignored` |
 | UnknownTopic | a Shopify topic the relay neither maps nor ignores | 400 `unknown_topic` |
 | ConfigError | a setting is present but unusable (the start stops) | 500 `config` |
+| JournalInUse | another `capi serve` holds the queue journal (the start stops) | exit status 2 |
 | SecretError | a secret could not be read | 503 `secret_unavailable` |
 | PublishError | the queue did not acknowledge every message | 503 `queue_unavailable` |
 | NoToken | no Meta token is configured for a pixel | dead letter `config` |
@@ -78,6 +79,12 @@ class ConfigError(CapiError, ValueError):
     """A setting is present but unusable; the message names the variable."""
 
     code = "config"
+
+
+class JournalInUse(ConfigError):
+    """Another process holds the queue journal of `capi serve`: two would deliver every event."""
+
+    code = "journal_in_use"
 
 
 class SecretError(CapiError, RuntimeError):

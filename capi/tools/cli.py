@@ -5,6 +5,7 @@ emulator-setup. Each subcommand imports what it needs when it runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -184,6 +185,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         dlq_path=args.dlq_file,
         journal=None if args.in_memory else args.queue_file,
         drain_s=args.drain_seconds,
+        retry_horizon_s=args.retry_minutes * 60,
+        max_connections=args.max_connections,
+        read_timeout_s=args.read_timeout,
     )
 
 
@@ -284,9 +288,14 @@ def cmd_send(args: argparse.Namespace) -> int:
         finally:
             if state is not None:
                 state.close()
+    if not resuming and not report.rejected:
+        with contextlib.suppress(OSError):  # an empty file of rejections names none: no file
+            if os.path.getsize(rejected_path) == 0:
+                os.remove(rejected_path)
+    where = f" (written to {rejected_path})" if report.rejected else ""
     print(
-        f"\ncapi send: {report.delivered} delivered, {report.rejected} rejected "
-        f"(written to {rejected_path}), {report.requests} requests",
+        f"\ncapi send: {report.delivered} delivered, {report.rejected} rejected{where}, "
+        f"{report.requests} requests",
         file=sys.stderr,
     )
     return 1 if report.rejected else 0
@@ -434,6 +443,16 @@ def _add_jobs(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="capi", description="Meta Conversions API relay")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -455,6 +474,25 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=10.0,
         help="on SIGTERM / Ctrl-C, how long to keep delivering before leaving the rest on disk",
+    )
+    p.add_argument(
+        "--retry-minutes",
+        type=_positive_float,
+        default=15.0,
+        help="how long an event that meets transient failures (Meta down, throttling) is retried, "
+        "with backoff from 1 s doubling to 60 s, before it is dead-lettered (default 15)",
+    )
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        default=128,
+        help="connections served at once; the next one gets 503 (default 128)",
+    )
+    p.add_argument(
+        "--read-timeout",
+        type=_positive_float,
+        default=10.0,
+        help="seconds a request body (or an idle kept-alive connection) may take (default 10)",
     )
     p.set_defaults(func=cmd_serve)
 
@@ -478,7 +516,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--restart", action="store_true", help="forget the resume file: send every event again"
     )
-    p.add_argument("--test-event-code", default="")
+    p.add_argument(
+        "--test-event-code",
+        default="",
+        help="send as test events (the code from Events Manager > Test Events; default "
+        "CAPI_TEST_EVENT_CODE): they show in Test Events and are not counted as conversions",
+    )
     p.set_defaults(func=cmd_send)
 
     p = sub.add_parser("replay", help="move dead-lettered events back to the main topic")

@@ -4,10 +4,27 @@ Accepted events are journaled before ingest answers 202: `LocalQueue` keeps them
 database in WAL mode (`capi-queue.db`, mode 0600: it holds the events as accepted, PII
 included), one transaction per ingest request, so a crash or SIGKILL loses nothing that was
 answered 202. Worker threads hand each due message to the forwarder: an ack deletes it, a retry
-is kept with an exponential backoff (like the push subscription's retry policy), and after
-`max_attempts` the forwarder dead-letters it with the reason. On start the journal's messages
-are delivered again (`recovered`); messages another process added (`capi replay` from the local
-dead letters) are picked up within a second. Dead letters go to a JSON Lines file, mode 0600.
+is kept with a capped exponential backoff (like the push subscription's retry policy), and when
+the retry horizon (15 minutes by default) has passed the forwarder dead-letters it with the
+reason. On start the journal's messages are delivered again (`recovered`); messages another
+process added (`capi replay` from the local dead letters) are picked up within a second. Dead
+letters go to a JSON Lines file, mode 0600.
+
+The journal is a disk, and disks fail: full, or locked by another process longer than the busy
+timeout. No SQLite error stops a worker:
+- an enqueue that fails raises PublishError (ingest answers 503: nothing was accepted), and
+  `problem` says why until a write succeeds again (`capi serve`'s `/healthz` answers 503 with it);
+- an outcome that cannot be written (the DELETE after a delivery, the UPDATE of a retry) is kept
+  in memory and written later, with backoff; until then the row is never handed out again, so a
+  delivered event is not delivered twice (a crash before the write does resend it on the next
+  start, with its event_id, which Meta deduplicates);
+- a read that fails is retried with backoff.
+SQLite is never called while the queue's condition is held, so a slow disk stalls no request
+that does not need it.
+
+One journal, one process: a lock file next to the journal (`capi-queue.db.lock`) is held while
+the queue is open, and a second `capi serve` on the same journal refuses to start
+(JournalInUse). `capi replay` adds rows without the lock (it never delivers).
 
 `journal=None` keeps the queue in memory only (benchmarks and tests: it forgets what it accepted
 when the process ends).
@@ -30,10 +47,15 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from capi import logs
+from capi.errors import JournalInUse
 from capi.forward.forwarder import Decision, Delivery, Forwarder
 from capi.queueing.messages import Message, PublishError
 
 POLL_S = 1.0  # how often the workers look for messages another process journaled
+BUSY_TIMEOUT_MS = 5000  # how long one enqueue waits for another writer (capi replay)
+SETTLE_BUSY_TIMEOUT_MS = 250  # how long writing outcomes waits (it is retried with backoff)
+STORE_RETRY_S = (0.2, 10.0)  # backoff of a failed journal call: first delay, cap
+RETRY_HORIZON_S = 900.0  # how long a transient failure is retried before it is dead-lettered
 
 
 def private_file(path: str | Path) -> Path:
@@ -103,124 +125,195 @@ class FileDeadLetters:
         return [str(i) for i in range(len(messages))]
 
 
+def attempts_for(horizon_s: float, backoff_s: float, max_backoff_s: float) -> int:
+    """The delivery attempts whose backoff delays (backoff_s doubling, capped at max_backoff_s)
+    add up to at least `horizon_s`: the last attempt comes after the horizon."""
+    attempts, waited = 1, 0.0
+    while waited < horizon_s:
+        waited += min(backoff_s * 2 ** (attempts - 1), max_backoff_s)
+        attempts += 1
+    return attempts
+
+
 class _Store(Protocol):
     def add(self, messages: Sequence[Message], due: float) -> list[int]: ...
-    def earliest(self, busy: set[int]) -> tuple[float, int] | None: ...
-    def load(self, key: int) -> Delivery: ...
-    def done(self, key: int) -> None: ...
-    def again(self, key: int, attempt: int, due: float) -> None: ...
+    def earliest(self, exclude: set[int] | Any) -> tuple[float, int] | None: ...
+    def load(self, key: int) -> tuple[Message, int] | None: ...
+    def settle(self, done: Sequence[int], again: Sequence[tuple[int, int, float]]) -> None: ...
     def count(self) -> int: ...
     def event_ids(self, limit: int) -> list[str]: ...
+    def close(self) -> None: ...
 
 
 class _MemoryStore:
+    """The queue without a journal; thread-safe."""
+
     def __init__(self) -> None:
         self._heap: list[tuple[float, int]] = []
-        self._rows: dict[int, tuple[Message, int]] = {}
+        self._rows: dict[int, tuple[Message, int, float]] = {}
         self._ids = itertools.count(1)
+        self._lock = threading.Lock()
 
     def add(self, messages: Sequence[Message], due: float) -> list[int]:
-        keys = []
-        for message in messages:
-            key = next(self._ids)
-            self._rows[key] = (message, 1)
-            heapq.heappush(self._heap, (due, key))
-            keys.append(key)
-        return keys
+        with self._lock:
+            keys = []
+            for message in messages:
+                key = next(self._ids)
+                self._rows[key] = (message, 1, due)
+                heapq.heappush(self._heap, (due, key))
+                keys.append(key)
+            return keys
 
-    def earliest(self, busy: set[int]) -> tuple[float, int] | None:
-        while self._heap and self._heap[0][1] not in self._rows:
-            heapq.heappop(self._heap)
-        return self._heap[0] if self._heap else None
+    def _live(self, entry: tuple[float, int]) -> bool:
+        row = self._rows.get(entry[1])
+        return row is not None and row[2] == entry[0]
 
-    def load(self, key: int) -> Delivery:
-        heapq.heappop(self._heap)  # `earliest` just returned it: it is on top
-        message, attempt = self._rows[key]
-        return Delivery(message, message_id=f"local-{key}", attempt=attempt)
+    def earliest(self, exclude: set[int] | Any) -> tuple[float, int] | None:
+        with self._lock:
+            while self._heap and not self._live(self._heap[0]):
+                heapq.heappop(self._heap)
+            if self._heap and self._heap[0][1] not in exclude:
+                return self._heap[0]
+            wanted = len(exclude) + 1
+            while True:  # the excluded few are on top; look just past them
+                for entry in heapq.nsmallest(wanted, self._heap):
+                    if entry[1] not in exclude and self._live(entry):
+                        return entry
+                if wanted >= len(self._heap):
+                    return None
+                wanted *= 2
 
-    def done(self, key: int) -> None:
-        self._rows.pop(key, None)
+    def load(self, key: int) -> tuple[Message, int] | None:
+        with self._lock:
+            row = self._rows.get(key)
+            return (row[0], row[1]) if row else None
 
-    def again(self, key: int, attempt: int, due: float) -> None:
-        message, _ = self._rows[key]
-        self._rows[key] = (message, attempt)
-        heapq.heappush(self._heap, (due, key))
+    def settle(self, done: Sequence[int], again: Sequence[tuple[int, int, float]]) -> None:
+        with self._lock:
+            for key in done:
+                self._rows.pop(key, None)
+            for key, attempt, due in again:
+                if key in self._rows:
+                    self._rows[key] = (self._rows[key][0], attempt, due)
+                    heapq.heappush(self._heap, (due, key))
 
     def count(self) -> int:
-        return len(self._rows)
+        with self._lock:
+            return len(self._rows)
 
     def event_ids(self, limit: int) -> list[str]:
-        return [m.attributes.get("event_id", "") for m, _ in list(self._rows.values())[:limit]]
+        with self._lock:
+            rows = list(self._rows.values())[:limit]
+        return [m.attributes.get("event_id", "") for m, _, _ in rows]
+
+    def close(self) -> None:
+        pass
 
 
 class _SqliteStore:
-    """The journal: one row per queued message. Every write is committed before it returns."""
+    """The journal: one row per queued message. Every write is committed before it returns.
 
-    def __init__(self, path: str | Path) -> None:
+    Three connections, each used under its own lock: reads (WAL: they never wait for a writer),
+    enqueues, and outcomes; so a worker looking for work never waits behind an enqueue that
+    waits for the disk, and an enqueue waits at most its own busy timeout."""
+
+    def __init__(self, path: str | Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.path = private_file(path)
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # durable at commit, power loss included
-        self._db.execute("PRAGMA busy_timeout=5000")  # capi replay may write at the same time
-        self._db.execute(
+        self._writer = self._connect(busy_timeout_ms)
+        self._writer.execute("PRAGMA journal_mode=WAL")
+        self._writer.execute(
             "CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY, data BLOB NOT NULL,"
             " attributes TEXT NOT NULL, attempt INTEGER NOT NULL DEFAULT 1,"
             " due REAL NOT NULL, created REAL NOT NULL)"
         )
-        self._db.execute("CREATE INDEX IF NOT EXISTS messages_due ON messages (due)")
+        self._writer.execute("CREATE INDEX IF NOT EXISTS messages_due ON messages (due)")
+        # Outcomes are retried with backoff when they cannot be written: they wait little, and
+        # on a connection of their own, so an enqueue never queues behind them.
+        self._settler = self._connect(min(busy_timeout_ms, SETTLE_BUSY_TIMEOUT_MS))
+        self._reader = self._connect(busy_timeout_ms)
+        self._locks = {id(db): threading.Lock() for db in (self._writer, self._settler)}
+        self._read_lock = threading.Lock()
+
+    def _connect(self, busy_timeout_ms: int) -> sqlite3.Connection:
+        db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA synchronous=FULL")  # durable at commit, power loss included
+        db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")  # capi replay may write too
+        return db
+
+    def _transaction(
+        self, db: sqlite3.Connection, statements: Sequence[tuple[str, Sequence[Any]]]
+    ) -> list[int]:
+        """Run the statements in one write transaction; the rowid of each; all or nothing."""
+        with self._locks[id(db)]:
+            cursor = db.cursor()
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                ids = []
+                for sql, params in statements:
+                    cursor.execute(sql, params)
+                    ids.append(int(cursor.lastrowid or 0))
+                cursor.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        cursor.execute("ROLLBACK")
+                raise
+            return ids
 
     def add(self, messages: Sequence[Message], due: float) -> list[int]:
-        rows = [(m.data, json.dumps(m.attributes), due, time.time()) for m in messages]
-        cursor = self._db.cursor()
-        try:
-            cursor.execute("BEGIN IMMEDIATE")
-            keys = []
-            for row in rows:
-                cursor.execute(
-                    "INSERT INTO messages (data, attributes, due, created) VALUES (?, ?, ?, ?)",
-                    row,
-                )
-                keys.append(int(cursor.lastrowid or 0))
-            cursor.execute("COMMIT")
-        except BaseException:
-            if self._db.in_transaction:
-                cursor.execute("ROLLBACK")
-            raise
-        return keys
-
-    def earliest(self, busy: set[int]) -> tuple[float, int] | None:
-        placeholders = ",".join("?" * len(busy))
-        row = self._db.execute(
-            f"SELECT due, id FROM messages WHERE id NOT IN ({placeholders})"  # noqa: S608 - only ?s
-            " ORDER BY due LIMIT 1",
-            tuple(busy),
-        ).fetchone()
-        return (float(row[0]), int(row[1])) if row else None
-
-    def load(self, key: int) -> Delivery:
-        data, attributes, attempt = self._db.execute(
-            "SELECT data, attributes, attempt FROM messages WHERE id = ?", (key,)
-        ).fetchone()
-        message = Message(bytes(data), json.loads(attributes))
-        return Delivery(message, message_id=f"local-{key}", attempt=attempt)
-
-    def done(self, key: int) -> None:
-        self._db.execute("DELETE FROM messages WHERE id = ?", (key,))
-
-    def again(self, key: int, attempt: int, due: float) -> None:
-        self._db.execute(
-            "UPDATE messages SET attempt = ?, due = ? WHERE id = ?", (attempt, due, key)
+        now = time.time()
+        insert = "INSERT INTO messages (data, attributes, due, created) VALUES (?, ?, ?, ?)"
+        return self._transaction(
+            self._writer,
+            [(insert, (m.data, json.dumps(m.attributes), due, now)) for m in messages],
         )
 
+    def settle(self, done: Sequence[int], again: Sequence[tuple[int, int, float]]) -> None:
+        statements: list[tuple[str, Sequence[Any]]] = [
+            ("DELETE FROM messages WHERE id = ?", (key,)) for key in done
+        ]
+        statements += [
+            ("UPDATE messages SET attempt = ?, due = ? WHERE id = ?", (attempt, due, key))
+            for key, attempt, due in again
+        ]
+        if statements:
+            self._transaction(self._settler, statements)
+
+    def earliest(self, exclude: set[int] | Any) -> tuple[float, int] | None:
+        with self._read_lock:
+            rows = self._reader.execute(
+                "SELECT due, id FROM messages ORDER BY due LIMIT ?", (len(exclude) + 1,)
+            ).fetchall()
+        for due, key in rows:
+            if int(key) not in exclude:
+                return float(due), int(key)
+        return None
+
+    def load(self, key: int) -> tuple[Message, int] | None:
+        with self._read_lock:
+            row = self._reader.execute(
+                "SELECT data, attributes, attempt FROM messages WHERE id = ?", (key,)
+            ).fetchone()
+        if row is None:
+            return None
+        data, attributes, attempt = row
+        return Message(bytes(data), json.loads(attributes)), int(attempt)
+
     def count(self) -> int:
-        return int(self._db.execute("SELECT count(*) FROM messages").fetchone()[0])
+        with self._read_lock:
+            return int(self._reader.execute("SELECT count(*) FROM messages").fetchone()[0])
 
     def event_ids(self, limit: int) -> list[str]:
-        rows = self._db.execute("SELECT attributes FROM messages LIMIT ?", (limit,)).fetchall()
+        with self._read_lock:
+            rows = self._reader.execute(
+                "SELECT attributes FROM messages LIMIT ?", (limit,)
+            ).fetchall()
         return [json.loads(a).get("event_id", "") for (a,) in rows]
 
     def close(self) -> None:
-        self._db.close()
+        for db in (self._reader, self._writer, self._settler):
+            with self._locks.get(id(db), self._read_lock):
+                db.close()
 
 
 def journal_messages(path: str | Path, messages: Sequence[Message]) -> int:
@@ -233,26 +326,73 @@ def journal_messages(path: str | Path, messages: Sequence[Message]) -> int:
         store.close()
 
 
+class _JournalLock:
+    """`<journal>.lock`, locked (flock) while a queue has the journal open; holds its pid."""
+
+    def __init__(self, journal: Path) -> None:
+        self.path = journal.with_name(journal.name + ".lock")
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise JournalInUse(
+                f"the queue journal {journal} is in use by another capi serve (pid {holder}): "
+                "two processes on one journal would deliver every event twice. Stop the other "
+                "one, or give this one its own --queue-file."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing releases the lock
+            self._fd = None
+
+
 class LocalQueue:
     def __init__(
         self,
         *,
         journal: str | Path | None = None,
         workers: int = 2,
-        max_attempts: int = 5,
-        backoff_s: float = 0.5,
-        max_backoff_s: float = 30.0,
+        retry_horizon_s: float = RETRY_HORIZON_S,
+        backoff_s: float = 1.0,
+        max_backoff_s: float = 60.0,
+        store_retry_s: tuple[float, float] = STORE_RETRY_S,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
     ) -> None:
         self.forwarder: Forwarder | None = None
         self.workers = workers
-        self.max_attempts = max_attempts
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
-        self._store: _Store = _SqliteStore(journal) if journal else _MemoryStore()
+        self.retry_horizon_s = retry_horizon_s
+        self.max_attempts = attempts_for(retry_horizon_s, backoff_s, max_backoff_s)
         self.journal = Path(journal) if journal else None
-        self.recovered = self._store.count()  # left by an earlier run: delivered again now
+        self._lock_file = _JournalLock(self.journal) if self.journal else None
+        try:
+            self._store: _Store = (
+                _SqliteStore(self.journal, busy_timeout_ms=busy_timeout_ms)
+                if self.journal
+                else _MemoryStore()
+            )
+            self.recovered = self._store.count()  # left by an earlier run: delivered again now
+        except BaseException:
+            if self._lock_file is not None:
+                self._lock_file.release()
+            raise
         self._busy: set[int] = set()
+        # Outcomes decided but not yet written to the journal: None = delivered (the row is to
+        # be deleted), (attempt, due) = to be retried. Never handed out while they are here.
+        self._settled: dict[int, tuple[int, float] | None] = {}
         self._cond = threading.Condition()
+        self._flush_lock = threading.Lock()
+        self._store_retry_s = store_retry_s
+        self._store_delay = 0.0  # the current backoff of failing journal calls
+        self._store_next_try = 0.0  # monotonic time before which a failed write is not retried
+        self.problem = ""  # why the journal cannot be used right now; "" when it is fine
         self._stopping = False
         self._threads: list[threading.Thread] = []
 
@@ -260,17 +400,45 @@ class LocalQueue:
         forwarder.max_delivery_attempts = self.max_attempts
         self.forwarder = forwarder
 
+    # -- the journal's health ----------------------------------------------------------------
+
+    def _store_failed(self, what: str, exc: sqlite3.Error) -> None:
+        first, cap = self._store_retry_s
+        self._store_delay = min(cap, self._store_delay * 2) if self._store_delay else first
+        self._store_next_try = time.monotonic() + self._store_delay
+        problem = f"the queue journal could not {what}: {exc}"
+        if problem != self.problem:
+            logs.error(
+                "queue journal error; delivery goes on, the journal is retried",
+                error=str(exc)[:200],
+                operation=what,
+            )
+        self.problem = problem
+
+    def _store_ok(self) -> None:
+        if self.problem:
+            logs.info("queue journal writable again", was=self.problem[:200])
+        self.problem = ""
+        self._store_delay = 0.0
+        self._store_next_try = 0.0
+
+    # -- in ----------------------------------------------------------------------------------
+
     def publish_all(self, messages: Sequence[Message]) -> list[str]:
         """Journal the messages (all or none) and return their ids; raises PublishError."""
+        if self._stopping:
+            raise PublishError("the local queue is shutting down")
+        try:
+            keys = self._store.add(messages, time.time())
+        except sqlite3.Error as exc:
+            self._store_failed("store the events", exc)
+            raise PublishError(f"the local queue could not store the events: {exc}") from exc
+        self._store_ok()
         with self._cond:
-            if self._stopping:
-                raise PublishError("the local queue is shutting down")
-            try:
-                keys = self._store.add(messages, time.time())
-            except sqlite3.Error as exc:
-                raise PublishError(f"the local queue could not store the events: {exc}") from exc
             self._cond.notify_all()
         return [f"local-{k}" for k in keys]
+
+    # -- out ---------------------------------------------------------------------------------
 
     def start(self) -> None:
         if self.forwarder is None:
@@ -280,17 +448,54 @@ class LocalQueue:
             thread.start()
             self._threads.append(thread)
 
-    def _next(self) -> tuple[int, Delivery] | None:
+    def _wait(self, seconds: float) -> None:
         with self._cond:
-            while not self._stopping:
-                now = time.time()
-                found = self._store.earliest(self._busy)
-                if found is not None and found[0] <= now:
-                    key = found[1]
-                    self._busy.add(key)
-                    return key, self._store.load(key)
-                self._cond.wait(POLL_S if found is None else min(POLL_S, found[0] - now))
-            return None
+            if not self._stopping:
+                self._cond.wait(max(0.0, seconds))
+
+    def _next(self) -> tuple[int, Delivery] | None:
+        while True:
+            with self._cond:
+                if self._stopping:
+                    return None
+                exclude = self._busy | self._settled.keys()
+                retries = [(s[1], k) for k, s in self._settled.items() if s is not None]
+            if self._settled and time.monotonic() >= self._store_next_try:
+                self._flush()
+            try:
+                found = self._store.earliest(exclude)
+            except sqlite3.Error as exc:
+                self._store_failed("be read", exc)
+                self._wait(self._store_delay)
+                continue
+            candidates = [c for c in (found, min(retries, default=None)) if c is not None]
+            now = time.time()
+            if not candidates or min(candidates)[0] > now:
+                due = min(candidates)[0] - now if candidates else POLL_S
+                self._wait(min(POLL_S, due))
+                continue
+            key = min(candidates)[1]
+            with self._cond:
+                settled = self._settled.get(key, ())
+                if key in self._busy or settled is None or (settled and settled[1] > now):
+                    continue
+                self._busy.add(key)
+            try:
+                row = self._store.load(key)
+            except sqlite3.Error as exc:
+                with self._cond:
+                    self._busy.discard(key)
+                self._store_failed("be read", exc)
+                self._wait(self._store_delay)
+                continue
+            if row is None:  # deleted meanwhile (an outcome written by another worker)
+                with self._cond:
+                    self._busy.discard(key)
+                continue
+            message, attempt = row
+            if settled:  # a retry not yet written: its attempt is the one in memory
+                attempt = settled[0]
+            return key, Delivery(message, message_id=f"local-{key}", attempt=attempt)
 
     def _work(self) -> None:
         assert self.forwarder is not None
@@ -301,30 +506,72 @@ class LocalQueue:
             except Exception as exc:  # a bug must not kill the worker or lose the message
                 logs.error("forwarder raised; message will be retried", error=repr(exc)[:300])
                 decision = Decision.RETRY
+            outcome: tuple[int, float] | None = None
+            if decision is not Decision.ACK:
+                delay = min(self.backoff_s * 2 ** (delivery.attempt - 1), self.max_backoff_s)
+                outcome = (delivery.attempt + 1, time.time() + delay)
             with self._cond:
                 self._busy.discard(key)
-                if decision is Decision.ACK:
-                    self._store.done(key)
-                else:
-                    delay = min(self.backoff_s * 2 ** (delivery.attempt - 1), self.max_backoff_s)
-                    self._store.again(key, delivery.attempt + 1, time.time() + delay)
+                self._settled[key] = outcome
                 self._cond.notify_all()
+            if time.monotonic() >= self._store_next_try:
+                self._flush()
+
+    def _flush(self) -> bool:
+        """Write the outcomes kept in memory to the journal, in one transaction; True when none
+        is left. One thread at a time; the others go on delivering."""
+        if not self._flush_lock.acquire(blocking=False):
+            return False
+        try:
+            with self._cond:
+                pending = dict(self._settled)
+            if not pending:
+                return True
+            done = [k for k, s in pending.items() if s is None]
+            again = [(k, s[0], s[1]) for k, s in pending.items() if s is not None]
+            try:
+                self._store.settle(done, again)
+            except sqlite3.Error as exc:
+                self._store_failed("record delivery outcomes", exc)
+                return False
+            self._store_ok()
+            with self._cond:
+                for key, outcome in pending.items():
+                    if self._settled.get(key, ()) == outcome:
+                        del self._settled[key]
+                self._cond.notify_all()
+                return not self._settled
+        finally:
+            self._flush_lock.release()
+
+    # -- state -------------------------------------------------------------------------------
 
     def pending(self) -> int:
-        """Messages journaled and not yet acked (in flight included)."""
+        """Messages accepted and not yet delivered or dead-lettered (in flight included)."""
         with self._cond:
-            return self._store.count()
+            written_off = sum(1 for s in self._settled.values() if s is None)
+        try:
+            return max(0, self._store.count() - written_off)
+        except sqlite3.Error as exc:
+            self._store_failed("be read", exc)
+            return -1
+
+    def health(self) -> str:
+        """ "" when the journal works, else why it does not (capi serve's /healthz says so)."""
+        return self.problem
 
     def drain(self, timeout_s: float = 30.0) -> bool:
         """Wait until nothing is queued or in flight; False on timeout."""
         deadline = time.monotonic() + timeout_s
-        with self._cond:
-            while self._store.count() or self._busy:
+        while True:
+            left = self.pending()
+            with self._cond:
+                if left == 0 and not self._busy:
+                    return True
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
                 self._cond.wait(min(remaining, 0.1))
-        return True
 
     def stop(self, timeout_s: float = 10.0) -> int:
         """Deliver what is due within `timeout_s`, then stop the workers; what is left stays in
@@ -335,10 +582,25 @@ class LocalQueue:
             self._cond.notify_all()
         for thread in self._threads:
             thread.join(timeout=1.0)
+        for _ in range(3):  # the outcomes still in memory: a last chance to write them
+            if self._flush():
+                break
+            time.sleep(self._store_delay)
         with self._cond:
-            left = self._store.count()
-            ids = self._store.event_ids(20)
+            unwritten = len(self._settled)
             in_flight = len(self._busy)
+        left = self.pending()
+        try:
+            ids = self._store.event_ids(20)
+        except sqlite3.Error:
+            ids = []
+        if unwritten:
+            logs.error(
+                "delivery outcomes could not be written to the journal: those events are "
+                "sent again on the next start (same event_id, Meta deduplicates)",
+                events=unwritten,
+                error=self.problem[:200],
+            )
         if left:
             where = f"kept in {self.journal}" if self.journal else "LOST (in-memory queue)"
             logs.warning(
@@ -348,4 +610,15 @@ class LocalQueue:
                 kept=where,
                 event_ids=ids,
             )
-        return left
+        self.close()
+        return max(left, 0)
+
+    def close(self) -> None:
+        """Close the journal and release it for another process (no delivery after this)."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._store.close()
+        if self._lock_file is not None:
+            self._lock_file.release()
+            self._lock_file = None

@@ -4,6 +4,12 @@ prints, per delivery, the exact JSON it would POST to Meta (hashed PII only); wi
 `CAPI_ACCESS_TOKEN` and `CAPI_PIXEL_ID` set it delivers. On SIGTERM or Ctrl-C it stops taking
 requests, delivers what it can within `drain_s`, and leaves the rest in the journal for the next
 start.
+
+It bounds what clients can hold: a request body (and an idle keep-alive connection) must arrive
+within `READ_TIMEOUT_S`, and at most `MAX_CONNECTIONS` connections are served at once; the next
+one gets a 503 at once (each connection is a thread: 3,000 half-sent bodies were 3,000 threads
+and 3 GB before). The live page answers only requests whose `Host` names the loopback address
+or `localhost` (a page of another site, rebound by DNS to 127.0.0.1, cannot read it).
 """
 
 from __future__ import annotations
@@ -13,35 +19,54 @@ import secrets
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from capi import logs
 from capi.config import ConfigError, Settings
 from capi.ingest.handler import Ingest
-from capi.tools.local_queue import FileDeadLetters, LocalQueue
+from capi.tools.local_queue import RETRY_HORIZON_S, FileDeadLetters, LocalQueue
 from capi.tools.status import PAGE, LiveStatus, StatusPublisher
 from capi.tools.status import install as install_status
 from capi.tools.status import uninstall as uninstall_status
-from capi.web import error_reply, from_flask, to_flask
+from capi.web import Reply, error_reply, from_flask, to_flask
 from capi.wiring import build_forwarder, build_ingest
 
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+READ_TIMEOUT_S = 10.0  # a request body, or the next request on a kept-alive connection
+MAX_CONNECTIONS = 128  # connections served at once (one thread each)
 
 
-def make_app(ingest: Ingest, status: LiveStatus | None = None) -> Any:
+def loopback_host(host: str) -> bool:
+    """Whether an HTTP `Host` header names this machine's loopback address (port allowed)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        name = host[: host.find("]") + 1] if "]" in host else host
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return name in LOOPBACK_HOSTS
+
+
+def make_app(
+    ingest: Ingest,
+    status: LiveStatus | None = None,
+    health: Callable[[], str] | None = None,
+) -> Any:
     """A Flask app that sends every request to the ingest handler; with `status`, `GET /status`
     (and `GET /`) shows the live page and `GET /status.json` its numbers, to loopback clients
-    only."""
+    that name a loopback host only; with `health`, `GET /healthz` answers 503 with its reason
+    while it returns one (the journal cannot be written)."""
     from flask import Flask, Response, request
-    from werkzeug.exceptions import HTTPException
+    from werkzeug.exceptions import ClientDisconnected, HTTPException
 
     app = Flask("capi-serve")
 
     def _status_page(path: str) -> Any:
         if status is None or request.method != "GET" or path not in ("", "status", "status.json"):
             return None
-        if request.remote_addr not in LOOPBACK:
+        if request.remote_addr not in LOOPBACK or not loopback_host(request.host):
             return to_flask(error_reply(404, "not_found", "the status page is local only"))
         if path == "status.json":
             return Response(
@@ -57,7 +82,17 @@ def make_app(ingest: Ingest, status: LiveStatus | None = None) -> Any:
         page = _status_page(path)
         if page is not None:
             return page
-        return to_flask(ingest.handle(from_flask(request, max_body_bytes=ingest.max_body_bytes)))
+        if path == "healthz" and health is not None and request.method in ("GET", "HEAD"):
+            problem = health()
+            if problem:
+                return to_flask(Reply(503, {"status": "unavailable", "reason": problem}))
+        try:
+            incoming = from_flask(request, max_body_bytes=ingest.max_body_bytes)
+        except (OSError, ClientDisconnected):  # the body did not arrive within the read timeout
+            return to_flask(
+                error_reply(408, "request_timeout", "the request body did not arrive in time")
+            )
+        return to_flask(ingest.handle(incoming))
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:  # a path Flask cannot route, and the like
@@ -77,6 +112,9 @@ class LocalRelay:
         dlq_path: str,
         journal: str | None = "capi-queue.db",
         workers: int = 2,
+        retry_horizon_s: float = RETRY_HORIZON_S,
+        max_connections: int = MAX_CONNECTIONS,
+        read_timeout_s: float = READ_TIMEOUT_S,
     ) -> None:
         dry_run = not (settings.access_token or settings.access_token_secret)
         if not dry_run and not settings.pixel_id:
@@ -84,13 +122,19 @@ class LocalRelay:
                 "a Meta token is set but no pixel: set CAPI_PIXEL_ID (the dataset the events "
                 "belong to) to deliver, or unset the token for a dry run"
             )
-        self.queue = LocalQueue(journal=journal, workers=workers)
+        self.max_connections = max_connections
+        self.read_timeout_s = read_timeout_s
+        self.queue = LocalQueue(journal=journal, workers=workers, retry_horizon_s=retry_horizon_s)
         # Batching gathers concurrent pushes; the local queue delivers with `workers` (2) threads,
         # so a batch window would only add its wait to every delivery.
         settings = replace(settings, batch_window_ms=0)
-        forwarder = build_forwarder(
-            settings, dead_letters=FileDeadLetters(dlq_path), dry_run=dry_run
-        )
+        try:
+            forwarder = build_forwarder(
+                settings, dead_letters=FileDeadLetters(dlq_path), dry_run=dry_run
+            )
+        except BaseException:
+            self.queue.close()
+            raise
         self.queue.attach(forwarder)
         self.forwarder = forwarder
         self.status = LiveStatus()
@@ -102,13 +146,14 @@ class LocalRelay:
     def start(self, host: str, port: int) -> int:
         import logging
 
-        from werkzeug.serving import make_server
-
         # Our own structured line per request replaces werkzeug's plain-text access log.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.queue.start()
         install_status(self.status)
-        self.server = make_server(host, port, make_app(self.ingest, self.status), threaded=True)
+        app = make_app(self.ingest, self.status, health=self.queue.health)
+        self.server = bounded_server(
+            host, port, app, max_connections=self.max_connections, timeout_s=self.read_timeout_s
+        )
         threading.Thread(target=self.server.serve_forever, name="capi-http", daemon=True).start()
         return int(self.server.server_port)
 
@@ -123,6 +168,54 @@ class LocalRelay:
             uninstall_status(self.status)
 
 
+BUSY_REPLY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    b"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
+)
+
+
+def bounded_server(
+    host: str, port: int, app: Any, *, max_connections: int, timeout_s: float
+) -> Any:
+    """Werkzeug's threaded server with a read timeout per connection and a cap on connections
+    served at once: the one over the cap is answered 503 and closed, without a thread."""
+    from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+
+    body = b'{"error":{"code":"busy","message":"too many connections; retry"}}'
+    busy = BUSY_REPLY % (len(body), body)
+
+    class Handler(WSGIRequestHandler):
+        timeout = timeout_s  # StreamRequestHandler sets it on the socket: reads end in time
+
+    class Server(ThreadedWSGIServer):
+        def __init__(self) -> None:
+            super().__init__(host, port, app, handler=Handler)
+            self.slots = threading.BoundedSemaphore(max_connections)
+
+        def process_request(self, request: Any, client_address: Any) -> None:
+            if not self.slots.acquire(blocking=False):
+                try:
+                    request.settimeout(1.0)
+                    request.sendall(busy)
+                except OSError:
+                    pass
+                self.shutdown_request(request)
+                return
+            try:
+                super().process_request(request, client_address)
+            except BaseException:
+                self.slots.release()
+                raise
+
+        def process_request_thread(self, request: Any, client_address: Any) -> None:
+            try:
+                super().process_request_thread(request, client_address)
+            finally:
+                self.slots.release()
+
+    return Server()
+
+
 def run(
     settings: Settings,
     *,
@@ -131,6 +224,9 @@ def run(
     dlq_path: str,
     journal: str | None = "capi-queue.db",
     drain_s: float = 10.0,
+    retry_horizon_s: float = RETRY_HORIZON_S,
+    max_connections: int = MAX_CONNECTIONS,
+    read_timeout_s: float = READ_TIMEOUT_S,
 ) -> int:
     generated_key = ""
     if (
@@ -141,7 +237,14 @@ def run(
         generated_key = secrets.token_urlsafe(24)
         settings = replace(settings, api_keys=(generated_key,))
     try:
-        relay = LocalRelay(settings, dlq_path=dlq_path, journal=journal)
+        relay = LocalRelay(
+            settings,
+            dlq_path=dlq_path,
+            journal=journal,
+            retry_horizon_s=retry_horizon_s,
+            max_connections=max_connections,
+            read_timeout_s=read_timeout_s,
+        )
     except ConfigError as exc:
         print(f"capi serve: configuration error: {exc}", file=sys.stderr)
         return 2

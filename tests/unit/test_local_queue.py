@@ -1,9 +1,18 @@
 import base64
 import json
+import os
+import resource
+import signal
+import sqlite3
+import threading
+import time
 
+import pytest
+
+from capi.errors import JournalInUse
 from capi.forward.forwarder import Decision, Forwarder
 from capi.forward.tokens import TokenSource
-from capi.queueing.messages import Message
+from capi.queueing.messages import Message, PublishError
 from capi.tools.local_queue import FileDeadLetters, LocalQueue
 
 
@@ -60,7 +69,9 @@ def test_a_journal_keeps_what_was_accepted_across_processes(tmp_path):
     journal = tmp_path / "q.db"
     first = LocalQueue(journal=journal)
     first.publish_all([Message(b"a", {"event_id": "1"}), Message(b"b", {"event_id": "2"})])
-    # no start, no stop: as if the process had been killed right after answering 202
+    # no start, no stop: as if the process had been killed right after answering 202 (a killed
+    # process leaves its journal lock behind with it: close() does what the kernel would)
+    first.close()
     again = LocalQueue(journal=journal, workers=1, backoff_s=0.01)
     assert again.recovered == 2
     fwd = ScriptedForwarder([])
@@ -69,7 +80,9 @@ def test_a_journal_keeps_what_was_accepted_across_processes(tmp_path):
     assert again.drain(5)
     again.stop()
     assert sorted(data for data, _ in fwd.attempts) == [b"a", b"b"]
-    assert LocalQueue(journal=journal).recovered == 0
+    last = LocalQueue(journal=journal)
+    assert last.recovered == 0
+    last.close()
     assert journal.stat().st_mode & 0o777 == 0o600
 
 
@@ -84,3 +97,138 @@ def test_a_message_journaled_by_another_process_is_picked_up(tmp_path):
     assert q.drain(5)
     q.stop()
     assert fwd.attempts == [(b"replayed", 1)]
+
+
+# -- journal faults (issue 22): no SQLite error stops delivery, loses or doubles an event ------
+
+
+class CountingForwarder(Forwarder):
+    """Acks everything, counting each message it was handed."""
+
+    def __init__(self, *, delay_s: float = 0.0):
+        super().__init__(tokens=TokenSource(token="t"), dead_letters=None)
+        self.seen: list[bytes] = []
+        self.delay_s = delay_s
+        self.lock = threading.Lock()
+
+    def process(self, delivery):
+        time.sleep(self.delay_s)
+        with self.lock:
+            self.seen.append(delivery.message.data)
+        return Decision.ACK
+
+
+def _hold_write_lock(path, seconds, started):
+    """Another process's writer: BEGIN IMMEDIATE held for `seconds` (the journal's write lock)."""
+    db = sqlite3.connect(str(path), isolation_level=None)
+    db.execute("BEGIN IMMEDIATE")
+    started.set()
+    time.sleep(seconds)
+    db.execute("COMMIT")
+    db.close()
+
+
+def test_a_held_write_lock_refuses_new_events_and_delivers_each_accepted_one_once(tmp_path):
+    journal = tmp_path / "q.db"
+    q = LocalQueue(journal=journal, workers=2, busy_timeout_ms=100, store_retry_s=(0.05, 0.2))
+    fwd = CountingForwarder(delay_s=0.01)
+    q.attach(fwd)
+    accepted = [b"e%d" % i for i in range(40)]
+    q.publish_all([Message(d) for d in accepted])  # queued before the lock: in flight during it
+    started = threading.Event()
+    holder = threading.Thread(target=_hold_write_lock, args=(journal, 2.0, started))
+    holder.start()
+    started.wait(5)
+    q.start()
+    refused = 0
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:  # while it is locked, nothing more is accepted
+        try:
+            q.publish_all([Message(b"during")])
+            pytest.fail("a 202 while the journal cannot be written")
+        except PublishError:
+            refused += 1
+        assert "could not" in q.health()
+    assert refused >= 3
+    holder.join()
+    q.publish_all([Message(b"after")])
+    accepted.append(b"after")
+    assert q.drain(10)
+    assert all(t.is_alive() for t in q._threads), "a worker died"
+    assert q.health() == ""
+    q.stop()
+    assert sorted(fwd.seen) == sorted(accepted)  # every accepted event once, none twice
+    assert LocalQueue(journal=journal).recovered == 0  # and nothing is left to resend
+
+
+def test_a_full_disk_refuses_new_events_and_recovers_without_a_restart(tmp_path):
+    """RLIMIT_FSIZE makes writes past the limit fail as a full disk does (EFBIG; SIGXFSZ
+    ignored); lowering and raising the soft limit needs no privilege."""
+    journal = tmp_path / "q.db"
+    q = LocalQueue(journal=journal, workers=2, store_retry_s=(0.05, 0.2))
+    fwd = CountingForwarder()
+    q.attach(fwd)
+    q.start()
+    accepted = []
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    try:
+        used = max(p.stat().st_size for p in tmp_path.iterdir())
+        resource.setrlimit(resource.RLIMIT_FSIZE, (used + 48 * 1024, hard))
+        refused = 0
+        for i in range(200):
+            try:
+                q.publish_all([Message(b"%d" % i + b"x" * 2000)])
+                accepted.append(b"%d" % i + b"x" * 2000)
+            except PublishError:
+                refused += 1
+        assert refused, "the limit was never reached"
+        assert q.health()
+        assert all(t.is_alive() for t in q._threads)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old_handler)
+    q.publish_all([Message(b"after")])
+    accepted.append(b"after")
+    assert q.drain(15)
+    assert q.health() == ""
+    q.stop()
+    assert sorted(fwd.seen) == sorted(accepted)
+
+
+def test_an_outcome_that_cannot_be_written_is_kept_and_the_event_not_delivered_again(tmp_path):
+    journal = tmp_path / "q.db"
+    q = LocalQueue(journal=journal, workers=2, busy_timeout_ms=50, store_retry_s=(0.05, 0.1))
+    fwd = CountingForwarder()
+    q.attach(fwd)
+    q.publish_all([Message(b"a"), Message(b"b")])
+    started = threading.Event()
+    holder = threading.Thread(target=_hold_write_lock, args=(journal, 1.5, started))
+    holder.start()
+    started.wait(5)
+    q.start()
+    time.sleep(1.0)  # delivered, and every DELETE has failed at least once
+    assert sorted(fwd.seen) == [b"a", b"b"]
+    assert q.pending() == 0  # delivered, though still in the journal
+    holder.join()
+    assert q.drain(5)
+    q.stop()
+    assert sorted(fwd.seen) == [b"a", b"b"]
+    assert LocalQueue(journal=journal).recovered == 0
+
+
+def test_a_second_queue_on_the_same_journal_refuses_to_open(tmp_path):
+    journal = tmp_path / "q.db"
+    first = LocalQueue(journal=journal)
+    with pytest.raises(JournalInUse, match=f"pid {os.getpid()}"):
+        LocalQueue(journal=journal)
+    first.close()
+    LocalQueue(journal=journal).close()  # free again once the first is closed
+
+
+def test_the_retry_horizon_sets_the_attempts_and_backoff_is_capped():
+    q = LocalQueue(retry_horizon_s=600, backoff_s=1, max_backoff_s=60)
+    # 1+2+4+8+16+32 = 63 s, then 60 s a retry: 603 s after the 15th retry, the 16th attempt
+    assert q.max_attempts == 16
+    assert sum(min(2**i, 60) for i in range(q.max_attempts - 1)) >= 600
+    assert sum(min(2**i, 60) for i in range(q.max_attempts - 2)) < 600
