@@ -25,6 +25,14 @@ The results:
   own event alone, in its own thread, at once (all in parallel): the offending events are
   rejected alone and the good ones delivered; no good event is retried or dead-lettered for
   another's fault. A batch of one is the old single-event request.
+- a 2xx whose `events_received` is not the number sent (`GraphResult.miscounted`): Meta counted
+  some events and not others and does not say which, so the batch is split the same way: each
+  event is sent alone once, and only those that fail alone are retried. The events Meta had
+  counted reach it twice with the same event_id and event_name, which Meta deduplicates;
+  retrying the whole batch through Pub/Sub would resend them all on every attempt instead.
+
+Each push also gets the events its answer was about (`Sent.batch`): Meta's text for a batch
+may quote any of them, so the forwarder redacts it with the values of every one.
 
 The window adds at most `window_s` to a delivery (capi/config.py counts it in the worst case);
 `window_s` 0 turns batching off.
@@ -34,7 +42,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from capi.meta.answers import Outcome
 from capi.meta.graph import GraphResult
@@ -55,6 +63,15 @@ class _Batch:
     slots: list[_Slot] = field(default_factory=list)
     full: threading.Event = field(default_factory=threading.Event)
     closed: bool = False
+
+
+class Sent(NamedTuple):
+    """What one push's event got: Meta's result, whether it was sent alone after its batch was
+    rejected or miscounted, and the events of the request that result answers."""
+
+    result: GraphResult
+    alone: bool
+    batch: tuple[dict[str, Any], ...]
 
 
 class Batcher:
@@ -79,10 +96,11 @@ class Batcher:
 
     def send(
         self, pixel_id: str, token: str, event: dict[str, Any], *, test_event_code: str = ""
-    ) -> tuple[GraphResult, bool]:
-        """(this event's result, whether it was sent alone after its batch was rejected)."""
+    ) -> Sent:
+        """This event's result, whether it was sent alone, and the events it was sent with."""
         if self.window_s == 0:
-            return self.graph.send(pixel_id, token, [event], test_event_code=test_event_code), False
+            result = self.graph.send(pixel_id, token, [event], test_event_code=test_event_code)
+            return Sent(result, False, (event,))
         key = (pixel_id, token, test_event_code)
         slot = _Slot(event)
         with self._lock:
@@ -105,9 +123,9 @@ class Batcher:
             slot.done.wait()
             if slot.alone:
                 alone = self.graph.send(pixel_id, token, [event], test_event_code=test_event_code)
-                return alone, True
+                return Sent(alone, True, (event,))
             assert slot.result is not None
-            return slot.result, False
+            return Sent(slot.result, False, tuple(s.event for s in batch.slots))
         finally:
             with self._lock:
                 left = self._active[key] - 1
@@ -135,7 +153,8 @@ class Batcher:
         finally:
             if result is None:
                 result = GraphResult(Outcome.TRANSIENT, network_error="batch not sent")
-            alone = result.outcome is Outcome.REJECTED and len(slots) > 1
+            split = result.outcome is Outcome.REJECTED or result.miscounted
+            alone = split and len(slots) > 1
             for slot in slots:
                 slot.result = result
                 slot.alone = alone

@@ -335,33 +335,43 @@ class Forwarder:
         assert prepared is not None  # an object without errors
         if self.dry_run:
             return self._print_dry_run(pixel, prepared, test_code, event_id), False
-        result = self._send(pixel, prepared, test_code)
-        if result is None:  # the token could not be read: transient
+        sent = self._send(pixel, prepared, test_code)
+        if sent is None:  # the token could not be read: transient
             return self._retry_or_exhaust(delivery, "token secret could not be read"), False
+        result, batch = sent
         if result.error is not None or result.messages:
-            # Meta's free text may quote what it was sent: no raw value of this event may reach
-            # a log line or a DLQ attribute through it.
-            result = _without_customer_data(result, Redactor.for_event(event, prepared))
+            # Meta's free text may quote what it was sent: no raw value of this event, nor of
+            # any event it was sent with, may reach a log line or a DLQ attribute through it.
+            mates = [e for e in batch if e is not prepared]
+            result = _without_customer_data(result, Redactor.for_event(event, prepared, *mates))
         decision = self._decide(delivery, pixel, event_id, result, assess(prepared))
         return decision, result.outcome is Outcome.DELIVERED
 
-    def _send(self, pixel: str, event: dict[str, Any], test_code: str) -> GraphResult | None:
+    def _send(
+        self, pixel: str, event: dict[str, Any], test_code: str
+    ) -> tuple[GraphResult, tuple[dict[str, Any], ...]] | None:
+        """Meta's result for the event and the events of the request it answers; None when the
+        token could not be read."""
         assert self.graph is not None, "a GraphClient is needed when a token is configured"
         try:
             token = self.tokens.get(pixel)
         except SecretError:
             return None
         except NoToken as exc:
-            return GraphResult(Outcome.CONFIG, network_error=str(exc))
+            return GraphResult(Outcome.CONFIG, network_error=str(exc)), (event,)
         isolated = False
+        batch: tuple[dict[str, Any], ...] = (event,)
         if self.batcher is not None:
-            result, isolated = self.batcher.send(pixel, token, event, test_event_code=test_code)
+            result, isolated, batch = self.batcher.send(
+                pixel, token, event, test_event_code=test_code
+            )
         else:
             result = self.graph.send(pixel, token, [event], test_event_code=test_code)
         if result.outcome is Outcome.TOKEN and isolated:
             # Its batch was rejected and the token too when the event went alone: a third call
             # could outlast the delivery budget. Pub/Sub redelivers it (same event_id).
-            return GraphResult(Outcome.TRANSIENT, network_error="token rejected while isolating")
+            error = "token rejected while isolating"
+            return GraphResult(Outcome.TRANSIENT, network_error=error), batch
         if result.outcome is Outcome.TOKEN and self.tokens.refresh(pixel):
             logs.warning("Meta rejected the token (190); re-reading it once", pixel_id=pixel)
             try:
@@ -370,7 +380,8 @@ class Forwarder:
                 return None
             if fresh != token:
                 result = self.graph.send(pixel, fresh, [event], test_event_code=test_code)
-        return result
+                batch = (event,)
+        return result, batch
 
     def _decide(
         self, delivery: Delivery, pixel: str, event_id: str, result: GraphResult, match: Match

@@ -30,6 +30,9 @@ class GraphResult:
     maybe_sent: bool = False
     # Meta's `messages` on a delivery (advisories), as short texts; untrusted, never parsed.
     messages: tuple[str, ...] = ()
+    # A 2xx whose events_received is not the number of events sent: which ones Meta counted is
+    # not known (transient: a batch is split, a lone event retried).
+    miscounted: bool = False
 
     @property
     def reason(self) -> str:
@@ -156,6 +159,7 @@ def _success(status: int, body: Any, *, sent: int) -> GraphResult:
             fbtrace_id=trace,
             error=MetaError(status, message=message, fbtrace_id=trace),
             maybe_sent=True,
+            miscounted=True,
         )
     raw = body.get("messages")
     messages = tuple(
