@@ -29,6 +29,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from capi.ingest.auth import AuthResult
 from capi.ingest.pixels import RoutingError
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
 GRAPH_PATH = re.compile(r"/(v(\d{1,3})\.(\d{1,2}))/([^/]{1,64})/events/?")
 MAX_MESSAGES = 50  # warnings returned in `messages`; the log line has the counts
 MAX_USER_MSG_ERRORS = 10  # event errors named in error_user_msg
+MAX_FORM_FIELDS = 100  # Meta's events endpoint takes about a dozen parameters
+LONG_FIELDS = frozenset({("data",)})  # a JSON body's `data` string: capped by the body's size
 
 
 def request_id() -> str:
@@ -107,13 +110,23 @@ class GraphRoute:
                 100,
                 trace,
             )
+        # The key is checked before the body is read when the query or a header carries it: a
+        # caller without a key costs nothing more than that look. Only a key sent in the body
+        # (Meta's SDKs send it there) needs the body read first, and that read is bounded.
+        early = _credentials_outside_body(request)
+        if early is not None:
+            denied, key_name = _authenticate(ingest, request, early, trace)
+            if denied is not None:
+                return denied
         try:
             fields = _fields(request, ingest.max_body_bytes)
         except BodyError as exc:
-            return graph_error(400, f"(#100) {exc.message}", 100, trace, title="Invalid body")
-        denied, key_name = _authenticate(ingest, request, fields, trace)
-        if denied is not None:
-            return denied
+            status = 413 if exc.status == 413 else 400
+            return graph_error(status, f"(#100) {exc.message}", 100, trace, title="Invalid body")
+        if early is None:
+            denied, key_name = _authenticate(ingest, request, fields, trace)
+            if denied is not None:
+                return denied
         try:
             pixels = ingest.routing.resolve(key_name=key_name, route="/graph", requested=[pixel])
         except RoutingError:
@@ -138,11 +151,69 @@ class GraphRoute:
         return _graph_reply(reply, trace, len(batch.events))
 
 
+def _credentials_outside_body(request: IncomingRequest) -> dict[str, Any] | None:
+    """The key as the query or the headers carry it, shaped as fields for `_authenticate`;
+    None when neither carries one (then it can only be in the body)."""
+    token = (request.query or {}).get("access_token")
+    if isinstance(token, str) and token.strip():
+        return {"access_token": token}
+    headers = request.headers
+    if (headers.get("Authorization") or "").strip() or (headers.get("X-API-Key") or "").strip():
+        return {}
+    return None
+
+
+def _form_fields(request: IncomingRequest, media: str, options: dict[str, str], max_bytes: int):
+    """A form body's fields, bounded: at most MAX_FORM_FIELDS fields or parts, values valid
+    UTF-8 whether sent raw or percent-encoded (a `%FF` is refused like a raw invalid byte)."""
+    if media == "application/x-www-form-urlencoded":
+        try:
+            text = request.body.decode("utf-8")
+            pairs = parse_qsl(
+                text,
+                keep_blank_values=True,
+                encoding="utf-8",
+                errors="strict",
+                max_num_fields=MAX_FORM_FIELDS,
+            )
+        except UnicodeDecodeError:
+            raise BodyError(400, "invalid_utf8", "the form body is not UTF-8") from None
+        except ValueError:
+            raise BodyError(
+                413, "too_many_fields", f"the form has more than {MAX_FORM_FIELDS} fields"
+            ) from None
+        return dict(pairs)
+    # werkzeug's multipart parser is imported here, not at cold start: the rare case
+    from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+    from werkzeug.formparser import FormDataParser
+
+    parser = FormDataParser(
+        max_form_memory_size=max_bytes,
+        max_content_length=max_bytes,
+        silent=False,
+        max_form_parts=MAX_FORM_FIELDS,
+    )
+    try:
+        _, form, files = parser.parse(io.BytesIO(request.body), media, len(request.body), options)
+    except RequestEntityTooLarge:
+        raise BodyError(
+            413, "too_many_fields", f"the form has more than {MAX_FORM_FIELDS} parts"
+        ) from None
+    except (HTTPException, ValueError) as exc:
+        raise BodyError(400, "invalid_body", f"the form body could not be read: {exc}") from None
+    if files:
+        raise BodyError(400, "invalid_body", "files are not taken; send data as a form field")
+    fields = {key: form.get(key) for key in form}
+    # werkzeug decodes a part with errors="replace": an invalid byte became U+FFFD
+    if "\ufffd".encode() not in request.body and any(
+        "\ufffd" in value for value in fields.values() if isinstance(value, str)
+    ):
+        raise BodyError(400, "invalid_utf8", "a form field is not UTF-8")
+    return fields
+
+
 def _fields(request: IncomingRequest, max_bytes: int) -> dict[str, Any]:
     """The request's parameters: the body's fields, then the query's where the body has none."""
-    # werkzeug's form parser is imported here, not at cold start: form bodies are the rare case
-    from werkzeug.exceptions import HTTPException
-    from werkzeug.formparser import FormDataParser
     from werkzeug.http import parse_options_header
 
     media, options = parse_options_header(request.content_type or "")
@@ -150,25 +221,13 @@ def _fields(request: IncomingRequest, max_bytes: int) -> dict[str, Any]:
     if not request.body.strip():
         body = {}
     elif is_json_content_type(media):
-        value = parse_json(request.body)
+        # `data` may be a JSON string of the events, as in a form: as long as the body allows
+        value = parse_json(request.body, long_strings=LONG_FIELDS)
         if not isinstance(value, dict):
             raise BodyError(400, "invalid_body", "the JSON body must be an object with data")
         body = value
     elif media in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        parser = FormDataParser(
-            max_form_memory_size=max_bytes, max_content_length=max_bytes, silent=False
-        )
-        try:
-            _, form, files = parser.parse(
-                io.BytesIO(request.body), media, len(request.body), options
-            )
-        except (HTTPException, ValueError) as exc:
-            raise BodyError(
-                400, "invalid_body", f"the form body could not be read: {exc}"
-            ) from None
-        if files:
-            raise BodyError(400, "invalid_body", "files are not taken; send data as a form field")
-        body = {key: form.get(key) for key in form}
+        body = _form_fields(request, media, options, max_bytes)
     else:
         raise BodyError(
             415,

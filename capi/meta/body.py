@@ -69,16 +69,19 @@ def _path(parts: tuple[str | int, ...]) -> str:
     return text or "(body)"
 
 
-def _check_structure(value: Any) -> None:
-    """Bounded nesting and string length, and only valid Unicode in keys and strings (so that
-    everything accepted can be re-encoded for the queue). Errors name the path, not the value."""
+def _check_structure(
+    value: Any, long_strings: frozenset[tuple[str | int, ...]] = frozenset()
+) -> None:
+    """Bounded nesting and string length (but for the strings at `long_strings` paths), and
+    only valid Unicode in keys and strings (so that everything accepted can be re-encoded for
+    the queue). Errors name the path, not the value."""
     stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
     while stack:
         item, path = stack.pop()
         if len(path) >= MAX_DEPTH:
             raise BodyError(400, "too_deep", f"JSON nested deeper than {MAX_DEPTH} levels")
         if isinstance(item, str):
-            if len(item) > MAX_STRING_LENGTH:
+            if len(item) > MAX_STRING_LENGTH and path not in long_strings:
                 raise BodyError(
                     400,
                     "string_too_long",
@@ -168,8 +171,9 @@ def _parse_fast(text: str) -> Any:
     return value
 
 
-def parse_json(body: bytes) -> Any:
-    """Strict JSON from bytes, or BodyError(400)."""
+def parse_json(body: bytes, *, long_strings: frozenset[tuple[str | int, ...]] = frozenset()) -> Any:
+    """Strict JSON from bytes, or BodyError(400). `long_strings`: the paths whose string may
+    be longer than MAX_STRING_LENGTH (a JSON document inside a string, parsed in its turn)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -193,7 +197,7 @@ def parse_json(body: bytes) -> Any:
         raise BodyError(
             400, "invalid_json", "body is not usable JSON: a number has too many digits"
         ) from None
-    _check_structure(value)
+    _check_structure(value, long_strings)
     return value
 
 

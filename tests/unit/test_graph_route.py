@@ -229,3 +229,108 @@ def test_the_same_event_is_queued_identically_through_events_and_the_graph_route
     assert post_json(ingest, body, query={"access_token": "k"}).status == 200
     via_events, via_graph = recorder.messages
     assert via_events.data == via_graph.data
+
+
+# -- abuse (issue 22): authenticate before parsing, bounded forms, one set of limits -----------
+
+
+class CountingParse:
+    """Counts calls of the form parsers, to prove a body was never parsed."""
+
+    def __init__(self, monkeypatch):
+        import capi.ingest.graph_route as route
+
+        self.calls = 0
+        real = route._fields
+
+        def counted(*args, **kwargs):
+            self.calls += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(route, "_fields", counted)
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def raw_post(ingest, body, content_type, query=None, headers=None):
+    return ingest.handle(
+        IncomingRequest("POST", PATH, headers or {}, body, content_type, query=query or {})
+    )
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        {"query": {"access_token": "wrong"}},
+        {"headers": {"Authorization": "OAuth wrong"}},
+        {"headers": {"X-API-Key": "wrong"}},
+    ],
+)
+def test_a_wrong_key_outside_the_body_is_refused_before_the_body_is_read(monkeypatch, where):
+    ingest, recorder = relay()
+    parse = CountingParse(monkeypatch)
+    junk = b"a&" * 500_000  # 1 MB of empty form fields
+    reply = raw_post(ingest, junk, "application/x-www-form-urlencoded", **where)
+    assert reply.status == 401 and reply.body["error"]["code"] == 190
+    assert parse.calls == 0 and recorder.messages == []
+
+
+def test_a_form_of_a_million_fields_is_refused_at_its_count():
+    ingest, recorder = relay()
+    reply = raw_post(ingest, b"a&" * 500_000, "application/x-www-form-urlencoded")
+    assert reply.status == 413 and "100 fields" in reply.body["error"]["message"]
+    assert recorder.messages == []
+
+
+def test_a_multipart_body_of_18000_empty_parts_is_refused_at_its_part_count():
+    ingest, recorder = relay()
+    part = b'--b\r\nContent-Disposition: form-data; name="a"\r\n\r\n\r\n'
+    body = part * 18_000 + b"--b--\r\n"  # under the 1 MB body limit
+    reply = raw_post(ingest, body, "multipart/form-data; boundary=b")
+    assert reply.status == 413 and "100 parts" in reply.body["error"]["message"]
+    assert recorder.messages == []
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (
+            b"access_token=k&data=%5B%7B%22a%22%3A%22%FF%22%7D%5D",
+            "application/x-www-form-urlencoded",
+        ),
+        (b'access_token=k&data=[{"a":"\xff"}]', "application/x-www-form-urlencoded"),
+        (
+            b'--b\r\nContent-Disposition: form-data; name="access_token"\r\n\r\nk\r\n'
+            b'--b\r\nContent-Disposition: form-data; name="data"\r\n\r\n[{"a":"\xff"}]\r\n'
+            b"--b--\r\n",
+            "multipart/form-data; boundary=b",
+        ),
+    ],
+    ids=["percent-encoded", "raw-form", "multipart"],
+)
+def test_an_invalid_utf8_byte_is_refused_however_it_is_encoded(body, content_type):
+    ingest, recorder = relay()
+    reply = raw_post(ingest, body, content_type)
+    assert reply.status == 400, reply.body
+    assert "UTF-8" in reply.body["error"]["message"]
+    assert recorder.messages == []
+
+
+def test_data_as_a_json_string_has_the_same_limit_in_a_json_body_as_in_a_form():
+    events = [event(event_id=f"long-{i}") for i in range(60)]
+    data = json.dumps(events)
+    assert len(data) > 16_384  # over the limit of one JSON string value
+    ingest, recorder = relay()
+    as_json = post_json(ingest, {"data": data, "access_token": "k"})
+    as_form = post_form(ingest, {"data": data, "access_token": "k"})
+    assert as_json.status == as_form.status == 200, (as_json.body, as_form.body)
+    assert as_json.body["events_received"] == as_form.body["events_received"] == 60
+    # a long string inside an event is still refused, whichever way it came
+    events[0]["custom_data"]["content_name"] = "x" * 20_000
+    data = json.dumps(events)
+    ingest, recorder = relay()
+    as_json = post_json(ingest, {"data": data, "access_token": "k"})
+    as_form = post_form(ingest, {"data": data, "access_token": "k"})
+    assert as_json.status == as_form.status == 400
+    assert recorder.messages == []
