@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import html
 import json
 import os
@@ -66,19 +67,31 @@ class Record:
     event_name: str
     status: str  # accepted, rejected, dropped, delivered, dead_lettered, ...
     keys: tuple[str, ...]
-    grade: str
+    grade: str  # "" when the line does not say (a dead-letter log line): not counted as "none"
     action_source: str = ""
     error_codes: tuple[str, ...] = ()
     warning_codes: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()  # rejection reasons: "path: code" or the dead-letter reason
+    # Log lines only: which event the line is about. The ingest line and the delivery line of
+    # one event are one event, counted once, with the later outcome.
+    same_event: bytes | None = None
+
+
+# An event's status moves forward as its log lines are read: accepted, then delivered or
+# dead-lettered (an event fanned out to two pixels may be both: dead-lettered wins, it needs
+# a look).
+_STATUS_RANK = {"delivered": 1, "dead_lettered": 2}
+MAX_PROBLEMS = 20  # unreadable entries named one by one; the rest are counted
 
 
 @dataclass
 class Audit:
-    """Counts over records; memory grows with distinct names and codes, not with events."""
+    """Counts over records. Memory grows with distinct names and codes, and, for log exports,
+    with a 16-byte digest per distinct event (to count its lines as one event)."""
 
     total: int = 0
     unreadable: int = 0
+    problems: list[str] = field(default_factory=list)  # "where: what", the first MAX_PROBLEMS
     by_status: Counter = field(default_factory=Counter)
     by_grade: Counter = field(default_factory=Counter)
     by_key: Counter = field(default_factory=Counter)
@@ -89,25 +102,47 @@ class Audit:
     failure_examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     reasons: Counter = field(default_factory=Counter)
     reason_examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    _events: dict[bytes, tuple[str, bool]] = field(default_factory=dict)  # status, graded
+
+    def skip(self, where: str, what: str) -> None:
+        """An entry that could not be read: counted, and named while there are few."""
+        self.unreadable += 1
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(f"{where}: {what}"[:300])
 
     def add(self, record: Record) -> None:
-        self.total += 1
         name = record.event_name or "(no name)"
-        self.by_status[record.status] += 1
-        self.by_grade[record.grade] += 1
-        self.by_name[name] += 1
-        self.by_name_grade[name][record.grade] += 1
-        for key in record.keys:
-            self.by_key[key] += 1
-            self.by_name_key[name][key] += 1
-        for failure in failures_of(record):
-            self.failures[failure] += 1
-            if len(self.failure_examples[failure]) < EXAMPLES:
-                self.failure_examples[failure].append(record.event_id or "(no id)")
+        seen = self._events.get(record.same_event) if record.same_event else None
+        if seen is None:
+            self.total += 1
+            self.by_name[name] += 1
+            self.by_status[record.status] += 1
+            status, graded = record.status, False
+        else:
+            status, graded = seen
+            if _STATUS_RANK.get(record.status, 0) > _STATUS_RANK.get(status, 0):
+                self.by_status[status] -= 1
+                if not self.by_status[status]:
+                    del self.by_status[status]
+                self.by_status[record.status] += 1
+                status = record.status
+        if record.grade and not graded:
+            graded = True
+            self.by_grade[record.grade] += 1
+            self.by_name_grade[name][record.grade] += 1
+            for key in record.keys:
+                self.by_key[key] += 1
+                self.by_name_key[name][key] += 1
+            for failure in failures_of(record):
+                self.failures[failure] += 1
+                if len(self.failure_examples[failure]) < EXAMPLES:
+                    self.failure_examples[failure].append(record.event_id or "(no id)")
         for reason in record.reasons:
             self.reasons[reason] += 1
             if len(self.reason_examples[reason]) < EXAMPLES:
                 self.reason_examples[reason].append(record.event_id or "(no id)")
+        if record.same_event:
+            self._events[record.same_event] = (status, graded)
 
     def summary(self, top: int = 10) -> dict[str, Any]:
         def share(n: int, of: int) -> float:
@@ -117,8 +152,10 @@ class Audit:
         return {
             "events": self.total,
             "unreadable": self.unreadable,
+            "problems": list(self.problems),
             "by_status": dict(self.by_status.most_common()),
             "grades": {g: self.by_grade[g] for g in GRADES},
+            "ungraded": self.total - sum(self.by_grade[g] for g in GRADES),
             "coverage": {
                 k: {"events": self.by_key[k], "percent": share(self.by_key[k], self.total)}
                 for k in keys
@@ -178,31 +215,57 @@ def record_from_event(value: Any, index: int, now: float) -> Record:
     )
 
 
+def _text(value: Any) -> str:
+    """A log field as text: what a wrong type (a list, a number, an object) gives is empty."""
+    return value if isinstance(value, str) else ""
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    """A log field that should be a list of strings: its strings; anything else: none."""
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
+
+
+def _event_digest(line: dict[str, Any]) -> bytes | None:
+    """Which event a log line is about (its name and id, with the test code when there is one),
+    as a 16-byte digest; None without an event_id (then each line counts)."""
+    event_id = line.get("event_id")
+    if not isinstance(event_id, str | int) or isinstance(event_id, bool) or event_id == "":
+        return None
+    text = "\x1f".join((_text(line.get("event_name")), str(event_id)))
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
 def record_from_log(line: dict[str, Any]) -> Record:
+    """A relay log line as a record. Every field is untrusted: a field of the wrong type counts
+    as absent."""
     message = line.get("message")
+    grade = _text(line.get("grade"))
     if message == "ingest event":
-        status = str(line.get("status") or "")
-        reasons = tuple(f"ingest: {c}" for c in line.get("error_codes") or ())
+        status = _text(line.get("status")) or "unknown"
+        reasons = tuple(f"ingest: {c}" for c in _texts(line.get("error_codes")))
+        grade = grade or "none"
     elif message == "event delivered":
         status, reasons = "delivered", ()
     else:
-        status = "dead_lettered"
+        status, grade = "dead_lettered", ""  # the line does not say what the event carried
         code = line.get("error_code")
+        code = code if isinstance(code, int | str) and not isinstance(code, bool) else None
         reasons = (
-            f"dead-lettered: {line.get('dlq_reason') or 'unknown'}"
+            f"dead-lettered: {_text(line.get('dlq_reason')) or 'unknown'}"
             + (f" (Meta code {code})" if code is not None else ""),
         )
-    keys = line.get("match_keys")
+    event_id = line.get("event_id")
     return Record(
-        event_id=str(line.get("event_id") or ""),
-        event_name=str(line.get("event_name") or ""),
+        event_id=str(event_id)[:200] if isinstance(event_id, str | int) else "",
+        event_name=_text(line.get("event_name"))[:200],
         status=status,
-        keys=tuple(k for k in keys if isinstance(k, str)) if isinstance(keys, list) else (),
-        grade=str(line.get("grade") or "none"),
-        action_source=str(line.get("action_source") or ""),
-        error_codes=tuple(line.get("error_codes") or ()),
-        warning_codes=tuple(line.get("warning_codes") or ()),
+        keys=_texts(line.get("match_keys")),
+        grade=grade if grade in GRADES or not grade else "none",
+        action_source=_text(line.get("action_source")),
+        error_codes=_texts(line.get("error_codes")),
+        warning_codes=_texts(line.get("warning_codes")),
         reasons=reasons,
+        same_event=_event_digest(line),
     )
 
 
@@ -210,12 +273,12 @@ def record_from_dead_letter(value: dict[str, Any], index: int, now: float) -> Re
     attributes = value.get("attributes") or {}
     try:
         event = json.loads(base64.b64decode(value["data"], validate=True))
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):
         event = None
     record = record_from_event(event, index, now)
     record.status = "dead_lettered"
-    reason = attributes.get("dlq_reason") or "unknown"
-    code = attributes.get("error_code")
+    reason = _text(attributes.get("dlq_reason")) or "unknown"
+    code = _text(attributes.get("error_code"))
     record.reasons = (f"dead-lettered: {reason}" + (f" (Meta code {code})" if code else ""),)
     return record
 
@@ -237,38 +300,50 @@ def classify(value: Any, index: int, now: float) -> Record | None:
     return record_from_event(value, index, now)
 
 
-def _values(stream: IO[str], progress: Any) -> Iterator[tuple[Any, str]]:
-    """(parsed value, error) per entry of a file. JSON Lines (the first non-blank line is a JSON
-    object) are read one line at a time; anything else (an array, a pretty-printed document) is
-    read whole through the CLI's reader."""
-    first = ""
-    for first in stream:
-        progress.update(len(first.encode("utf-8", "surrogateescape")))
-        if first.strip():
+def _loads(text: str) -> Any:
+    """json.loads, with the errors of a hostile line (200,000 nested brackets) as ValueError."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def _values(stream: IO[str], progress: Any) -> Iterator[tuple[int, Any, str]]:
+    """(line number, parsed value, error) per entry of a file. JSON Lines (the first non-blank
+    line is a JSON object) are read one line at a time; anything else (an array, a
+    pretty-printed document) is read whole through the CLI's reader."""
+    first, start = "", 0
+    for number, text in enumerate(stream, start=1):
+        progress.update(len(text.encode("utf-8", "surrogateescape")))
+        if text.strip():
+            first, start = text, number
             break
     else:
         return
     try:
-        value = json.loads(first)
+        value = _loads(first)
     except ValueError:
         value = None
     if not isinstance(value, dict):
         rest = first + stream.read()
         progress.update(len(rest.encode("utf-8", "surrogateescape")) - len(first))
         for item in parse_events(rest):
-            yield (None, item.error) if item.error else (item.value, "")
+            where = item.line + start - 1 if item.line else start
+            yield (where, None, item.error) if item.error else (where, item.value, "")
         return
-    yield from _expanded(value)
-    for line in stream:
+    for item in _expanded(value):
+        yield (start, *item)
+    for lineno, line in enumerate(stream, start=start + 1):
         progress.update(len(line.encode("utf-8", "surrogateescape")))
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = _loads(line)
         except ValueError as exc:
-            yield None, str(exc)
+            yield lineno, None, str(exc)
             continue
-        yield from _expanded(value)
+        for item in _expanded(value):
+            yield (lineno, *item)
 
 
 def _expanded(value: Any) -> Iterator[tuple[Any, str]]:
@@ -285,6 +360,17 @@ def _expanded(value: Any) -> Iterator[tuple[Any, str]]:
             yield event, ""
     else:
         yield value, ""
+
+
+def add_entry(result: Audit, value: Any, index: int, now: float, where: str) -> None:
+    """One entry into the audit; an entry that cannot be read is named, never a traceback."""
+    try:
+        record = classify(value, index, now)
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+        result.skip(where, f"not readable as an event, a dead letter or a log line ({exc})")
+        return
+    if record is not None:
+        result.add(record)
 
 
 class _NoProgress:
@@ -324,14 +410,13 @@ def audit_files(paths: Iterable[str], *, now: float | None = None, progress: boo
             stream: IO[str] = sys.stdin
         else:
             stream = open(path, encoding="utf-8", errors="surrogateescape")  # noqa: SIM115
+        name = "stdin" if path == "-" else path
         try:
-            for index, (value, error) in enumerate(_values(stream, bar)):
+            for index, (lineno, value, error) in enumerate(_values(stream, bar)):
                 if error:
-                    result.unreadable += 1
+                    result.skip(f"{name} line {lineno}", error)
                     continue
-                record = classify(value, index, now)
-                if record is not None:
-                    result.add(record)
+                add_entry(result, value, index, now, f"{name} line {lineno}")
         finally:
             bar.close()
             if stream is not sys.stdin:
@@ -344,9 +429,7 @@ def audit_values(values: Iterable[Any], *, now: float | None = None) -> Audit:
     now = time.time() if now is None else now
     result = Audit()
     for index, value in enumerate(values):
-        record = classify(value, index, now)
-        if record is not None:
-            result.add(record)
+        add_entry(result, value, index, now, f"entry {index + 1}")
     return result
 
 
@@ -402,6 +485,12 @@ def text_report(summary: dict[str, Any]) -> str:
     lines.append("match grade (the relay's estimate, not Meta's Event Match Quality)")
     for grade, n in summary["grades"].items():
         lines.append(f"  {grade:<8} {n:>9}  {100 * n / total:5.1f}%  {_bar(n / total)}")
+    if summary.get("ungraded"):
+        n = summary["ungraded"]
+        lines.append(
+            f"  {'unknown':<8} {n:>9}  {100 * n / total:5.1f}%  (dead-letter lines without "
+            "the event's ingest line: they do not say what it carried)"
+        )
     lines.append("")
     lines.append("coverage per identifier (events carrying it after normalization)")
     for key, c in summary["coverage"].items():
@@ -410,6 +499,7 @@ def text_report(summary: dict[str, Any]) -> str:
         )
     lines.append("")
     lines.append("per event name")
+    lines.append(f"  {'event name':<22} {'events':>9}  {'strong':>12}  coverage of each identifier")
     for name, row in summary["by_event_name"].items():
         best = ", ".join(f"{k} {v:.0f}%" for k, v in row["coverage"].items() if v)
         strong = row["grades"]["strong"] * 100 / (row["events"] or 1)

@@ -394,9 +394,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
         subscriber = pubsub_v1.SubscriberClient()
         letters = audit.pull_dead_letters(subscriber, args.dlq_subscription, limit=args.limit)
-        for record in (audit.classify(v, i, time.time()) for i, v in enumerate(letters)):
-            if record is not None:
-                result.add(record)
+        for i, letter in enumerate(letters):
+            audit.add_entry(result, letter, i, time.time(), f"dead letter {i + 1}")
+    for problem in result.problems:
+        print(f"capi audit: skipped {problem}", file=sys.stderr)
+    if result.unreadable > len(result.problems):
+        more = result.unreadable - len(result.problems)
+        print(f"capi audit: skipped {more} more unreadable entries", file=sys.stderr)
     summary = result.summary()
     if args.html:
         with open(args.html, "w", encoding="utf-8") as f:

@@ -2,9 +2,11 @@
 
 The same counters as `capi audit`, kept while the local relay runs: events received and their
 status, delivered and dead-lettered, the match grades, coverage per identifier, and the last
-events as Meta will receive them (normalized and hashed: never a raw value). The page refreshes
-itself every two seconds while it is open. It is local only: `capi serve` answers it to loopback
-clients alone, and the cloud functions do not have it.
+events as Meta will receive them: customer information normalized and hashed, and the fields
+Meta takes unhashed as they are (the client IP address, user agent, page URL, fbp and fbc). So
+the page does show raw values, and it is local only: `capi serve` answers it to loopback
+clients that name a loopback host (`localhost`, `127.0.0.1`, `[::1]`) alone, so a page of
+another site rebound to 127.0.0.1 by DNS cannot read it; the cloud functions do not have it.
 
 The counters come from the relay's own structured log lines (a logging handler on the `capi`
 logger: the same lines the Cloud deployment's log-based metrics count), and the last events from

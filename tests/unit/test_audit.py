@@ -192,3 +192,126 @@ def test_dead_letters_are_read_from_pubsub_and_left_in_place():
     summary = audit.audit_values(values, now=time.time()).summary()
     assert summary["by_status"] == {"dead_lettered": 5}
     assert summary["top_rejection_reasons"][0]["reason"] == "dead-lettered: exhausted"
+
+
+# -- hostile and real log exports (issue 22) --------------------------------------------------
+
+
+def log_entry(message, **fields):
+    return json.dumps({"jsonPayload": {"message": message, **fields}, "severity": "INFO"})
+
+
+def test_an_export_counts_events_not_log_lines(tmp_path, capsys):
+    """Three events: two Purchases with an ingest and a delivery line each, one Lead that was
+    accepted then dead-lettered. Before: "6 events", "Purchase 5"."""
+    lines = []
+    for event_id in ("o-1", "o-2"):
+        lines.append(
+            log_entry(
+                "ingest event",
+                event_name="Purchase",
+                event_id=event_id,
+                status="accepted",
+                match_keys=["em", "ph", "fbp"],
+                grade="strong",
+            )
+        )
+        lines.append(
+            log_entry(
+                "event delivered",
+                event_name="Purchase",
+                event_id=event_id,
+                match_keys=["em", "ph", "fbp"],
+                grade="strong",
+            )
+        )
+    lines.append(
+        log_entry(
+            "ingest event",
+            event_name="Lead",
+            event_id="l-1",
+            status="accepted",
+            match_keys=["em"],
+            grade="good",
+        )
+    )
+    lines.append(
+        log_entry("event dead-lettered", event_name="Lead", event_id="l-1", dlq_reason="rejected")
+    )
+    path = tmp_path / "export.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    summary = audit.audit_files([str(path)], now=NOW).summary()
+    assert summary["events"] == 3
+    assert summary["by_status"] == {"delivered": 2, "dead_lettered": 1}
+    assert summary["by_event_name"]["Purchase"]["events"] == 2
+    assert summary["grades"] == {"strong": 2, "good": 1, "weak": 0, "none": 0}
+    assert summary["coverage"]["em"]["events"] == 3
+
+
+def test_a_dead_letter_line_alone_is_not_a_none_grade(tmp_path):
+    path = tmp_path / "dlq-lines.jsonl"
+    path.write_text(
+        log_entry("event dead-lettered", event_name="Lead", event_id="x-1", dlq_reason="config")
+        + "\n"
+        + log_entry("event dead-lettered", event_name="Lead", event_id="x-2", dlq_reason="config")
+        + "\n"
+    )
+    summary = audit.audit_files([str(path)], now=NOW).summary()
+    assert summary["events"] == 2 and summary["grades"]["none"] == 0
+    assert summary["ungraded"] == 2
+    assert "unknown" in audit.text_report(summary)
+
+
+def test_hostile_lines_are_named_and_skipped_never_a_traceback(tmp_path, capsys):
+    good = json.dumps(purchase(event_id="ok-1"))
+    lines = [
+        good,
+        log_entry(
+            "ingest event",
+            event_name=["a"],
+            event_id={"x": 1},
+            status=7,
+            grade=[1],
+            match_keys="em",
+            error_codes=5,
+            warning_codes={"a": 1},
+        ),
+        log_entry(
+            "event dead-lettered",
+            event_name="Lead",
+            event_id="d",
+            error_code=[1],
+            dlq_reason={"a": 1},
+        ),
+        "[" * 200_000 + "]" * 200_000,
+        '{"data": "' + base64.b64encode(b"[" * 100_000).decode() + '", "attributes": {}}',
+        json.dumps({"event": 5, "errors": 7}),
+        good.replace("ok-1", "ok-2"),
+    ]
+    path = tmp_path / "hostile.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    assert main(["audit", str(path), "--no-progress"]) == 0
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert f"{path} line 4" in err  # the 200,000 brackets, named by its line
+    summary = audit.audit_files([str(path)], now=NOW).summary()
+    assert summary["unreadable"] >= 1
+    assert summary["by_status"]["accepted"] >= 2  # the lines after it were read
+
+
+def test_the_text_report_names_the_columns_of_the_per_event_name_block(tmp_path, capsys):
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(sample_lines()) + "\n")
+    main(["audit", str(path), "--no-progress"])
+    out = capsys.readouterr().out
+    block = out.split("per event name\n", 1)[1].splitlines()
+    assert block[0].split() == [
+        "event",
+        "name",
+        "events",
+        "strong",
+        "coverage",
+        "of",
+        "each",
+        "identifier",
+    ]

@@ -238,3 +238,20 @@ def test_digest_counts_claim_each_handling_once():
     assert counts.claim(b) and not counts.claim(event_digest({"c": 3}))
     counts.reset()
     assert counts.claim(a)
+
+
+def test_no_rejection_names_no_file_and_leaves_none(tmp_path, meta, capsys):
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps(purchase(event_id="clean-1")) + "\n")
+    assert main(["send", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert "0 rejected," in err and "written to" not in err
+    assert not (tmp_path / "events.jsonl.rejected.jsonl").exists()
+
+
+def test_every_send_option_has_help_text(capsys):
+    with pytest.raises(SystemExit):
+        main(["send", "--help"])
+    out = capsys.readouterr().out
+    after = out.split("--test-event-code TEST_EVENT_CODE", 1)[1]
+    assert after.split()[:3] == ["send", "as", "test"]  # its help follows it
