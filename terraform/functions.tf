@@ -174,13 +174,8 @@ resource "google_cloudfunctions2_function" "ingest" {
     }
   }
 
-  depends_on = [
-    google_project_service.apis,
-    google_project_iam_member.build_log_writer,
-    google_project_iam_member.build_function_sources_reader,
-    google_artifact_registry_repository_iam_member.build_writer,
-    google_storage_bucket_iam_member.build_source_reader,
-  ]
+  # The build account's grants, applied everywhere (iam.tf).
+  depends_on = [google_project_service.apis, time_sleep.build_grants]
 }
 
 resource "google_cloudfunctions2_function" "forward" {
@@ -219,11 +214,6 @@ resource "google_cloudfunctions2_function" "forward" {
     environment_variables            = local.forward_env
   }
 
-  depends_on = [
-    google_project_service.apis,
-    google_project_iam_member.build_log_writer,
-    google_project_iam_member.build_function_sources_reader,
-    google_artifact_registry_repository_iam_member.build_writer,
-    google_storage_bucket_iam_member.build_source_reader,
-  ]
+  # The build account's grants, applied everywhere (iam.tf).
+  depends_on = [google_project_service.apis, time_sleep.build_grants]
 }

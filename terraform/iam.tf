@@ -14,6 +14,13 @@
 #               subscription (needed to dead-letter), token creator on the push SA (OIDC), and
 #               encrypt/decrypt on the CMEK key when var.kms_key_name is set
 #
+# First apply on a new project: a grant takes up to a few minutes to apply everywhere, and Google
+# creates the Pub/Sub service agent only some time after the API is enabled. So the agent is
+# created here before it is granted anything (google_project_service_identity), and what uses a
+# fresh grant waits var.iam_propagation_delay for it (time_sleep, as the google provider's own
+# Cloud Functions examples do): the function builds wait for the build account's grants, the topics
+# for the agent's use of the CMEK key and of the push account.
+#
 # No project-wide editor/owner, and allUsers only as invoker of ingest (var.ingest_invoker_members).
 
 # ---------------------------------------------------------------------------------------------
@@ -156,6 +163,18 @@ resource "google_cloud_run_v2_service_iam_member" "forward_invoker_push" {
 # Pub/Sub service agent
 # ---------------------------------------------------------------------------------------------
 
+# Creates the agent now (a no-op when it exists). In the beta provider only; serviceUsage's
+# generateServiceIdentity permission, which no predefined role but Owner/Editor holds, is in the
+# deployer's custom role (docs/DEPLOY.md).
+resource "google_project_service_identity" "pubsub" {
+  provider = google-beta
+
+  project = var.project_id
+  service = "pubsub.googleapis.com"
+
+  depends_on = [google_project_service.apis]
+}
+
 # Dead-lettering is done by the Pub/Sub service agent: it must publish to the DLQ topic and
 # acknowledge (subscriber) on the source subscription.
 resource "google_pubsub_topic_iam_member" "dlq_publisher_pubsub_agent" {
@@ -229,6 +248,34 @@ resource "google_artifact_registry_repository_iam_member" "build_writer" {
   repository = google_artifact_registry_repository.functions.repository_id
   role       = "roles/artifactregistry.writer"
   member     = google_service_account.build.member
+}
+
+# ---------------------------------------------------------------------------------------------
+# Waiting for grants to propagate (first apply)
+# ---------------------------------------------------------------------------------------------
+
+# The function builds run as the build account as soon as the functions are created: its grants
+# must be in force by then, or the build fails on a permission (functions.tf depends on this).
+resource "time_sleep" "build_grants" {
+  create_duration = var.iam_propagation_delay
+
+  depends_on = [
+    google_project_iam_member.build_log_writer,
+    google_project_iam_member.build_function_sources_reader,
+    google_storage_bucket_iam_member.build_source_reader,
+    google_artifact_registry_repository_iam_member.build_writer,
+  ]
+}
+
+# Pub/Sub uses the agent's grants when a CMEK topic is created (the key) and when it first mints a
+# push token (the push account): the topics wait for both (pubsub.tf).
+resource "time_sleep" "pubsub_agent_grants" {
+  create_duration = var.iam_propagation_delay
+
+  depends_on = [
+    google_kms_crypto_key_iam_member.pubsub_topics,
+    google_service_account_iam_member.push_token_creator_pubsub_agent,
+  ]
 }
 
 # ---------------------------------------------------------------------------------------------

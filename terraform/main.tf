@@ -15,9 +15,11 @@ locals {
     managed-by = "terraform"
   })
 
-  # Google-managed identities that the module grants resource-level roles to.
+  # Google-managed identities that the module grants resource-level roles to. The Pub/Sub
+  # service agent is created by google_project_service_identity.pubsub (iam.tf) before any grant
+  # names it: in a new project it may not exist yet when the API has just been enabled.
   project_number       = data.google_project.this.number
-  pubsub_service_agent = "serviceAccount:service-${local.project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  pubsub_service_agent = "serviceAccount:${google_project_service_identity.pubsub.email}"
 
   topic_name             = "${local.prefix}-events"
   dlq_topic_name         = "${local.prefix}-events-dlq"

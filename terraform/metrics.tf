@@ -228,32 +228,35 @@ locals {
       columns = 48
       tiles = concat(
         [
-          for i, tile in local.dashboard_tiles : {
-            xPos   = (i % 2) * 24
-            yPos   = floor(i / 2) * 16
-            width  = 24
-            height = 16
-            widget = {
-              title = tile.title
-              xyChart = {
-                dataSets = [{
-                  plotType = "STACKED_BAR"
-                  timeSeriesQuery = {
-                    timeSeriesFilter = {
-                      filter = "metric.type=\"${local.user_metric}/${tile.metric}\"${tile.filter}"
-                      aggregation = {
-                        alignmentPeriod    = "60s"
-                        perSeriesAligner   = "ALIGN_SUM"
-                        crossSeriesReducer = "REDUCE_SUM"
-                        groupByFields      = [for label in tile.group : "metric.label.\"${label}\""]
+          # The API leaves out positions that are 0, so a tile that states one would show a change
+          # on every plan: a position is given only when it is not 0.
+          for i, tile in local.dashboard_tiles : merge(
+            i % 2 == 0 ? {} : { xPos = 24 },
+            i < 2 ? {} : { yPos = floor(i / 2) * 16 },
+            {
+              width  = 24
+              height = 16
+              widget = {
+                title = tile.title
+                xyChart = {
+                  dataSets = [{
+                    plotType = "STACKED_BAR"
+                    timeSeriesQuery = {
+                      timeSeriesFilter = {
+                        filter = "metric.type=\"${local.user_metric}/${tile.metric}\"${tile.filter}"
+                        aggregation = {
+                          alignmentPeriod    = "60s"
+                          perSeriesAligner   = "ALIGN_SUM"
+                          crossSeriesReducer = "REDUCE_SUM"
+                          groupByFields      = [for label in tile.group : "metric.label.\"${label}\""]
+                        }
                       }
                     }
-                  }
-                }]
-                yAxis = { label = "events per minute", scale = "LINEAR" }
+                  }]
+                  yAxis = { label = "events per minute", scale = "LINEAR" }
+                }
               }
-            }
-          }
+          })
         ],
         [
           {
@@ -285,7 +288,6 @@ locals {
             }
           },
           {
-            xPos   = 0
             yPos   = 48
             width  = 48
             height = 16

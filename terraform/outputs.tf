@@ -91,46 +91,92 @@ output "source_object" {
 }
 
 output "next_steps" {
-  description = "Commands to run after the first apply."
-  value       = <<-EOT
-    1. Store the Meta access token (Events Manager > Settings > Conversions API > Generate access token):
-         printf '%s' "$META_TOKEN" | gcloud secrets versions add ${google_secret_manager_secret.meta_token.secret_id} --project=${var.project_id} --data-file=-${local.pixel_token_steps}
-
-    2. Create the API key(s) that callers of ingest present (comma-separated for several):
-         API_KEY=$(openssl rand -hex 32)
-         printf '%s' "$API_KEY" | gcloud secrets versions add ${google_secret_manager_secret.api_keys.secret_id} --project=${var.project_id} --data-file=-
-
-    3. For the webhooks you receive (var.webhook_sources, mappings with verify), store their signing secrets:${local.source_signing_steps}${local.webhook_signing_steps}
-
-    4. Send a test event (it appears in Events Manager > Test events when test_event_code is set):
-         curl -sS -X POST '${google_cloudfunctions2_function.ingest.service_config[0].uri}/events' \
-           -H "X-API-Key: $API_KEY" -H 'Content-Type: application/json' \
-           -d '{"data":[{"event_name":"PageView","event_time":'"$(date +%s)"',"action_source":"website","event_source_url":"https://example.com/","event_id":"test-1","user_data":{"em":"someone@example.com","client_user_agent":"curl"}}]}'
-
-    5. Point server-side GTM or your webhook sender at ${google_cloudfunctions2_function.ingest.service_config[0].uri}/events
-       with the header X-API-Key: <API_KEY> (see docs/DEPLOY.md).
-
-    6. Dead-lettered events wait in ${google_pubsub_subscription.dlq.id};
-       `capi replay` moves them back to ${google_pubsub_topic.events.id}.
-  EOT
+  description = "The commands of docs/DEPLOY.md sections 3 to 5 with this deployment's names: store the secrets, send a test Purchase, point the senders at ingest, replay dead letters."
+  value       = local.next_steps
 }
 
 locals {
-  # next_steps, step 3: one command per generic webhook mapping's signing secret, read from a shell
-  # variable named after it ("$TYPEFORM_SECRET" for CAPI_TYPEFORM_SECRET; ${"$"} is a literal $).
-  source_signing_steps = join("", concat(
-    [for s in google_secret_manager_secret.shopify_webhook_secret : "\n     printf '%s' \"$SHOPIFY_SECRET\" | gcloud secrets versions add ${s.secret_id} --project=${var.project_id} --data-file=-"],
-    [for s in google_secret_manager_secret.stripe_webhook_secret : "\n     printf '%s' \"$STRIPE_SECRET\" | gcloud secrets versions add ${s.secret_id} --project=${var.project_id} --data-file=-"],
+  ingest_uri = google_cloudfunctions2_function.ingest.service_config[0].uri
+  # Paths known at plan time (the ids are the same strings once created).
+  dlq_subscription_path = "projects/${var.project_id}/subscriptions/${local.dlq_subscription_name}"
+  topic_path            = "projects/${var.project_id}/topics/${local.topic_name}"
+
+  # Each step is a title and its commands; steps without commands (no webhook source, no extra
+  # pixel) are left out and the rest numbered in order. The command lines are DEPLOY.md's, word for
+  # word (tests/terraform/test_tf_docs.py checks it): shell variables for what the reader chose
+  # (PROJECT_ID, the keys), the names of this deployment's secrets filled in.
+  next_step_list = concat(
+    [{
+      title = "Store the Meta access token (Events Manager > your dataset > Settings > Conversions API > Generate access token):"
+      lines = concat(
+        [
+          "read -rs META_TOKEN                   # paste the token, Enter",
+          "printf '%s' \"$META_TOKEN\" | gcloud secrets versions add ${google_secret_manager_secret.meta_token.secret_id} --project=\"$PROJECT_ID\" --data-file=-",
+        ],
+        flatten([
+          for id, secret in google_secret_manager_secret.pixel_token : [
+            "read -rs META_TOKEN_${id}          # pixel ${id}: its own token",
+            "printf '%s' \"$META_TOKEN_${id}\" | gcloud secrets versions add ${secret.secret_id} --project=\"$PROJECT_ID\" --data-file=-",
+          ]
+        ]),
+      )
+    }],
+    [{
+      title = "Create one API key per caller of ingest (named, so that each can be routed and revoked on its own):"
+      lines = [
+        "SGTM_KEY=$(openssl rand -hex 32)",
+        "BACKEND_KEY=$(openssl rand -hex 32)",
+        "printf '%s' \"sgtm=$SGTM_KEY,backend=$BACKEND_KEY\" | gcloud secrets versions add ${google_secret_manager_secret.api_keys.secret_id} --project=\"$PROJECT_ID\" --data-file=-",
+      ]
+    }],
+    length(local.signing_secret_lines) == 0 ? [] : [{
+      title = "Store the signing secret of each webhook sender (Shopify: Settings > Notifications > Webhooks; Stripe: the endpoint's signing secret; mappings: the sender's):"
+      lines = local.signing_secret_lines
+    }],
+    [{
+      title = "Send a test Purchase (with test_event_code set it shows in Events Manager > Test events within a minute; 401 for up to 5 minutes after a new key):"
+      lines = [
+        "INGEST_URL=$(terraform output -raw ingest_url)",
+        "curl -sS -X POST \"$INGEST_URL/events\" -H \"X-API-Key: $BACKEND_KEY\" -H 'Content-Type: application/json' \\",
+        "  -d '{\"data\": [{\"event_name\": \"Purchase\", \"event_time\": '\"$(date +%s)\"', \"event_id\": \"order-1001\", \"action_source\": \"website\",",
+        "       \"event_source_url\": \"https://shop.example.com/checkout/thanks\",",
+        "       \"user_data\": {\"em\": \"jane.doe@example.com\", \"ph\": \"+1 650 555 1212\", \"client_ip_address\": \"203.0.113.7\", \"client_user_agent\": \"Mozilla/5.0\"},",
+        "       \"custom_data\": {\"value\": 42.5, \"currency\": \"EUR\", \"order_id\": \"1001\"}}]}'",
+      ]
+    }],
+    [{
+      title = "Point the senders at ingest (docs/SOURCES.md):"
+      lines = concat(
+        [
+          "server-side GTM: import sgtm/capi-relay-tag.tpl (Templates > Tag Templates > New > Import), then a tag of it with",
+          "  Relay URL ${local.ingest_uri} and API key the value of $SGTM_KEY",
+          "your backend: POST ${local.ingest_uri}/events with X-API-Key: the value of $BACKEND_KEY",
+        ],
+        [for source in sort(var.webhook_sources) : "${source} webhooks: ${local.ingest_uri}/webhooks/${source}"],
+      )
+    }],
+    [{
+      title = "Dead letters wait in ${local.dlq_subscription_path}. Once their cause is fixed, from the repository's root (drop --dry-run to move them):"
+      lines = [
+        ".venv/bin/capi replay --subscription ${local.dlq_subscription_path} --topic ${local.topic_path} --dry-run",
+      ]
+    }],
+  )
+
+  signing_secret_lines = concat(
+    [for s in google_secret_manager_secret.shopify_webhook_secret : "printf '%s' \"$SHOPIFY_SECRET\" | gcloud secrets versions add ${s.secret_id} --project=\"$PROJECT_ID\" --data-file=-"],
+    [for s in google_secret_manager_secret.stripe_webhook_secret : "printf '%s' \"$STRIPE_SECRET\" | gcloud secrets versions add ${s.secret_id} --project=\"$PROJECT_ID\" --data-file=-"],
+    [
+      for name, secret in google_secret_manager_secret.webhook_signing :
+      "printf '%s' \"${"$"}${trimprefix(name, "CAPI_")}\" | gcloud secrets versions add ${secret.secret_id} --project=\"$PROJECT_ID\" --data-file=-"
+    ],
+  )
+
+  next_steps = join("\n\n", concat(
+    ["In this directory, with PROJECT_ID set as in docs/DEPLOY.md section 1:"],
+    [
+      for i, step in local.next_step_list :
+      "${i + 1}. ${step.title}\n${join("\n", [for line in step.lines : "     ${line}"])}"
+    ],
   ))
-
-  webhook_signing_steps = join("", [
-    for name, secret in google_secret_manager_secret.webhook_signing :
-    "\n\n   Generic webhook mappings whose verify names secret_env ${name}: the sender's signing secret\n     printf '%s' \"${"$"}${trimprefix(name, "CAPI_")}\" | gcloud secrets versions add ${secret.secret_id} --project=${var.project_id} --data-file=-"
-  ])
-
-  # next_steps, step 1: one command per additional pixel, each with that pixel's own token.
-  pixel_token_steps = join("", [
-    for id, secret in google_secret_manager_secret.pixel_token :
-    "\n\n   Pixel ${id}: its own token (Events Manager > that dataset > Settings), in its own secret:\n     printf '%s' \"$META_TOKEN_${id}\" | gcloud secrets versions add ${secret.secret_id} --project=${var.project_id} --data-file=-"
-  ])
 }

@@ -12,10 +12,8 @@ resource "google_pubsub_topic" "events" {
   kms_key_name = var.kms_key_name
   labels       = local.labels
 
-  depends_on = [
-    google_project_service.apis,
-    google_kms_crypto_key_iam_member.pubsub_topics,
-  ]
+  # The agent's grants (CMEK key, push account), applied everywhere (iam.tf).
+  depends_on = [google_project_service.apis, time_sleep.pubsub_agent_grants]
 }
 
 resource "google_pubsub_topic" "dlq" {
@@ -25,10 +23,8 @@ resource "google_pubsub_topic" "dlq" {
   kms_key_name = var.kms_key_name
   labels       = local.labels
 
-  depends_on = [
-    google_project_service.apis,
-    google_kms_crypto_key_iam_member.pubsub_topics,
-  ]
+  # The agent's grants (CMEK key, push account), applied everywhere (iam.tf).
+  depends_on = [google_project_service.apis, time_sleep.pubsub_agent_grants]
 }
 
 # Delivers every event to forward. Pub/Sub signs each push with an OIDC token of the push service

@@ -1,6 +1,15 @@
 # Secret Manager secrets, created empty. Their values never pass through Terraform (and so never
 # reach the state): add them with `gcloud secrets versions add` (README / docs/DEPLOY.md). The
 # functions read "versions/latest" at runtime, so rotating a value is one more version, no deploy.
+#
+# Replication: user-managed in var.secret_locations (default: the module's region), so that the
+# secrets stay where the rest of the relay is and the constraints/gcp.resourceLocations
+# organization policy accepts them ("Constraint constraints/gcp.resourceLocations violated" is
+# what automatic replication gets there). secret_locations = [] keeps automatic replication.
+
+locals {
+  secret_locations = var.secret_locations == null ? [var.region] : var.secret_locations
+}
 
 resource "google_secret_manager_secret" "meta_token" {
   project             = var.project_id
@@ -9,7 +18,21 @@ resource "google_secret_manager_secret" "meta_token" {
   deletion_protection = var.secret_deletion_protection
 
   replication {
-    auto {}
+    dynamic "auto" {
+      for_each = length(local.secret_locations) == 0 ? [1] : []
+      content {}
+    }
+    dynamic "user_managed" {
+      for_each = length(local.secret_locations) == 0 ? [] : [1]
+      content {
+        dynamic "replicas" {
+          for_each = local.secret_locations
+          content {
+            location = replicas.value
+          }
+        }
+      }
+    }
   }
 
   depends_on = [google_project_service.apis]
@@ -23,7 +46,21 @@ resource "google_secret_manager_secret" "api_keys" {
   deletion_protection = var.secret_deletion_protection
 
   replication {
-    auto {}
+    dynamic "auto" {
+      for_each = length(local.secret_locations) == 0 ? [1] : []
+      content {}
+    }
+    dynamic "user_managed" {
+      for_each = length(local.secret_locations) == 0 ? [] : [1]
+      content {
+        dynamic "replicas" {
+          for_each = local.secret_locations
+          content {
+            location = replicas.value
+          }
+        }
+      }
+    }
   }
 
   depends_on = [google_project_service.apis]
@@ -39,7 +76,21 @@ resource "google_secret_manager_secret" "shopify_webhook_secret" {
   deletion_protection = var.secret_deletion_protection
 
   replication {
-    auto {}
+    dynamic "auto" {
+      for_each = length(local.secret_locations) == 0 ? [1] : []
+      content {}
+    }
+    dynamic "user_managed" {
+      for_each = length(local.secret_locations) == 0 ? [] : [1]
+      content {
+        dynamic "replicas" {
+          for_each = local.secret_locations
+          content {
+            location = replicas.value
+          }
+        }
+      }
+    }
   }
 
   depends_on = [google_project_service.apis]
@@ -53,7 +104,21 @@ resource "google_secret_manager_secret" "stripe_webhook_secret" {
   deletion_protection = var.secret_deletion_protection
 
   replication {
-    auto {}
+    dynamic "auto" {
+      for_each = length(local.secret_locations) == 0 ? [1] : []
+      content {}
+    }
+    dynamic "user_managed" {
+      for_each = length(local.secret_locations) == 0 ? [] : [1]
+      content {
+        dynamic "replicas" {
+          for_each = local.secret_locations
+          content {
+            location = replicas.value
+          }
+        }
+      }
+    }
   }
 
   depends_on = [google_project_service.apis]
@@ -72,7 +137,21 @@ resource "google_secret_manager_secret" "pixel_token" {
   deletion_protection = var.secret_deletion_protection
 
   replication {
-    auto {}
+    dynamic "auto" {
+      for_each = length(local.secret_locations) == 0 ? [1] : []
+      content {}
+    }
+    dynamic "user_managed" {
+      for_each = length(local.secret_locations) == 0 ? [] : [1]
+      content {
+        dynamic "replicas" {
+          for_each = local.secret_locations
+          content {
+            location = replicas.value
+          }
+        }
+      }
+    }
   }
 
   depends_on = [google_project_service.apis]
@@ -92,7 +171,21 @@ resource "google_secret_manager_secret" "webhook_signing" {
   deletion_protection = var.secret_deletion_protection
 
   replication {
-    auto {}
+    dynamic "auto" {
+      for_each = length(local.secret_locations) == 0 ? [1] : []
+      content {}
+    }
+    dynamic "user_managed" {
+      for_each = length(local.secret_locations) == 0 ? [] : [1]
+      content {
+        dynamic "replicas" {
+          for_each = local.secret_locations
+          content {
+            location = replicas.value
+          }
+        }
+      }
+    }
   }
 
   depends_on = [google_project_service.apis]

@@ -432,3 +432,20 @@ variable "labels" {
   type        = map(string)
   default     = {}
 }
+
+variable "iam_propagation_delay" {
+  description = "How long the first apply waits for fresh IAM grants to apply everywhere before they are used (the function builds, the topics): Google documents up to a few minutes. Only on creation; later applies do not wait."
+  type        = string
+  default     = "60s"
+
+  validation {
+    condition     = can(regex("^[0-9]+s$", var.iam_propagation_delay)) && try(tonumber(trimsuffix(var.iam_propagation_delay, "s")) <= 600, false)
+    error_message = "iam_propagation_delay must be whole seconds such as 60s, at most 600s."
+  }
+}
+
+variable "secret_locations" {
+  description = "Regions where Secret Manager stores the secrets (user-managed replication). null (the default): [var.region]. [] keeps automatic replication, which Google may store anywhere and which the constraints/gcp.resourceLocations organization policy refuses. Replication cannot change in place: a secret created with other replication is replaced, and its values are lost (docs/DEPLOY.md, upgrading)."
+  type        = list(string)
+  default     = null
+}

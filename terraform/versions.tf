@@ -12,9 +12,20 @@ terraform {
       source  = "hashicorp/google"
       version = ">= 6.50.0, < 8.0.0"
     }
+    # google_project_service_identity (the Pub/Sub service agent, created before it is granted
+    # roles) exists in the beta provider only; nothing else of the module uses it.
+    google-beta = {
+      source  = "hashicorp/google-beta"
+      version = ">= 6.50.0, < 8.0.0"
+    }
     archive = {
       source  = "hashicorp/archive"
       version = ">= 2.4.0, < 3.0.0"
+    }
+    # time_sleep: waits for IAM grants to propagate before they are used (iam.tf).
+    time = {
+      source  = "hashicorp/time"
+      version = ">= 0.9.0, < 1.0.0"
     }
   }
 }

@@ -19,6 +19,20 @@ mock_provider "archive" {
   override_during = plan
 }
 
+mock_provider "google-beta" {
+  override_during = plan
+
+  mock_resource "google_project_service_identity" {
+    defaults = {
+      email = "service-123456789012@gcp-sa-pubsub.iam.gserviceaccount.com"
+    }
+  }
+}
+
+mock_provider "time" {
+  override_during = plan
+}
+
 variables {
   project_id = "my-project"
   region     = "europe-west1"
@@ -591,8 +605,136 @@ run "metrics_and_dashboard" {
   assert {
     condition = alltrue([
       for tile in jsondecode(google_monitoring_dashboard.relay.dashboard_json).mosaicLayout.tiles :
+      lookup(tile, "xPos", 1) != 0 && lookup(tile, "yPos", 1) != 0
+    ])
+    error_message = "no tile states a position of 0: the API leaves zeros out, and every plan would show a change"
+  }
+
+  assert {
+    condition = length(distinct([
+      for tile in jsondecode(google_monitoring_dashboard.relay.dashboard_json).mosaicLayout.tiles :
+      "${lookup(tile, "xPos", 0)},${lookup(tile, "yPos", 0)}"
+    ])) == 7
+    error_message = "each tile has a place of its own (an omitted position is 0)"
+  }
+
+  assert {
+    condition = alltrue([
+      for tile in jsondecode(google_monitoring_dashboard.relay.dashboard_json).mosaicLayout.tiles :
       alltrue([for ds in tile.widget.xyChart.dataSets : strcontains(ds.timeSeriesQuery.timeSeriesFilter.filter, "logging.googleapis.com/user/capi/")])
     ])
     error_message = "every chart reads one of the module's log-based metrics"
+  }
+}
+
+run "secrets_stay_in_the_module_region_by_default" {
+  command = plan
+
+  variables {
+    pixels                  = { "222222222222" = {} }
+    webhook_sources         = ["shopify", "stripe"]
+    webhook_signing_secrets = ["CAPI_TYPEFORM_SECRET"]
+  }
+
+  assert {
+    condition = alltrue([
+      for secret in concat(
+        [google_secret_manager_secret.meta_token, google_secret_manager_secret.api_keys],
+        values(google_secret_manager_secret.pixel_token),
+        values(google_secret_manager_secret.shopify_webhook_secret),
+        values(google_secret_manager_secret.stripe_webhook_secret),
+        values(google_secret_manager_secret.webhook_signing),
+      ) :
+      length(secret.replication[0].auto) == 0
+      && [for replica in secret.replication[0].user_managed[0].replicas : replica.location] == ["europe-west1"]
+    ])
+    error_message = "every secret is replicated in the module's region only (user-managed), which constraints/gcp.resourceLocations accepts"
+  }
+}
+
+run "secret_locations_choose_the_regions_or_automatic_replication" {
+  command = plan
+
+  variables {
+    secret_locations = ["europe-west1", "europe-west4"]
+  }
+
+  assert {
+    condition     = [for replica in google_secret_manager_secret.meta_token.replication[0].user_managed[0].replicas : replica.location] == ["europe-west1", "europe-west4"]
+    error_message = "secret_locations lists the regions of the replicas"
+  }
+}
+
+run "secret_locations_empty_keeps_automatic_replication" {
+  command = plan
+
+  variables {
+    secret_locations = []
+  }
+
+  assert {
+    condition     = length(google_secret_manager_secret.api_keys.replication[0].auto) == 1 && length(google_secret_manager_secret.api_keys.replication[0].user_managed) == 0
+    error_message = "secret_locations = [] keeps automatic replication (secrets made by an earlier version of the module)"
+  }
+}
+
+run "first_apply_waits_for_grants_to_propagate" {
+  command = plan
+
+  assert {
+    condition     = time_sleep.build_grants.create_duration == "60s" && time_sleep.pubsub_agent_grants.create_duration == "60s"
+    error_message = "the builds and the topics wait 60 s for fresh grants, as the provider's own examples do"
+  }
+
+  assert {
+    condition     = google_project_service_identity.pubsub.service == "pubsub.googleapis.com" && google_project_service_identity.pubsub.project == "my-project"
+    error_message = "the Pub/Sub service agent is created before it is granted roles"
+  }
+}
+
+run "next_steps_print_deploys_commands" {
+  command = plan
+
+  assert {
+    condition     = output.next_steps == chomp(file("tests/next_steps.txt"))
+    error_message = "next_steps is tests/next_steps.txt, whose commands are docs/DEPLOY.md's (test_tf_docs.py): ${output.next_steps}"
+  }
+}
+
+run "next_steps_name_each_webhook_url_in_full_and_its_secret" {
+  command = plan
+
+  variables {
+    webhook_sources         = ["shopify", "stripe"]
+    pixels                  = { "222222222222" = {} }
+    webhook_signing_secrets = ["CAPI_TYPEFORM_SECRET"]
+  }
+
+  assert {
+    condition = alltrue([
+      for line in [
+        "shopify webhooks: https://capi-ingest-abc123-ew.a.run.app/webhooks/shopify",
+        "stripe webhooks: https://capi-ingest-abc123-ew.a.run.app/webhooks/stripe",
+        "printf '%s' \"$SHOPIFY_SECRET\" | gcloud secrets versions add capi-shopify-webhook-secret --project=\"$PROJECT_ID\" --data-file=-",
+        "printf '%s' \"$STRIPE_SECRET\" | gcloud secrets versions add capi-stripe-webhook-secret --project=\"$PROJECT_ID\" --data-file=-",
+        "printf '%s' \"$TYPEFORM_SECRET\" | gcloud secrets versions add capi-webhook-typeform-secret --project=\"$PROJECT_ID\" --data-file=-",
+        "printf '%s' \"$META_TOKEN_222222222222\" | gcloud secrets versions add capi-meta-token-222222222222 --project=\"$PROJECT_ID\" --data-file=-",
+      ] : strcontains(output.next_steps, line)
+    ])
+    error_message = "with webhook sources, pixels and signing secrets, next_steps gives each one's command and each webhook's full URL: ${output.next_steps}"
+  }
+
+  assert {
+    condition     = strcontains(output.next_steps, "3. Store the signing secret") && strcontains(output.next_steps, "\n\n6. Dead letters")
+    error_message = "the signing secrets are step 3 and the steps are numbered in order"
+  }
+}
+
+run "next_steps_have_no_step_without_commands" {
+  command = plan
+
+  assert {
+    condition     = !strcontains(output.next_steps, "signing secret") && !strcontains(output.next_steps, "webhooks:") && strcontains(output.next_steps, "\n\n5. Dead letters")
+    error_message = "without webhooks there is no signing-secret step and no webhook line, and the steps are numbered 1 to 5"
   }
 }

@@ -15,6 +15,20 @@ mock_provider "archive" {
   override_during = plan
 }
 
+mock_provider "google-beta" {
+  override_during = plan
+
+  mock_resource "google_project_service_identity" {
+    defaults = {
+      email = "service-123456789012@gcp-sa-pubsub.iam.gserviceaccount.com"
+    }
+  }
+}
+
+mock_provider "time" {
+  override_during = plan
+}
+
 variables {
   project_id = "my-project"
   region     = "europe-west1"
@@ -430,4 +444,14 @@ run "verify_secret_env_without_its_secret" {
   }
 
   expect_failures = [google_cloudfunctions2_function.ingest]
+}
+
+run "iam_propagation_delay_is_whole_seconds_up_to_ten_minutes" {
+  command = plan
+
+  variables {
+    iam_propagation_delay = "2m"
+  }
+
+  expect_failures = [var.iam_propagation_delay]
 }

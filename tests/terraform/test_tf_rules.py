@@ -135,3 +135,61 @@ def test_the_packaged_files_exist_and_can_be_zipped_by_terraform():
         (REPO / name).read_text(encoding="utf-8")
     for line in (REPO / "requirements.txt").read_text().splitlines():
         assert not line.strip().startswith(("-e", "-r", "file:", "./", "../")), line
+
+
+def block(kind: str, name: str) -> str:
+    """The text of `resource "kind" "name" { ... }` (up to its closing brace at line start)."""
+    match = re.search(rf'^resource "{kind}" "{name}" {{\n(.*?)^}}', ALL_TF, re.MULTILINE | re.DOTALL)
+    assert match, f"{kind}.{name} not found"
+    return match.group(1)
+
+
+def depends_on(kind: str, name: str) -> set[str]:
+    found = re.search(r"depends_on\s*=\s*\[(.*?)\]", block(kind, name), re.DOTALL)
+    return set(re.findall(r"[\w.-]+\.[\w-]+", found.group(1))) if found else set()
+
+
+def grants_to(member: str) -> set[str]:
+    return {
+        f"{kind}.{name}"
+        for kind, name in resources()
+        if kind.endswith("_iam_member") and re.search(rf"member\s*=\s*{re.escape(member)}\b", block(kind, name))
+    }
+
+
+def test_the_function_builds_wait_for_every_grant_of_the_build_account():
+    """First apply: a build started before the build account's grants apply everywhere fails on a
+    permission. Every grant to that account is waited for, and both functions wait."""
+    build_grants = grants_to("google_service_account.build.member")
+    assert len(build_grants) == 4
+    assert depends_on("time_sleep", "build_grants") == build_grants
+    assert 'create_duration = var.iam_propagation_delay' in block("time_sleep", "build_grants")
+    for function in ("ingest", "forward"):
+        assert "time_sleep.build_grants" in depends_on("google_cloudfunctions2_function", function)
+
+
+def test_the_pubsub_agent_exists_before_it_is_granted_and_the_topics_wait_for_its_grants():
+    identity = block("google_project_service_identity", "pubsub")
+    assert "provider = google-beta" in identity and re.search(r'service\s*=\s*"pubsub.googleapis.com"', identity)
+    assert 'pubsub_service_agent = "serviceAccount:${google_project_service_identity.pubsub.email}"' in ALL_TF
+    agent_grants = grants_to("local.pubsub_service_agent")
+    assert len(agent_grants) == 4
+    # the grants that do not need a topic (the key, the push account) are waited for by the topics
+    before_topics = {
+        "google_kms_crypto_key_iam_member.pubsub_topics",
+        "google_service_account_iam_member.push_token_creator_pubsub_agent",
+    }
+    assert before_topics < agent_grants
+    assert depends_on("time_sleep", "pubsub_agent_grants") == before_topics
+    for topic in ("events", "dlq"):
+        assert "time_sleep.pubsub_agent_grants" in depends_on("google_pubsub_topic", topic)
+
+
+def test_the_modules_provider_constraints_are_the_examples():
+    module = (TERRAFORM / "versions.tf").read_text()
+    wanted = dict(re.findall(r'(\w[\w-]*) = \{\s*source\s*=\s*"hashicorp/[\w-]+"\s*version\s*=\s*"([^"]+)"', module))
+    assert set(wanted) == {"google", "google-beta", "archive", "time"}
+    for example in EXAMPLES:
+        text = (example / "versions.tf").read_text()
+        found = dict(re.findall(r'(\w[\w-]*) = \{\s*source\s*=\s*"hashicorp/[\w-]+"\s*version\s*=\s*"([^"]+)"', text))
+        assert found == wanted, example.name

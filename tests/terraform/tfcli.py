@@ -19,16 +19,17 @@ import pytest
 from tf_helpers import HERE, REPO, tool_or_skip
 
 # The hashicorp/google 6.50.0 schema (`terraform providers schema -json`), cut to the resource
-# and data-source types the module uses, so that a clone alone runs the checks. Taken from the
-# full schema that the development machines keep beside the clone (FULL_GOOGLE_SCHEMA);
-# test_tf_schema.py checks the cut against it, and `python tests/terraform/tfcli.py` rewrites it.
+# and data-source types the module uses, so that a clone alone runs the checks.
+# `python tests/terraform/tfcli.py FULL_SCHEMA.json` rewrites it from the provider's full schema
+# when the module starts using a new type (test_tf_schema.py says when).
 GOOGLE_SCHEMA = HERE / "google-provider-6.50.0-schema.json"
-FULL_GOOGLE_SCHEMA = REPO.parent / "shared" / "terraform" / "google-provider-6.50.0-schema.json"
 STANDIN = HERE / "standin_provider"
 TOOLS_PYTHON = REPO / ".venv-tf" / "bin" / "python"
 PLATFORM = "linux_amd64"
-# The versions the mirror offers: inside the module's constraints (>= 6.50.0 < 8, >= 2.4 < 3).
-PROVIDERS = {"google": "6.50.0", "archive": "2.7.1"}
+# The versions the mirror offers: inside the module's constraints (google and google-beta >= 6.50.0
+# < 8, archive >= 2.4 < 3, time >= 0.9 < 1), and the versions terraform/examples/production's lock
+# file pins.
+PROVIDERS = {"google": "6.50.0", "google-beta": "6.50.0", "archive": "2.7.1", "time": "0.13.1"}
 
 # The provider block's own arguments (not in the shared schema file): the ones google's provider
 # documents for its configuration, all optional.
@@ -72,8 +73,13 @@ class Terraform:
 
 
 def _schema(name: str) -> dict:
-    if name == "archive":
-        return json.loads((STANDIN / "archive-schema.json").read_text())
+    """The schema a stand-in serves: the cut of google's published schema, and for the other
+    providers the few types the module uses, written from their documentation."""
+    if name != "google":
+        schema = json.loads((STANDIN / f"{name}-schema.json").read_text())
+        if name == "google-beta":  # the same provider block as google's
+            schema["provider_block"] = GOOGLE_PROVIDER_BLOCK
+        return schema
     schema = json.loads(GOOGLE_SCHEMA.read_text())
     return {**schema, "provider_block": GOOGLE_PROVIDER_BLOCK}
 
@@ -130,11 +136,13 @@ def copy_tree(destination: Path) -> Path:
 
 
 def module_types() -> set[tuple[str, str]]:
-    """("resource" or "data", type) for every google type the Terraform code declares."""
+    """("resource" or "data", type) for every google type the Terraform code declares (the
+    google-beta-only types, served by their own stand-in, aside)."""
+    beta = json.loads((STANDIN / "google-beta-schema.json").read_text())
     found = set()
     for path in (REPO / "terraform").rglob("*.tf"):
         found |= set(re.findall(r'^\s*(resource|data)\s+"(google_\w+)"', path.read_text(), re.M))
-    return found
+    return {(kind, name) for kind, name in found if name not in beta[kind]}
 
 
 def schema_cut(full: dict) -> dict:
@@ -152,6 +160,8 @@ def render_cut(full: dict) -> str:
 
 
 if __name__ == "__main__":
-    source = Path(sys.argv[1]) if len(sys.argv) > 1 else FULL_GOOGLE_SCHEMA
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python tests/terraform/tfcli.py FULL_SCHEMA.json")
+    source = Path(sys.argv[1])
     GOOGLE_SCHEMA.write_text(render_cut(json.loads(source.read_text())))
     print(f"wrote {GOOGLE_SCHEMA}", file=sys.stderr)

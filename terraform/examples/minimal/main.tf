@@ -6,6 +6,11 @@ provider "google" {
   region  = var.region
 }
 
+provider "google-beta" {
+  project = var.project_id
+  region  = var.region
+}
+
 module "capi_relay" {
   source = "../.."
 
@@ -13,4 +18,5 @@ module "capi_relay" {
   region          = var.region
   pixel_id        = var.pixel_id
   test_event_code = var.test_event_code
+  webhook_sources = var.webhook_sources
 }

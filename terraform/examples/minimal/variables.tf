@@ -19,3 +19,9 @@ variable "test_event_code" {
   type        = string
   default     = ""
 }
+
+variable "webhook_sources" {
+  description = "Webhook senders whose signed requests ingest takes: any of shopify, stripe. Each gets its signing secret (terraform output next_steps says how to fill it) and its URL <ingest_url>/webhooks/<source>."
+  type        = list(string)
+  default     = []
+}

@@ -9,6 +9,11 @@ provider "google" {
   region  = var.region
 }
 
+provider "google-beta" {
+  project = var.project_id
+  region  = var.region
+}
+
 resource "google_monitoring_notification_channel" "email" {
   for_each = toset(var.alert_emails)
 

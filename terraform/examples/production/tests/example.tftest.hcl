@@ -16,6 +16,20 @@ mock_provider "archive" {
   override_during = plan
 }
 
+mock_provider "google-beta" {
+  override_during = plan
+
+  mock_resource "google_project_service_identity" {
+    defaults = {
+      email = "service-123456789012@gcp-sa-pubsub.iam.gserviceaccount.com"
+    }
+  }
+}
+
+mock_provider "time" {
+  override_during = plan
+}
+
 override_resource {
   target          = module.capi_relay.google_secret_manager_secret.pixel_token["222222222222"]
   override_during = plan
