@@ -8,27 +8,37 @@ PORT ?= 8080
 
 .PHONY: run test lint format emulator-setup bench clean lock
 
+# `make run` installs what the relay needs (requirements.txt and the package); `make test` adds the
+# test and tool dependencies (requirements-dev.txt: checkov, schemathesis, the SDKs...).
 # CAPI_PIP_LOCK=requirements-ci.lock (the Cloud Build test build): every package, the build
 # backend included, from the lock with its hash; nothing else is downloaded.
-$(BIN)/capi: requirements.txt requirements-dev.txt pyproject.toml
+RUN_DEPS := $(VENV)/.run-deps
+TEST_DEPS := $(VENV)/.test-deps
+
+$(RUN_DEPS): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 ifdef CAPI_PIP_LOCK
 	$(BIN)/pip install -q --require-hashes -r $(CAPI_PIP_LOCK)
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 else
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements-dev.txt -e .
+	$(BIN)/pip install -q -r requirements.txt -e .
 endif
 	touch $@
 
-run: $(BIN)/capi
+$(TEST_DEPS): $(RUN_DEPS) requirements-dev.txt
+ifndef CAPI_PIP_LOCK
+	$(BIN)/pip install -q -r requirements-dev.txt
+endif
+	touch $@
+
+run: $(RUN_DEPS)
 	$(BIN)/capi serve --port $(PORT)
 
-lint: $(BIN)/capi
+lint: $(TEST_DEPS)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: $(BIN)/capi
+format: $(TEST_DEPS)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 	terraform fmt -recursive terraform
@@ -56,10 +66,10 @@ endif
 test: lint $(TFVENV)/bin/python $(NODE_SDK)
 	$(BIN)/pytest
 
-emulator-setup: $(BIN)/capi
+emulator-setup: $(RUN_DEPS)
 	$(BIN)/capi emulator-setup
 
-bench: $(BIN)/capi
+bench: $(TEST_DEPS)
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_normalize.py
 	$(BIN)/python bench/load_e2e.py
@@ -67,12 +77,13 @@ bench: $(BIN)/capi
 clean:
 	rm -rf $(VENV) $(TFVENV) .pytest_cache .ruff_cache
 
-# Regenerate requirements-ci.lock (hashes of every test and tool dependency) after changing
-# requirements.txt or requirements-dev.txt.
+# Regenerate requirements-ci.lock and requirements-tf.lock (hashes of every test and tool
+# dependency) after changing requirements.txt, requirements-dev.txt or requirements-tf.txt. They
+# are compiled for the Python of the Cloud Build test image (Debian 13's 3.13), which
+# cloudbuild-test.yaml checks before it installs them; uv compiles for a Python other than its own.
 lock:
-	$(PYTHON) -m venv .piptools && .piptools/bin/pip install -q pip-tools
-	.piptools/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras \
-	  --no-emit-index-url --output-file requirements-ci.lock requirements-ci.in
-	.piptools/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras \
-	  --no-emit-index-url --output-file requirements-tf.lock requirements-tf.txt
-	sed -i '/^--find-links/d' requirements-ci.lock requirements-tf.lock
+	$(PYTHON) -m venv .piptools && .piptools/bin/pip install -q uv
+	.piptools/bin/uv pip compile -q --python-version 3.13 --python-platform x86_64-manylinux_2_28 \
+	  --generate-hashes --no-emit-index-url --strip-extras -o requirements-ci.lock requirements-ci.in
+	.piptools/bin/uv pip compile -q --python-version 3.13 --python-platform x86_64-manylinux_2_28 \
+	  --generate-hashes --no-emit-index-url --strip-extras -o requirements-tf.lock requirements-tf.txt

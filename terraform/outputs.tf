@@ -97,9 +97,8 @@ output "next_steps" {
 
 locals {
   ingest_uri = google_cloudfunctions2_function.ingest.service_config[0].uri
-  # Paths known at plan time (the ids are the same strings once created).
+  # Known at plan time (the subscription's id is the same string once created).
   dlq_subscription_path = "projects/${var.project_id}/subscriptions/${local.dlq_subscription_name}"
-  topic_path            = "projects/${var.project_id}/topics/${local.topic_name}"
 
   # Each step is a title and its commands; steps without commands (no webhook source, no extra
   # pixel) are left out and the rest numbered in order. The command lines are DEPLOY.md's, word for
@@ -158,7 +157,7 @@ locals {
     [{
       title = "Dead letters wait in ${local.dlq_subscription_path}. Once their cause is fixed, from the repository's root (drop --dry-run to move them):"
       lines = [
-        ".venv/bin/capi replay --subscription ${local.dlq_subscription_path} --topic ${local.topic_path} --dry-run",
+        ".venv/bin/capi replay --subscription \"projects/$PROJECT_ID/subscriptions/${local.dlq_subscription_name}\" --topic \"projects/$PROJECT_ID/topics/${local.topic_name}\" --dry-run",
       ]
     }],
   )

@@ -8,6 +8,8 @@ import json
 import re
 
 import pytest
+import tfcli
+from packaging.specifiers import SpecifierSet
 from tf_helpers import REPO
 
 yaml = pytest.importorskip("yaml")  # PyYAML comes with checkov (requirements-dev.txt)
@@ -148,3 +150,96 @@ def test_the_applied_configuration_exists_and_keeps_its_state_in_gcs(build):
     assert set(plan_vars) <= set(blocks)
     required = {n for n, body in blocks.items() if not re.search(r"^\s*default\s*=", body, re.M)}
     assert required <= set(plan_vars)
+
+
+# -- what the test build must provide, and what the deploy build must check (issue 23) ----------
+
+# How cloudbuild-test.yaml provides each tool the suite looks up: a Debian package it installs, the
+# image itself, or a step of its own. A tool the tests start looking up (shutil.which, tool_or_skip)
+# that is not in this table fails test_the_test_build_provides_every_tool_ci_requires.
+PROVIDED_BY = {
+    "gcloud": "image",  # google-cloud-cli:...-emulators: gcloud, the Pub/Sub emulator, Java
+    "terraform": "step:terraform-binary",
+    "node": "apt:nodejs",
+    "npm": "apt:npm",  # the Makefile's npm ci for Meta's Node SDK
+    "chromium": "apt:chromium",
+    "checkov": "lock",  # a Python package of requirements-ci.lock
+    "make": "apt:make",
+    "python3 -m venv": "apt:python3-venv",
+}
+LOOKUP = re.compile(r"""(?:shutil\.which|tool_or_skip)\(\s*["']([\w.-]+)["']""")
+
+
+def tools_the_suite_requires() -> set[str]:
+    found = set()
+    for path in (REPO / "tests").rglob("*.py"):
+        found |= set(LOOKUP.findall(path.read_text()))
+    found.discard("chromium-browser")  # the other name of chromium, looked up second
+    if "command -v npm" in (REPO / "Makefile").read_text():
+        found.add("npm")
+    return found | {"make", "python3 -m venv"}  # .ci/run calls make, make makes the venvs
+
+
+def test_the_test_build_provides_every_tool_ci_requires(test_build):
+    required = tools_the_suite_requires()
+    assert {"gcloud", "terraform", "node", "chromium", "npm"} <= required
+    unknown = required - set(PROVIDED_BY)
+    assert not unknown, f"say in PROVIDED_BY how cloudbuild-test.yaml provides {sorted(unknown)}"
+    script = args(test_build, "lint-and-test")
+    installed = set()
+    for line in re.findall(r"apt-get install ([^\n>]*)", script):
+        installed |= {w for w in line.split() if not w.startswith("-")}
+    lock = (REPO / "requirements-ci.lock").read_text()
+    for tool in required:
+        kind, _, what = PROVIDED_BY[tool].partition(":")
+        if kind == "apt":
+            assert what in installed, f"{tool}: cloudbuild-test.yaml does not install {what}"
+        elif kind == "step":
+            assert step(test_build, what), tool
+        elif kind == "lock":
+            assert re.search(rf"^{tool}==", lock, re.MULTILINE), tool
+        else:
+            assert "emulators@sha256:" in step(test_build, "lint-and-test")["name"], tool
+    # what .ci/run installs when it is missing, the build installs beforehand
+    ci_run = (REPO / ".ci" / "run").read_text()
+    for package in re.findall(r"apt-get install -y -q (\w+)", ci_run):
+        assert package in installed, package
+
+
+def test_the_lock_is_compiled_for_the_python_the_test_build_checks(test_build):
+    lock = (REPO / "requirements-ci.lock").read_text()
+    version = re.search(r"--python-version (3\.\d+)", lock.splitlines()[1])
+    assert version, "requirements-ci.lock names the Python it is compiled for (make lock)"
+    major, minor = version.group(1).split(".")
+    script = args(test_build, "lint-and-test")
+    assert f"sys.version_info[:2] != ({major}, {minor})" in script
+    assert script.index("sys.version_info") < script.index(".ci/run")
+    tf_lock = (REPO / "requirements-tf.lock").read_text()
+    assert f"--python-version {version.group(1)}" in tf_lock.splitlines()[1]
+    assert f"--python-version {version.group(1)}" in (REPO / "Makefile").read_text()
+
+
+def test_the_deploy_build_runs_from_its_trigger_for_its_own_commit_only(build):
+    check = args(build, "check-substitutions")
+    assert 'test -n "${TRIGGER_NAME}"' in check
+    assert 'test "${_COMMIT}" = "${COMMIT_SHA}"' in check
+    assert check.index("TRIGGER_NAME") < check.index("_STATE_BUCKET")
+    gate = args(build, "tests-passed")
+    assert "buildTriggerId:*" in gate  # a test build started by hand does not count
+
+
+def test_the_deploy_build_installs_only_the_locked_providers(build):
+    assert "-lockfile=readonly" in step(build, "terraform-init")["args"]
+    lock = (REPO / build["substitutions"]["_TF_DIR"] / ".terraform.lock.hcl").read_text()
+    locked = dict(re.findall(r'provider "registry\.terraform\.io/hashicorp/([\w-]+)" \{\s*version\s*=\s*"([^"]+)"', lock))
+    assert locked == tfcli.PROVIDERS  # the versions the offline checks validate against
+    versions = (REPO / build["substitutions"]["_TF_DIR"] / "versions.tf").read_text()
+    for name, version in locked.items():
+        constraint = re.search(rf'{re.escape(name)} = \{{\s*source\s*=\s*"hashicorp/{re.escape(name)}"\s*version\s*=\s*"([^"]+)"', versions)
+        assert constraint, name
+        assert version in SpecifierSet(constraint.group(1).replace(" ", "")), (name, version)
+        assert f'constraints = "{constraint.group(1)}"' in lock, name
+    for block in re.findall(r"hashes = \[(.*?)\]", lock, re.DOTALL):
+        hashes = re.findall(r'"(zh:[0-9a-f]{64})"', block)
+        assert len(hashes) >= 10, "a zh: hash per published platform"
+        assert len(hashes) == len(re.findall(r'"', block)) // 2

@@ -75,7 +75,8 @@ def test_deploy_guide_covers_the_path_to_events_manager():
         "X-API-Key",
         '"$INGEST_URL/events"',
         "Server-side Google Tag Manager",
-        "sendHttpRequest",
+        "sgtm/capi-relay-tag.tpl",
+        "scripts/deploy.sh",
         "Test events",
         "event_id",
         "cloudbuild.yaml",
@@ -85,3 +86,57 @@ def test_deploy_guide_covers_the_path_to_events_manager():
     for example in ("minimal", "production"):
         assert f"terraform/examples/{example}" in DEPLOY
         assert (TERRAFORM / "examples" / example).is_dir()
+
+
+def test_next_steps_prints_the_commands_of_the_deploy_guide_word_for_word():
+    """terraform output next_steps (its text for the default settings is
+    terraform/tests/next_steps.txt, which `terraform test` compares with the output) gives the
+    reader DEPLOY.md's own commands, with the same variable names: one story, two places."""
+    rendered = (TERRAFORM / "tests" / "next_steps.txt").read_text()
+    commands = [
+        line.strip()
+        for line in rendered.splitlines()
+        if line.startswith("     ") and not re.match(r"\s+(server-side GTM|your backend|Relay URL)", line)
+    ]
+    assert len(commands) >= 10
+    deploy_lines = {line.strip() for line in DEPLOY.splitlines()}
+    missing = [c for c in commands if c not in deploy_lines]
+    assert not missing, f"docs/DEPLOY.md lacks: {missing}"
+    assert "Purchase" in rendered and "PageView" not in rendered
+
+
+CITED = re.compile(
+    r"(?<![\w./-])((?:\.ci|bench|capi|docs|scripts|sgtm|terraform|tests)/[\w./-]*[\w/])"
+    r"|\]\(((?!https?:|#|mailto:)[^)#\s]+)"
+)
+DOCUMENTS = [
+    REPO / "README.md",
+    REPO / "openapi.yaml",
+    *sorted((REPO / "docs").glob("*.md")),
+    *sorted(TERRAFORM.rglob("README.md")),
+]
+
+
+def cited_paths(document):
+    text = document.read_text()
+    for match in CITED.finditer(text):
+        path = (match.group(1) or match.group(2)).split("::")[0].rstrip("./")
+        if not path or re.search(r"[<>{}*$]|\.\.\.", path):
+            continue  # a placeholder or a pattern, not a file
+        yield path, bool(match.group(2))
+
+
+def test_every_path_the_documents_cite_exists():
+    wrong = []
+    for document in DOCUMENTS:
+        for path, is_link in cited_paths(document):
+            candidates = [document.parent / path] if is_link else [REPO / path, document.parent / path]
+            if not any(c.exists() for c in candidates):
+                wrong.append(f"{document.relative_to(REPO)}: {path}")
+    assert not wrong, "cited but not in the repository:\n" + "\n".join(wrong)
+
+
+def test_the_path_check_finds_a_missing_file(tmp_path):
+    document = tmp_path / "GUIDE.md"
+    document.write_text("See `tests/terraform/test_gone.py::test_x` and [the guide](NOPE.md).")
+    assert list(cited_paths(document)) == [("tests/terraform/test_gone.py", False), ("NOPE.md", True)]
