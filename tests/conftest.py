@@ -7,6 +7,7 @@ clear message under CI=true and are skipped with that message otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
@@ -96,14 +97,35 @@ class PubSubEmulator:
         raise TimeoutError(f"the Pub/Sub emulator did not start within {timeout}s")
 
     def stop(self) -> None:
+        """Stop the emulator and return once its port refuses connections: gcloud exits before
+        the emulator's Java process, which may go on serving for a moment under load (a test
+        that stops the queue would then see its publishes succeed)."""
         if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            group = self.proc.pid
+            os.killpg(group, signal.SIGTERM)
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+                os.killpg(group, signal.SIGKILL)
                 self.proc.wait(10)
+            for signal_after in (signal.SIGKILL, None):  # 10 s, then SIGKILL and 10 s more
+                deadline = time.monotonic() + 10
+                while self._listening() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                if not self._listening():
+                    break
+                if signal_after is None:
+                    raise RuntimeError(f"port {self.port} still answers after the emulator stopped")
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(group, signal_after)
         self.proc = None
+
+    def _listening(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+        except OSError:
+            return False
+        return True
 
     def restart(self, timeout: float = 90.0) -> None:
         """Stop, then start again on the same port; returns once the new server says it started.

@@ -210,3 +210,22 @@ def test_the_zip_holds_what_the_functions_import_and_not_the_command_line(terraf
     )
     assert missing == [], "imported by the functions but not deployed"
     assert not any(m.startswith("capi.tools") for m in needed), "a function imports the CLI"
+
+
+def test_the_production_lock_file_is_read_and_its_versions_are_the_ones_installed(terraform, tmp_path):
+    """`terraform init -lockfile=readonly` (cloudbuild.yaml) with the committed lock file: every
+    provider is the locked version, and a lock naming a version that is not there stops init
+    (the registry's zip hashes cannot be checked offline: the mirror serves unpacked stand-ins)."""
+    copy = tfcli.copy_tree(tmp_path / "locked")
+    example = copy / "examples" / "production"
+    lock = (REPO / "terraform" / "examples" / "production" / ".terraform.lock.hcl").read_text()
+    (example / ".terraform.lock.hcl").write_text(lock)
+    result = terraform.run(example, "init", "-backend=false", "-input=false", "-no-color", "-lockfile=readonly")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in tfcli.PROVIDERS:
+        assert f"Reusing previous version of hashicorp/{name} from the dependency lock file" in result.stdout
+    shutil.rmtree(example / ".terraform")
+    (example / ".terraform.lock.hcl").write_text(lock.replace('version     = "0.13.1"', 'version     = "0.13.0"'))
+    stale = terraform.run(example, "init", "-backend=false", "-input=false", "-no-color", "-lockfile=readonly")
+    assert stale.returncode != 0
+    assert "0.13.0" in text(stale)
