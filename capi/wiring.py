@@ -11,14 +11,15 @@ from typing import TYPE_CHECKING, TextIO
 
 from capi import logs
 from capi.config import ConfigError, Settings, split_keys
+from capi.meta.contract import Contract
 from capi.queueing.messages import Publisher, PubSubPublisher
 from capi.secret_store import SecretReader
 
 if TYPE_CHECKING:
     from capi.forward.forwarder import Forwarder
     from capi.ingest.handler import Ingest
-    from capi.ingest.pixels import Routing
     from capi.ingest.webhooks import SourceRoutes
+    from capi.routing import Routing
 
 
 def require_token(settings: Settings) -> None:
@@ -63,7 +64,7 @@ def secret_values(
 
 
 def routing(settings: Settings, *, default_pixel: str | None = None) -> Routing:
-    from capi.ingest.pixels import load_routing
+    from capi.routing import load_routing
 
     pixel = settings.pixel_id if default_pixel is None else default_pixel
     return load_routing(settings.pixels_config, default_pixel=pixel)
@@ -108,7 +109,6 @@ def build_ingest(
     require_pixel: bool = True,
 ) -> Ingest:
     from capi.ingest.auth import ApiKeyAuth
-    from capi.ingest.consent import ConsentPolicy
     from capi.ingest.cors import CorsPolicy
     from capi.ingest.handler import Ingest
 
@@ -129,14 +129,10 @@ def build_ingest(
         ),
         pixel_id=pixel_id,
         test_event_code=settings.test_event_code,
-        default_country=settings.default_country,
-        date_order=settings.date_order,
+        contract=Contract.from_settings(settings),
         max_body_bytes=settings.max_body_bytes,
         cors=CorsPolicy(settings.cors_origins),
         routing=routing(settings, default_pixel=pixel_id),
-        consent=ConsentPolicy(
-            settings.consent_policy, frozenset(settings.ldu_states), settings.default_country
-        ),
         sources=build_sources(settings, reader),
     )
 
@@ -210,8 +206,7 @@ def build_forwarder(
         batcher=batcher,
         default_pixel=settings.pixel_id,
         test_event_code=settings.test_event_code,
-        default_country=settings.default_country,
-        date_order=settings.date_order,
+        contract=Contract.from_settings(settings),
         max_delivery_attempts=settings.max_delivery_attempts,
         dry_run=dry_run,
         dry_run_stream=dry_run_stream,

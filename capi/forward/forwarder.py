@@ -38,9 +38,9 @@ from capi.forward.batcher import Batcher
 from capi.forward.redact import Redactor
 from capi.forward.tokens import NoToken, TokenSource
 from capi.meta.answers import Outcome
+from capi.meta.contract import CONTRACT_VERSION, Contract
 from capi.meta.graph import GraphClient, GraphResult, build_payload
 from capi.meta.match import Match, assess
-from capi.meta.validate import check_and_prepare
 from capi.queueing.messages import Message, Publisher, PublishError, attribute_value
 from capi.secret_store import SecretError
 from capi.web import IncomingRequest, Reply, error_reply
@@ -218,6 +218,7 @@ class Forwarder:
         test_event_code: str = "",
         default_country: str = "",
         date_order: str = "",
+        contract: Contract | None = None,
         max_delivery_attempts: int = 0,
         dry_run: bool = False,
         dry_run_stream: TextIO | None = None,
@@ -230,8 +231,9 @@ class Forwarder:
         self.batcher = batcher  # None: one Graph request per push
         self.default_pixel = default_pixel
         self.test_event_code = test_event_code
-        self.default_country = default_country
-        self.date_order = date_order
+        # the same checks and hashes as every door (capi.wiring builds it from the settings;
+        # tests may give its parts)
+        self.contract = contract or Contract(default_country, date_order)
         self.max_delivery_attempts = max_delivery_attempts
         self.dry_run = dry_run  # print payloads instead of sending (capi serve without a token)
         self.dry_run_stream = dry_run_stream
@@ -322,12 +324,8 @@ class Forwarder:
         test_code: str,
     ) -> tuple[Decision, bool]:
         """The decision for one delivery, and whether Meta confirmed it."""
-        prepared, errors, _ = check_and_prepare(
-            event,
-            now=self.clock(),
-            default_country=self.default_country,
-            date_order=self.date_order,
-        )
+        shaped = delivery.message.attributes.get("contract") == CONTRACT_VERSION
+        prepared, errors, _ = self.contract.recheck(event, now=self.clock(), shaped=shaped)
         if errors:
             text = "; ".join(f"{p.path}: {p.message}" for p in errors)
             reason = DeadLetterReason("invalid", text, extra={"error_paths": _paths(errors)})

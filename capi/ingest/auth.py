@@ -6,7 +6,7 @@ Keys come from `CAPI_API_KEYS` (comma-separated) or the Secret Manager version n
 put old and new key in the secret, move the callers, then remove the old one).
 
 A key may be given a name, `agency-a=key1,agency-b=key2`: the name (never the key) is what the
-pixel routing configuration (capi.ingest.pixels) refers to and what logs show. A plain key has the
+pixel routing configuration (capi.routing) refers to and what logs show. A plain key has the
 empty name and keeps working as before. A name is a letter followed by up to 63 letters, digits,
 `_`, `.` or `-`; an entry whose part before the first `=` is not such a name, or whose part after
 it is empty or starts with `=` (base64 padding: `abc==`), is a plain key.

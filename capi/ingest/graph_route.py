@@ -28,18 +28,16 @@ import io
 import re
 import secrets
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
 from capi.ingest.auth import AuthResult
-from capi.ingest.pixels import RoutingError
+from capi.ingest.intake import Gate
 from capi.meta import rules
 from capi.meta.body import BodyError, events_from_value, is_json_content_type, parse_json
+from capi.routing import RoutingError
 from capi.secret_store import SecretError
 from capi.web import IncomingRequest, Reply
-
-if TYPE_CHECKING:
-    from capi.ingest.handler import Ingest
 
 GRAPH_PATH = re.compile(r"/(v(\d{1,3})\.(\d{1,2}))/([^/]{1,64})/events/?")
 MAX_MESSAGES = 50  # warnings returned in `messages`; the log line has the counts
@@ -81,7 +79,7 @@ def graph_error(
 class GraphRoute:
     """The Graph-compatible door of an Ingest. Stateless; one instance serves every request."""
 
-    def handle(self, ingest: Ingest, request: IncomingRequest, match: re.Match[str]) -> Reply:
+    def handle(self, gate: Gate, request: IncomingRequest, match: re.Match[str]) -> Reply:
         trace = request_id()
         version, major, minor, pixel = match.group(1), match.group(2), match.group(3), match[4]
         if request.method != "POST":
@@ -102,10 +100,10 @@ class GraphRoute:
                 2635,
                 trace,
             )
-        if request.too_large or len(request.body) > ingest.max_body_bytes:
+        if request.too_large or len(request.body) > gate.max_body_bytes:
             return graph_error(
                 413,
-                f"(#100) The request body is larger than {ingest.max_body_bytes} bytes; send fewer "
+                f"(#100) The request body is larger than {gate.max_body_bytes} bytes; send fewer "
                 "events per request.",
                 100,
                 trace,
@@ -115,20 +113,22 @@ class GraphRoute:
         # (Meta's SDKs send it there) needs the body read first, and that read is bounded.
         early = _credentials_outside_body(request)
         if early is not None:
-            denied, key_name = _authenticate(ingest, request, early, trace)
+            denied, key_name = _authenticate(gate, request, early, trace)
             if denied is not None:
                 return denied
         try:
-            fields = _fields(request, ingest.max_body_bytes)
+            fields = _fields(request, gate.max_body_bytes)
         except BodyError as exc:
             status = 413 if exc.status == 413 else 400
             return graph_error(status, f"(#100) {exc.message}", 100, trace, title="Invalid body")
         if early is None:
-            denied, key_name = _authenticate(ingest, request, fields, trace)
+            denied, key_name = _authenticate(gate, request, fields, trace)
             if denied is not None:
                 return denied
         try:
-            pixels = ingest.routing.resolve(key_name=key_name, route="/graph", requested=[pixel])
+            pixels = gate.intake.routing.resolve(
+                key_name=key_name, route="/graph", requested=[pixel]
+            )
         except RoutingError:
             return graph_error(
                 400,
@@ -145,7 +145,7 @@ class GraphRoute:
             batch = events_from_value(_graph_value(fields))
         except BodyError as exc:
             return graph_error(400, f"(#100) {exc.message}", 100, trace, title="Invalid parameter")
-        reply = ingest.accept(
+        reply = gate.intake.accept(
             batch, source="graph", pixel_id=pixels[0], key_name=key_name, all_or_nothing=True
         )
         return _graph_reply(reply, trace, len(batch.events))
@@ -241,7 +241,7 @@ def _fields(request: IncomingRequest, max_bytes: int) -> dict[str, Any]:
 
 
 def _authenticate(
-    ingest: Ingest, request: IncomingRequest, fields: Mapping[str, Any], trace: str
+    gate: Gate, request: IncomingRequest, fields: Mapping[str, Any], trace: str
 ) -> tuple[Reply | None, str]:
     token = fields.get("access_token")
     token = token.strip() if isinstance(token, str) else ""
@@ -250,7 +250,7 @@ def _authenticate(
         token = value.strip()
     headers: Mapping[str, str] = {"X-API-Key": token} if token else request.headers
     try:
-        result, name = ingest.auth.identify(headers)
+        result, name = gate.auth.identify(headers)
     except SecretError:
         return graph_error(
             503,

@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from capi import logs
+from capi.ingest.intake import Gate
 from capi.meta.body import Batch, BodyError, is_json_content_type, parse_json
 from capi.meta.problems import Problem
 from capi.secret_store import SecretError
@@ -45,9 +46,6 @@ from capi.sources.signatures import (
     verify_stripe,
 )
 from capi.web import IncomingRequest, Reply, error_reply, error_reply_for
-
-if TYPE_CHECKING:
-    from capi.ingest.handler import Ingest
 
 SecretsFn = Callable[[], tuple[str, ...]]
 MAX_QUERY_VALUE = 128
@@ -77,7 +75,7 @@ class SourceRoutes:
         self.mapping_secrets = dict(mapping_secrets or {})
         self.clock = clock
 
-    def handle(self, ingest: Ingest, request: IncomingRequest) -> Reply:
+    def handle(self, gate: Gate, request: IncomingRequest) -> Reply:
         is_sgtm = request.path == "/sgtm"
         name = "" if is_sgtm else request.path.removeprefix("/webhooks/")
         if not is_sgtm and name not in ("shopify", "stripe") and name not in self.mappings:
@@ -94,23 +92,23 @@ class SourceRoutes:
                 {"Allow": "POST"},
             )
         if is_sgtm:
-            return self.sgtm(ingest, request)
-        too_large = _too_large(ingest, request)  # a signature cannot be checked on a cut body
+            return self.sgtm(gate, request)
+        too_large = _too_large(gate, request)  # a signature cannot be checked on a cut body
         if too_large is not None:
             return too_large
         if name == "shopify":
-            return self.shopify(ingest, request)
+            return self.shopify(gate, request)
         if name == "stripe":
-            return self.stripe(ingest, request)
-        return self.generic(ingest, request, self.mappings[name])
+            return self.stripe(gate, request)
+        return self.generic(gate, request, self.mappings[name])
 
     # -- sGTM ------------------------------------------------------------------------------------
 
-    def sgtm(self, ingest: Ingest, request: IncomingRequest) -> Reply:
-        denied, key_name = ingest.authenticate_key(request)
+    def sgtm(self, gate: Gate, request: IncomingRequest) -> Reply:
+        denied, key_name = gate.authenticate(request)
         if denied is not None:
             return denied
-        too_large = _too_large(ingest, request)
+        too_large = _too_large(gate, request)
         if too_large is not None:
             return too_large
         if not is_json_content_type(request.content_type):
@@ -119,11 +117,11 @@ class SourceRoutes:
             batch = sgtm.adapt(_parse(request.body))
         except BodyError as exc:
             return error_reply_for(exc)
-        return ingest.accept(batch, source="sgtm", key_name=key_name, route="/sgtm")
+        return gate.intake.accept(batch, source="sgtm", key_name=key_name, route="/sgtm")
 
     # -- Shopify ---------------------------------------------------------------------------------
 
-    def shopify(self, ingest: Ingest, request: IncomingRequest) -> Reply:
+    def shopify(self, gate: Gate, request: IncomingRequest) -> Reply:
         topic = header_value(request.headers, "X-Shopify-Topic").strip().lower()
         secrets, problem = _read_secrets(
             self.shopify_secrets,
@@ -155,10 +153,10 @@ class SourceRoutes:
             "shopify",
             request.body,
             webhook_id,
-            lambda: self._shopify_events(ingest, request, topic),
+            lambda: self._shopify_events(gate, request, topic),
         )
 
-    def _shopify_events(self, ingest: Ingest, request: IncomingRequest, topic: str) -> Reply:
+    def _shopify_events(self, gate: Gate, request: IncomingRequest, topic: str) -> Reply:
         notes: list[Problem] = []
         try:
             events = shopify.adapt(
@@ -177,7 +175,7 @@ class SourceRoutes:
         except ValueError as exc:
             return error_reply(400, "invalid_body", str(exc))
         batch = Batch(events, notes={0: notes} if notes else {})
-        reply = ingest.accept(batch, source="shopify", route="/webhooks/shopify")
+        reply = gate.intake.accept(batch, source="shopify", route="/webhooks/shopify")
         return _settled("shopify", reply)
 
     def _once(
@@ -201,7 +199,7 @@ class SourceRoutes:
 
     # -- Stripe ----------------------------------------------------------------------------------
 
-    def stripe(self, ingest: Ingest, request: IncomingRequest) -> Reply:
+    def stripe(self, gate: Gate, request: IncomingRequest) -> Reply:
         secrets, problem = _read_secrets(
             self.stripe_secrets,
             "set CAPI_STRIPE_WEBHOOK_SECRET or CAPI_STRIPE_WEBHOOK_SECRET_SECRET",
@@ -221,35 +219,35 @@ class SourceRoutes:
         unsigned = _unsigned_routing(request)
         if unsigned is not None:
             return unsigned
-        return self._once("stripe", request.body, "", lambda: self._stripe_events(ingest, request))
+        return self._once("stripe", request.body, "", lambda: self._stripe_events(gate, request))
 
-    def _stripe_events(self, ingest: Ingest, request: IncomingRequest) -> Reply:
+    def _stripe_events(self, gate: Gate, request: IncomingRequest) -> Reply:
         event_type = ""
         try:
             body = _parse(request.body)
             if isinstance(body, dict):
                 event_type = str(body.get("type") or "")[:100]
-            events = stripe.adapt(body, allow_test_mode=bool(ingest.test_event_code))
+            events = stripe.adapt(body, allow_test_mode=bool(gate.intake.test_event_code))
         except BodyError as exc:
             return error_reply_for(exc)
         except Ignored as exc:
             return _ignored("stripe", exc.reason, type=event_type)
         except ValueError as exc:
             return error_reply(400, "invalid_body", str(exc))
-        reply = ingest.accept(Batch(events), source="stripe", route="/webhooks/stripe")
+        reply = gate.intake.accept(Batch(events), source="stripe", route="/webhooks/stripe")
         return _settled("stripe", reply)
 
     # -- generic ---------------------------------------------------------------------------------
 
     def generic(
-        self, ingest: Ingest, request: IncomingRequest, mapping: generic.WebhookMapping
+        self, gate: Gate, request: IncomingRequest, mapping: generic.WebhookMapping
     ) -> Reply:
         source = f"webhook:{mapping.name}"
         if mapping.verify is None:
-            denied, key_name = ingest.authenticate_key(request)
+            denied, key_name = gate.authenticate(request)
             if denied is not None:
                 return denied
-            return self._generic_events(ingest, request, mapping, key_name)
+            return self._generic_events(gate, request, mapping, key_name)
         env = mapping.verify.secret_env
         hint = f"set {env} or {env}_SECRET" if env else f"check {mapping.verify.secret}"
         secrets, problem = _read_secrets(
@@ -270,12 +268,12 @@ class SourceRoutes:
         if unsigned is not None:
             return unsigned
         return self._once(
-            source, request.body, "", lambda: self._generic_events(ingest, request, mapping, "")
+            source, request.body, "", lambda: self._generic_events(gate, request, mapping, "")
         )
 
     def _generic_events(
         self,
-        ingest: Ingest,
+        gate: Gate,
         request: IncomingRequest,
         mapping: generic.WebhookMapping,
         key_name: str,
@@ -297,15 +295,15 @@ class SourceRoutes:
         if isinstance(batch, Reply):
             return batch
         batch.notes = notes
-        return ingest.accept(
+        return gate.intake.accept(
             batch, source=source, key_name=key_name, route=f"/webhooks/{mapping.name}"
         )
 
 
-def _too_large(ingest: Ingest, request: IncomingRequest) -> Reply | None:
-    if request.too_large or len(request.body) > ingest.max_body_bytes:
+def _too_large(gate: Gate, request: IncomingRequest) -> Reply | None:
+    if request.too_large or len(request.body) > gate.max_body_bytes:
         return error_reply(
-            413, "body_too_large", f"the body is larger than {ingest.max_body_bytes} bytes"
+            413, "body_too_large", f"the body is larger than {gate.max_body_bytes} bytes"
         )
     return None
 

@@ -1,19 +1,37 @@
-"""One caller event through the relay's checks: enrich, then validate (the same rules everywhere).
+"""One caller event through the relay's checks, the same at every door.
 
-Used by ingest, `capi serve`, `capi validate` and `capi normalize`, so what the CLI says about a
-file is exactly what ingest would answer for it.
+`Contract` is the settings-free core that every door holds, built once from `Settings`
+(`Contract.from_settings`): consent, then tokens dropped, enrich, validate, prepare (normalize and
+hash) and match. Ingest's routes (through capi.ingest.intake), `capi serve`'s live page, `capi
+validate`, `normalize`, `send` and `audit` all call the one built from the same settings, so no
+door can hash an event differently (tests/unit/test_door_parity.py).
+
+The forwarder calls `Contract.recheck`: what ingest checked cannot change in the queue, so a
+message that ingest shaped (it carries the `contract` attribute, CONTRACT_VERSION) is only
+checked again for what depends on the clock (event_time's age), then normalized and hashed. A
+message without it (published by something else) gets the whole check.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from capi.meta.body import drop_tokens
+from capi.meta.consent import ConsentPolicy
 from capi.meta.enrich import enrich
 from capi.meta.match import Match, assess
+from capi.meta.prepare import prepare_event
 from capi.meta.problems import Problem
-from capi.meta.validate import check_and_prepare
+from capi.meta.validate import check_and_prepare, check_event_time
+
+if TYPE_CHECKING:
+    from capi.config import Settings
+
+# Set by ingest on every queue message (the `contract` attribute): the checks of this version ran
+# on the event before it was queued. Raise it when a check is added that the forwarder must run
+# on events queued by an older ingest.
+CONTRACT_VERSION = "1"
 
 
 @dataclass
@@ -61,6 +79,62 @@ class EventResult:
             result["match_keys"] = list(self.match.keys)
             result["match"] = self.match.as_dict()
         return result
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What shapes an event, the same at every door: the settings that change hashes
+    (default country, date order) and the consent policy."""
+
+    default_country: str = ""
+    date_order: str = ""
+    consent: ConsentPolicy = field(default_factory=ConsentPolicy)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Contract:
+        return cls(
+            default_country=settings.default_country,
+            date_order=settings.date_order,
+            consent=ConsentPolicy(
+                settings.consent_policy, frozenset(settings.ldu_states), settings.default_country
+            ),
+        )
+
+    def check(
+        self, raw: Any, index: int, *, now: float, body: dict[str, Any] | None = None
+    ) -> EventResult:
+        """One event as a caller sent it: consent (with the request's body-level fields in
+        `body`), then check_event's steps. A valid event that consent drops is reported as
+        dropped, not queued."""
+        decision = self.consent.decide(raw, body)
+        result = check_event(
+            decision.event,
+            index,
+            now=now,
+            default_country=self.default_country,
+            date_order=self.date_order,
+        )
+        if decision.dropped and not result.errors:
+            result.dropped = decision.dropped
+        return result
+
+    def recheck(
+        self, event: Any, *, now: float, shaped: bool
+    ) -> tuple[dict[str, Any] | None, list[Problem], list[Problem]]:
+        """The forwarder's check of a queued event, and the Meta-ready event:
+        `(prepared, errors, warnings)`. `shaped`: ingest checked it with this contract version,
+        so only its age is checked again; otherwise the whole check runs."""
+        if not shaped or not isinstance(event, dict):
+            return check_and_prepare(
+                event, now=now, default_country=self.default_country, date_order=self.date_order
+            )
+        errors: list[Problem] = []
+        warnings: list[Problem] = []
+        check_event_time(event, now, errors, warnings)
+        prepared, problems = prepare_event(
+            event, default_country=self.default_country, date_order=self.date_order
+        )
+        return prepared, errors, warnings + problems
 
 
 def check_event(

@@ -22,7 +22,7 @@ from capi.meta.prepare import event_time_seconds, prepare_event
 from capi.meta.problems import Problem
 from capi.values import has_non_finite
 
-__all__ = ["check_and_prepare"]
+__all__ = ["check_and_prepare", "check_event_time"]
 
 _SOURCES = ", ".join(sorted(rules.ACTION_SOURCES))
 _STANDARD_BY_LOWER = {name.lower(): name for name in rules.STANDARD_EVENTS}
@@ -91,6 +91,15 @@ def _check_action_source(event: dict, errors: list[Problem]) -> str:
         )
         return ""
     return source
+
+
+def check_event_time(
+    event: dict, now: float, errors: list[Problem], warnings: list[Problem]
+) -> None:
+    """event_time's rules, its age included: what the forwarder checks again on an event that
+    ingest checked, since the age is the one thing that changes while it waits in the queue."""
+    source = event.get("action_source")
+    _check_event_time(event, source if isinstance(source, str) else "", now, errors, warnings)
 
 
 def _check_event_time(

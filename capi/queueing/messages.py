@@ -67,9 +67,16 @@ def fits_one_publish(messages: Sequence[Message], size: int | None = None) -> bo
 
 
 def event_message(
-    event: dict[str, Any], *, pixel_id: str, test_event_code: str = "", source: str = ""
+    event: dict[str, Any],
+    *,
+    pixel_id: str,
+    test_event_code: str = "",
+    source: str = "",
+    contract: str = "",
 ) -> Message:
-    """The queue message for one validated event."""
+    """The queue message for one validated event. `contract`: the version of the checks the
+    event passed (capi.meta.contract.CONTRACT_VERSION): the forwarder then checks again only
+    what the wait in the queue can change."""
     attributes = {
         "pixel_id": attribute_value(pixel_id),
         "event_name": attribute_value(event.get("event_name")),
@@ -79,6 +86,8 @@ def event_message(
         attributes["test_event_code"] = attribute_value(test_event_code)
     if source:
         attributes["source"] = attribute_value(source)
+    if contract:
+        attributes["contract"] = contract
     data = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return Message(data, attributes)
 

@@ -31,7 +31,7 @@ Mapping (docs/SOURCES.md has the table):
 - `page_location` -> event_source_url (its fbclid becomes fbc in enrich), `page_referrer` ->
   referrer_url; action_source `website`.
 - consent signals `x-ga-gcs`, `x-ga-gcd`, `consent_state` (and the wrapper's `consent`) are
-  carried to capi.ingest.consent, which strips them.
+  carried to capi.meta.consent, which strips them.
 """
 
 from __future__ import annotations

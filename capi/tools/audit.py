@@ -33,7 +33,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from capi.meta.contract import check_event
+from capi.meta.contract import Contract
 from capi.meta.match import GRADES, KEY_ORDER
 from capi.tools.eventfile import parse_events
 
@@ -198,8 +198,8 @@ def failures_of(record: Record) -> list[str]:
 # -- reading ------------------------------------------------------------------------------------
 
 
-def record_from_event(value: Any, index: int, now: float) -> Record:
-    result = check_event(value, index, now=now)
+def record_from_event(value: Any, index: int, now: float, contract: Contract) -> Record:
+    result = contract.check(value, index, now=now)
     event = result.event if isinstance(result.event, dict) else {}
     match = result.match
     return Record(
@@ -269,13 +269,15 @@ def record_from_log(line: dict[str, Any]) -> Record:
     )
 
 
-def record_from_dead_letter(value: dict[str, Any], index: int, now: float) -> Record:
+def record_from_dead_letter(
+    value: dict[str, Any], index: int, now: float, contract: Contract
+) -> Record:
     attributes = value.get("attributes") or {}
     try:
         event = json.loads(base64.b64decode(value["data"], validate=True))
     except (ValueError, binascii.Error, RecursionError):
         event = None
-    record = record_from_event(event, index, now)
+    record = record_from_event(event, index, now, contract)
     record.status = "dead_lettered"
     reason = _text(attributes.get("dlq_reason")) or "unknown"
     code = _text(attributes.get("error_code"))
@@ -283,9 +285,11 @@ def record_from_dead_letter(value: dict[str, Any], index: int, now: float) -> Re
     return record
 
 
-def classify(value: Any, index: int, now: float) -> Record | None:
+def classify(value: Any, index: int, now: float, contract: Contract | None = None) -> Record | None:
     """The record for one parsed JSON value of any input kind; None for a log line of no interest
-    (another message of the relay's logs)."""
+    (another message of the relay's logs). `contract`: ingest's checks with the same settings
+    (CAPI_DEFAULT_COUNTRY, CAPI_DATE_ORDER, the consent policy)."""
+    contract = contract or Contract()
     if isinstance(value, dict):
         payload = value.get("jsonPayload") if isinstance(value.get("jsonPayload"), dict) else None
         line = payload if payload is not None else value
@@ -294,10 +298,10 @@ def classify(value: Any, index: int, now: float) -> Record | None:
         if payload is not None or ("severity" in value and "message" in value):
             return None  # some other log line
         if isinstance(value.get("data"), str) and isinstance(value.get("attributes"), dict):
-            return record_from_dead_letter(value, index, now)
+            return record_from_dead_letter(value, index, now, contract)
         if "event" in value and "errors" in value and "event_name" not in value:
             value = value["event"]  # a line of `capi send`'s rejected file
-    return record_from_event(value, index, now)
+    return record_from_event(value, index, now, contract)
 
 
 def _loads(text: str) -> Any:
@@ -362,10 +366,17 @@ def _expanded(value: Any) -> Iterator[tuple[Any, str]]:
         yield value, ""
 
 
-def add_entry(result: Audit, value: Any, index: int, now: float, where: str) -> None:
+def add_entry(
+    result: Audit,
+    value: Any,
+    index: int,
+    now: float,
+    where: str,
+    contract: Contract | None = None,
+) -> None:
     """One entry into the audit; an entry that cannot be read is named, never a traceback."""
     try:
-        record = classify(value, index, now)
+        record = classify(value, index, now, contract)
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
         result.skip(where, f"not readable as an event, a dead letter or a log line ({exc})")
         return
@@ -399,7 +410,13 @@ def _progress(path: str, enabled: bool) -> Any:
     )
 
 
-def audit_files(paths: Iterable[str], *, now: float | None = None, progress: bool = False) -> Audit:
+def audit_files(
+    paths: Iterable[str],
+    *,
+    now: float | None = None,
+    progress: bool = False,
+    contract: Contract | None = None,
+) -> Audit:
     """The audit of every entry of the given files (`-` for stdin)."""
     now = time.time() if now is None else now
     result = Audit()
@@ -416,7 +433,7 @@ def audit_files(paths: Iterable[str], *, now: float | None = None, progress: boo
                 if error:
                     result.skip(f"{name} line {lineno}", error)
                     continue
-                add_entry(result, value, index, now, f"{name} line {lineno}")
+                add_entry(result, value, index, now, f"{name} line {lineno}", contract)
         finally:
             bar.close()
             if stream is not sys.stdin:
@@ -424,12 +441,14 @@ def audit_files(paths: Iterable[str], *, now: float | None = None, progress: boo
     return result
 
 
-def audit_values(values: Iterable[Any], *, now: float | None = None) -> Audit:
+def audit_values(
+    values: Iterable[Any], *, now: float | None = None, contract: Contract | None = None
+) -> Audit:
     """The audit of already-read values (dead letters pulled from Pub/Sub, tests)."""
     now = time.time() if now is None else now
     result = Audit()
     for index, value in enumerate(values):
-        add_entry(result, value, index, now, f"entry {index + 1}")
+        add_entry(result, value, index, now, f"entry {index + 1}", contract)
     return result
 
 

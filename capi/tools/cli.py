@@ -17,7 +17,7 @@ from capi.config import ConfigError, Settings
 from capi.tools.jsonout import json_line
 
 if TYPE_CHECKING:
-    from capi.meta.contract import EventResult
+    from capi.meta.contract import Contract, EventResult
     from capi.tools.eventfile import FileEvent
     from capi.tools.parallel import Outcomes
     from capi.tools.replay import ReplayReport
@@ -43,6 +43,13 @@ def _events(path: str) -> Iterator[FileEvent]:
         raise SystemExit(f"capi: {path} is not UTF-8 text") from None
 
 
+def _contract() -> Contract:
+    """The checks every door of the relay runs, with the same settings as ingest (CAPI_*)."""
+    from capi.meta.contract import Contract
+
+    return Contract.from_settings(_settings())
+
+
 def _where(index: int, line: int | None) -> str:
     return f"event {index}" + (f" (line {line})" if line else "")
 
@@ -52,10 +59,10 @@ def _checked(args: argparse.Namespace) -> Iterator[tuple[FileEvent, EventResult 
     a time: JSON Lines are streamed with flat memory (capi.tools.eventfile.iter_events)."""
     from capi.tools.parallel import checked
 
-    settings = _settings()
+    contract = _contract()
     now = time.time()
     for item in _events(args.file):
-        yield item, checked(item, now, settings.default_country, settings.date_order)
+        yield item, checked(item, now, contract)
 
 
 class _Blocks:
@@ -156,12 +163,9 @@ def _per_event(
         for item, result in _checked(args):
             yield one(item, result)
         return
-    settings = _settings()
+    contract = _contract()
     now = time.time()
-    tasks = (
-        (data, now, settings.default_country, settings.date_order)
-        for data in parallel.blocks(args.file)
-    )
+    tasks = ((data, now, contract) for data in parallel.blocks(args.file))
     events = lines = 0  # in the blocks before this one
     try:
         for line_count, outcomes in parallel.ordered_map(block, tasks, jobs):
@@ -210,22 +214,26 @@ def cmd_send(args: argparse.Namespace) -> int:
     from capi.wiring import secret_reader
 
     settings = _settings()
-    pixel = args.pixel or settings.pixel_id
+    pixel = args.pixel or settings.pixel_id or ("dry-run" if args.dry_run else "")
     if not pixel:
         print("capi send: no pixel: pass --pixel or set CAPI_PIXEL_ID", file=sys.stderr)
         return 2
-    tokens = TokenSource(
-        token=settings.access_token,
-        secret_name=settings.access_token_secret,
-        reader=secret_reader(settings) if settings.access_token_secret else None,
-    )
-    try:
-        token = tokens.get(pixel)
-    except (NoToken, SecretError) as exc:
-        print(
-            f"capi send: {exc}; set CAPI_ACCESS_TOKEN or CAPI_ACCESS_TOKEN_SECRET", file=sys.stderr
+    token = ""
+    if not args.dry_run:
+        tokens = TokenSource(
+            token=settings.access_token,
+            secret_name=settings.access_token_secret,
+            reader=secret_reader(settings) if settings.access_token_secret else None,
         )
-        return 2
+        try:
+            token = tokens.get(pixel)
+        except (NoToken, SecretError) as exc:
+            print(
+                f"capi send: {exc}; set CAPI_ACCESS_TOKEN or CAPI_ACCESS_TOKEN_SECRET (or try "
+                "--dry-run)",
+                file=sys.stderr,
+            )
+            return 2
 
     def inputs() -> Iterator[InputEvent]:
         for item in _events(args.file):
@@ -234,7 +242,7 @@ def cmd_send(args: argparse.Namespace) -> int:
 
     state_path = args.state or (None if args.file == "-" else f"{args.file}.send-state.json")
     state = None
-    if state_path:
+    if state_path and not args.dry_run:  # a dry run sends nothing, so it records nothing
         state = StateFile(Path(state_path), os.path.abspath(args.file), _file_digest(args.file))
         if not args.restart:
             state.load()
@@ -272,6 +280,8 @@ def cmd_send(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             rejected_out=rejected_out,
             progress=print_progress(sys.stderr),
+            contract=_contract(),
+            dry_run=sys.stdout if args.dry_run else None,
         )
 
         if state is not None:
@@ -293,8 +303,16 @@ def cmd_send(args: argparse.Namespace) -> int:
             if os.path.getsize(rejected_path) == 0:
                 os.remove(rejected_path)
     where = f" (written to {rejected_path})" if report.rejected else ""
+    dropped = f", {report.dropped} dropped by the consent policy" if report.dropped else ""
+    if args.dry_run:
+        print(
+            f"\ncapi send: DRY RUN: {report.printed} events in {report.requests} requests printed "
+            f"(NOTHING sent to Meta), {report.rejected} rejected{where}{dropped}",
+            file=sys.stderr,
+        )
+        return 1 if report.rejected else 0
     print(
-        f"\ncapi send: {report.delivered} delivered, {report.rejected} rejected{where}, "
+        f"\ncapi send: {report.delivered} delivered, {report.rejected} rejected{where}{dropped}, "
         f"{report.requests} requests",
         file=sys.stderr,
     )
@@ -388,14 +406,17 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if not args.files and not args.dlq_subscription:
         print("give event or log files, - for stdin, or --dlq-subscription", file=sys.stderr)
         return 2
-    result = audit.audit_files(args.files, progress=not args.no_progress and sys.stderr.isatty())
+    contract = _contract()
+    result = audit.audit_files(
+        args.files, progress=not args.no_progress and sys.stderr.isatty(), contract=contract
+    )
     if args.dlq_subscription:
         from google.cloud import pubsub_v1
 
         subscriber = pubsub_v1.SubscriberClient()
         letters = audit.pull_dead_letters(subscriber, args.dlq_subscription, limit=args.limit)
         for i, letter in enumerate(letters):
-            audit.add_entry(result, letter, i, time.time(), f"dead letter {i + 1}")
+            audit.add_entry(result, letter, i, time.time(), f"dead letter {i + 1}", contract)
     for problem in result.problems:
         print(f"capi audit: skipped {problem}", file=sys.stderr)
     if result.unreadable > len(result.problems):
@@ -519,6 +540,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", default="", help="resume file (default FILE.send-state.json)")
     p.add_argument(
         "--restart", action="store_true", help="forget the resume file: send every event again"
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print each request as JSON (what would be POSTed, without the token) and send "
+        "nothing: no token needed, no resume file written",
     )
     p.add_argument(
         "--test-event-code",

@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from capi.meta.contract import EventResult, check_event
+from capi.meta.contract import Contract, EventResult
 from capi.tools.eventfile import FileEvent, json_lines
 from capi.tools.jsonout import compact_line
 
@@ -89,7 +89,7 @@ def _per_block(
 Normalized = tuple[int, int | None, str | None, list[str]]
 
 
-def normalize_block(task: tuple[bytes, float, str, str]) -> Outcomes:
+def normalize_block(task: tuple[bytes, float, Contract]) -> Outcomes:
     """What `capi normalize` writes for one block of the file (in a worker process)."""
     block, *checks = task
     return _per_block(block, normalized, *checks)
@@ -100,7 +100,7 @@ def normalize_block(task: tuple[bytes, float, str, str]) -> Outcomes:
 Validated = tuple[int, int | None, dict[str, Any]]
 
 
-def validate_block(task: tuple[bytes, float, str, str]) -> Outcomes:
+def validate_block(task: tuple[bytes, float, Contract]) -> Outcomes:
     """What `capi validate` reports for one block of the file (in a worker process)."""
     block, *checks = task
     return _per_block(block, validated, *checks)
@@ -116,15 +116,12 @@ def validated(item: FileEvent, result: EventResult | None) -> Validated:
     return item.index, item.line, record
 
 
-def checked(
-    item: FileEvent, now: float, default_country: str, date_order: str
-) -> EventResult | None:
-    """Ingest's verdict on one event of a file (None when it could not be read as JSON)."""
+def checked(item: FileEvent, now: float, contract: Contract) -> EventResult | None:
+    """Ingest's verdict on one event of a file (None when it could not be read as JSON), by
+    the contract built from the same settings as ingest's."""
     if item.error:
         return None
-    return check_event(
-        item.value, item.index, now=now, default_country=default_country, date_order=date_order
-    )
+    return contract.check(item.value, item.index, now=now)
 
 
 def normalized(item: FileEvent, result: EventResult | None) -> Normalized:

@@ -34,8 +34,8 @@ from typing import Any, TextIO
 from capi.errors import SendAborted
 from capi.meta.answers import Outcome
 from capi.meta.body import MAX_EVENTS_PER_REQUEST
-from capi.meta.contract import check_event
-from capi.meta.graph import GraphClient, GraphResult
+from capi.meta.contract import Contract
+from capi.meta.graph import GraphClient, GraphResult, build_payload
 
 MAX_BATCH = MAX_EVENTS_PER_REQUEST
 
@@ -46,6 +46,8 @@ class SendReport:
     delivered: int = 0
     rejected: int = 0  # by our validation or by Meta
     skipped: int = 0  # already handled by an earlier, resumed run
+    dropped: int = 0  # valid, but the consent policy says not to send them
+    printed: int = 0  # a dry run: printed instead of sent
     requests: int = 0
     rejected_ids: list[str] = field(default_factory=list)
 
@@ -81,7 +83,12 @@ class Backfill:
         rejected_out: TextIO,
         progress: Callable[[SendReport], None] | None = None,
         sleep: Callable[[float], None] | None = None,
+        contract: Contract | None = None,
+        dry_run: TextIO | None = None,
     ) -> None:
+        """`contract`: the checks and hashes of every door, from the same settings as ingest.
+        `dry_run`: write each request's JSON (what would be POSTed, without the token) there,
+        one line per request, and send nothing."""
         if not 1 <= batch_size <= MAX_BATCH:
             raise ValueError(f"batch size must be between 1 and {MAX_BATCH}")
         self.graph = graph
@@ -94,6 +101,8 @@ class Backfill:
         self.rejected_out = rejected_out
         self.progress = progress or (lambda report: None)
         self.sleep = sleep or time.sleep  # looked up now, so tests can patch time.sleep
+        self.contract = contract or Contract()
+        self.dry_run = dry_run
         self.report = SendReport()
 
     def _reject(self, index: int, event: Any, errors: list[dict[str, Any]]) -> None:
@@ -122,6 +131,17 @@ class Backfill:
 
     def _deliver(self, items: Sequence[_Item]) -> None:
         """Send items; isolate and write out the ones Meta rejects."""
+        if self.dry_run is not None:
+            events = [i.event for i in items]
+            record = {
+                "dry_run": True,
+                "url": self.graph.events_url(self.pixel_id),
+                "payload": build_payload(events, test_event_code=self.test_event_code),
+            }
+            self.dry_run.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self.report.printed += len(items)
+            self.report.requests += 1
+            return
         result = self._post(items)
         if result.outcome is Outcome.DELIVERED:
             self.report.delivered += len(items)
@@ -179,7 +199,10 @@ class Backfill:
                 error = {"path": "", "code": "invalid_json", "message": item.error}
                 self._reject(item.index, None, [error])
                 continue
-            result = check_event(item.value, item.index, now=now)
+            result = self.contract.check(item.value, item.index, now=now)
+            if result.dropped and not result.errors:
+                self.report.dropped += 1
+                continue
             if not result.accepted:
                 self._reject(item.index, item.value, [p.as_dict() for p in result.errors])
                 continue

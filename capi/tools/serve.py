@@ -26,6 +26,7 @@ from typing import Any
 from capi import logs
 from capi.config import ConfigError, Settings
 from capi.ingest.handler import Ingest
+from capi.meta.contract import Contract
 from capi.tools.local_queue import RETRY_HORIZON_S, FileDeadLetters, LocalQueue
 from capi.tools.status import PAGE, LiveStatus, StatusPublisher
 from capi.tools.status import install as install_status
@@ -137,7 +138,7 @@ class LocalRelay:
             raise
         self.queue.attach(forwarder)
         self.forwarder = forwarder
-        self.status = LiveStatus()
+        self.status = LiveStatus(contract=Contract.from_settings(settings))
         self.ingest = build_ingest(
             settings, publisher=StatusPublisher(self.queue, self.status), require_pixel=False
         )

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from capi.forward.forwarder import DRY_RUN_MESSAGE
-from capi.meta.validate import check_and_prepare
+from capi.meta.contract import CONTRACT_VERSION, Contract
 from capi.queueing.messages import Message, Publisher
 from capi.tools.audit import Audit, record_from_log
 
@@ -39,9 +39,12 @@ _OUTCOMES = {
 class LiveStatus(logging.Handler):
     """Counts the relay's event log lines as they are written; thread-safe."""
 
-    def __init__(self, *, clock: Any = time.time) -> None:
+    def __init__(self, *, clock: Any = time.time, contract: Contract | None = None) -> None:
+        """`contract`: the relay's checks with its settings, so the page shows the hashes the
+        forwarder sends."""
         super().__init__(level=logging.INFO)
         self.clock = clock
+        self.contract = contract or Contract()
         self.started = clock()
         self.received = Audit()  # ingest lines: status, grade, coverage
         self.outcomes: dict[str, int] = dict.fromkeys(_OUTCOMES.values(), 0)
@@ -75,7 +78,8 @@ class LiveStatus(logging.Handler):
                 event = json.loads(message.data)
             except ValueError:
                 continue
-            prepared, _, _ = check_and_prepare(event, now=self.clock())
+            shaped = message.attributes.get("contract") == CONTRACT_VERSION
+            prepared, _, _ = self.contract.recheck(event, now=self.clock(), shaped=shaped)
             if prepared is None:
                 continue
             with self._lock:

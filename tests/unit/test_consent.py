@@ -6,8 +6,8 @@ import pytest
 
 from capi.config import ConfigError, Settings
 from capi.ingest.auth import ApiKeyAuth
-from capi.ingest.consent import ConsentPolicy, Signal, read_signal, strip_signals
 from capi.ingest.handler import Ingest
+from capi.meta.consent import ConsentPolicy, Signal, read_signal, strip_signals
 from capi.web import IncomingRequest
 from tests.factories import lead, purchase, validate_event
 

@@ -10,10 +10,10 @@ import pytest
 from facebook_business.exceptions import FacebookRequestError
 
 from capi.ingest.auth import ApiKeyAuth
-from capi.ingest.consent import ConsentPolicy
 from capi.ingest.handler import Ingest
-from capi.ingest.pixels import parse_routing
+from capi.meta.consent import ConsentPolicy
 from capi.queueing.messages import PublishError
+from capi.routing import parse_routing
 from capi.web import IncomingRequest
 from tests.factories import purchase
 

@@ -22,6 +22,7 @@ LAYERS = {
     "web": 0,
     "secret_store": 0,
     "errors": 0,
+    "routing": 0,
     "meta": 1,
     "queueing": 2,
     "sources": 3,

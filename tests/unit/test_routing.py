@@ -7,7 +7,7 @@ import pytest
 from capi.config import ConfigError
 from capi.ingest.auth import ApiKeyAuth, AuthResult, split_named_key
 from capi.ingest.handler import Ingest
-from capi.ingest.pixels import Routing, RoutingError, load_routing, parse_routing, requested_pixels
+from capi.routing import Routing, RoutingError, load_routing, parse_routing, requested_pixels
 from capi.web import IncomingRequest
 from tests.factories import lead, purchase
 

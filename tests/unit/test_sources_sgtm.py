@@ -7,9 +7,9 @@ import pytest
 
 from capi.ingest.auth import ApiKeyAuth
 from capi.ingest.handler import Ingest
-from capi.ingest.pixels import parse_routing
 from capi.meta.body import BodyError
 from capi.meta.prepare import prepare_event
+from capi.routing import parse_routing
 from capi.sources.sgtm import GA4_TO_META, adapt, meta_event_name
 from capi.web import IncomingRequest
 from tests.factories import validate_event

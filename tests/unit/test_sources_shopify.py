@@ -9,9 +9,9 @@ import pytest
 from capi import logs
 from capi.ingest.auth import ApiKeyAuth
 from capi.ingest.handler import Ingest
-from capi.ingest.pixels import parse_routing
 from capi.ingest.webhooks import SourceRoutes
 from capi.queueing.messages import PublishError
+from capi.routing import parse_routing
 from capi.secret_store import SecretError
 from capi.sources import Ignored
 from capi.sources.shopify import IGNORED_TOPICS, UnknownTopic, adapt
