@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
 
-.PHONY: run test lint format emulator-setup bench clean lock
+.PHONY: run test test-fast lint format emulator-setup bench clean lock
 
 # `make run` installs what the relay needs (requirements.txt and the package); `make test` adds the
 # test and tool dependencies (requirements-dev.txt: checkov, schemathesis, the SDKs...).
@@ -65,6 +65,12 @@ endif
 
 test: lint $(TFVENV)/bin/python $(NODE_SDK)
 	$(BIN)/pytest
+
+# The everyday tier: lint and the unit tests without the generated, fuzz and equivalence runs
+# (marked slow): no emulator, no Terraform (page and Node checks skip without chromium or node).
+test-fast: $(TEST_DEPS)
+	$(BIN)/ruff check .
+	$(BIN)/pytest tests/unit -m "not slow and not integration" -q
 
 emulator-setup: $(RUN_DEPS)
 	$(BIN)/capi emulator-setup

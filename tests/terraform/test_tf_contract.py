@@ -17,6 +17,7 @@ from capi import wiring
 from capi.config import Settings
 from capi.web import IncomingRequest
 from capi.secret_store import SecretReader
+from capi.queueing.memory import InMemoryPublisher
 
 TESTS = (TERRAFORM / "tests" / "module.tftest.hcl").read_text()
 MAP = re.compile(
@@ -62,14 +63,8 @@ def assert_a_signed_webhook_is_accepted(settings: Settings, env: dict[str, str])
     verifies a signed request; the event is queued."""
     version = env["CAPI_TYPEFORM_SECRET_SECRET"]
     reader = SecretReader(client_factory=lambda: VersionsOnly({version: "typeform-secret"}))
-    published = []
 
-    class Queue:
-        def publish_all(self, messages):
-            published.extend(messages)
-            return [str(i) for i in range(len(messages))]
-
-    ingest = wiring.build_ingest(settings, publisher=Queue(), reader=reader)
+    ingest = wiring.build_ingest(settings, publisher=InMemoryPublisher(), reader=reader)
     body = json.dumps({"event_id": "t-1", "email": "laura@example.com"}).encode()
     signature = hmac.new(b"typeform-secret", body, hashlib.sha256).hexdigest()
     request = IncomingRequest(

@@ -25,6 +25,7 @@ from capi.meta.answers import MetaError, Outcome, classify
 from capi.meta.graph import GraphResult
 from capi.queueing.messages import event_message
 from capi.web import IncomingRequest
+from capi.queueing.memory import InMemoryPublisher
 from tests.factories import purchase
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,11 +63,6 @@ def fields_read(metric: dict) -> set[str]:
     return set(FIELD.findall(text)) - {"message"}
 
 
-class Recorder:
-    def publish_all(self, messages):
-        return []
-
-
 class Graph:
     def __init__(self, *answers):
         self.answers = list(answers)
@@ -91,7 +87,7 @@ def push(event, publish_time):
 @pytest.fixture
 def log_lines(capture_logs):
     """The lines one accepted, one rejected, one delivered and one dead-lettered event write."""
-    ingest = Ingest(publisher=Recorder(), auth=ApiKeyAuth(lambda: ("k",)), pixel_id="123")
+    ingest = Ingest(publisher=InMemoryPublisher(), auth=ApiKeyAuth(lambda: ("k",)), pixel_id="123")
     stale = purchase(event_id="old")
     stale["event_time"] = int(time.time()) - 30 * 86400
     body = json.dumps({"data": [purchase(), stale]}).encode()
@@ -103,12 +99,8 @@ def log_lines(capture_logs):
     error = MetaError.from_response(400, {"error": {"message": "m", "code": 100}})
     rejected = GraphResult(classify(error), 400, error=error)
 
-    class DLQ:
-        def publish_all(self, messages):
-            return ["1"]
-
     forwarder = Forwarder(
-        tokens=TokenSource(token="EAAx"), dead_letters=DLQ(), graph=Graph(delivered, rejected)
+        tokens=TokenSource(token="EAAx"), dead_letters=InMemoryPublisher(), graph=Graph(delivered, rejected)
     )
     published = time.strftime("%Y-%m-%dT%H:%M:%S.123456789Z", time.gmtime(time.time() - 2))
     assert forwarder.handle_push(push(purchase(event_id="a"), published)).status == 204

@@ -12,6 +12,7 @@ from capi.forward.forwarder import Decision, Delivery, Forwarder
 from capi.forward.tokens import TokenSource
 from capi.meta.answers import MetaError, Outcome, classify
 from capi.meta.graph import GraphResult
+from capi.queueing.memory import InMemoryPublisher
 from capi.queueing.messages import event_message
 from tests.factories import purchase
 
@@ -131,18 +132,9 @@ def test_a_graph_client_bug_never_leaves_a_push_waiting():
     assert result.outcome is Outcome.TRANSIENT
 
 
-class DLQ:
-    def __init__(self):
-        self.messages = []
-
-    def publish_all(self, messages):
-        self.messages.extend(messages)
-        return ["1"] * len(messages)
-
-
 def test_the_forwarder_acks_good_events_and_dead_letters_only_the_bad_one():
     graph = Graph(delay_s=0.01)
-    dlq = DLQ()
+    dlq = InMemoryPublisher()
     forwarder = Forwarder(
         tokens=TokenSource(token="EAAx"),
         dead_letters=dlq,
@@ -255,7 +247,7 @@ def test_metas_text_about_a_batch_is_redacted_with_every_event_of_the_batch():
             return GraphResult(classify(error), 403, error=error)
 
     graph = Refusing()
-    dlq = DLQ()
+    dlq = InMemoryPublisher()
     forwarder = Forwarder(
         tokens=TokenSource(token="EAAx"),
         dead_letters=dlq,

@@ -113,6 +113,7 @@ def _render(value, escape_colons: bool) -> str:
 
 @settings(max_examples=600, deadline=None)
 @given(_values, st.booleans())
+@pytest.mark.slow
 def test_generated_documents_parse_the_same(value, escape_colons):
     text = _render(value, escape_colons)
     assert outcome(text) == strict(text)

@@ -1,5 +1,6 @@
 import json
 
+from capi.queueing.memory import InMemoryPublisher
 from capi.tools.cli import main
 from tests.factories import EMAIL_HASH, RAW_EMAIL, lead, purchase
 
@@ -88,11 +89,7 @@ def test_the_cli_and_ingest_give_the_same_verdict_for_the_same_body(tmp_path, ca
     from capi.ingest.handler import Ingest
     from capi.web import IncomingRequest
 
-    class Queue:
-        def publish_all(self, messages):
-            return [str(i) for i in range(len(messages))]
-
-    ingest = Ingest(publisher=Queue(), auth=ApiKeyAuth(lambda: ("k",)), pixel_id="1")
+    ingest = Ingest(publisher=InMemoryPublisher(), auth=ApiKeyAuth(lambda: ("k",)), pixel_id="1")
     no_source = purchase(event_id="x")
     del no_source["action_source"]
     bodies = [

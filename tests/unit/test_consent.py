@@ -8,6 +8,7 @@ from capi.config import ConfigError, Settings
 from capi.ingest.auth import ApiKeyAuth
 from capi.ingest.handler import Ingest
 from capi.meta.consent import ConsentPolicy, Signal, read_signal, strip_signals
+from capi.queueing.memory import InMemoryPublisher
 from capi.web import IncomingRequest
 from tests.factories import lead, purchase, validate_event
 
@@ -158,17 +159,8 @@ def test_strip_signals_returns_the_same_object_when_there_is_nothing_to_strip():
 # -- through Ingest ----------------------------------------------------------------------------
 
 
-class RecordingPublisher:
-    def __init__(self):
-        self.messages = []
-
-    def publish_all(self, messages):
-        self.messages.extend(messages)
-        return []
-
-
 def post(policy, body):
-    publisher = RecordingPublisher()
+    publisher = InMemoryPublisher()
     ingest = Ingest(
         publisher=publisher, auth=ApiKeyAuth(lambda: ("k",)), pixel_id="1", consent=policy
     )

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # make test-fast leaves these generated runs out
+
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = "tests/integration/test_replay.py::test_bad_duration_is_a_clear_error"
 

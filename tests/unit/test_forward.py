@@ -6,7 +6,8 @@ from capi.forward.forwarder import Decision, Delivery, Forwarder, decode_push
 from capi.forward.tokens import TokenSource
 from capi.meta.answers import MetaError, Outcome, classify
 from capi.meta.graph import GraphResult
-from capi.queueing.messages import Message, PublishError, event_message
+from capi.queueing.memory import InMemoryPublisher
+from capi.queueing.messages import Message, event_message
 from capi.web import IncomingRequest
 from tests.factories import EMAIL_HASH, RAW_EMAIL, purchase
 
@@ -44,18 +45,6 @@ def meta_error(status, code, subcode=None):
     return GraphResult(classify(error), status, error=error)
 
 
-class RecordingDLQ:
-    def __init__(self, fail=False):
-        self.messages = []
-        self.fail = fail
-
-    def publish_all(self, messages):
-        if self.fail:
-            raise PublishError("dlq down")
-        self.messages.extend(messages)
-        return ["1"] * len(messages)
-
-
 class RotatingTokens(TokenSource):
     def __init__(self, *tokens):
         super().__init__(token="unused")
@@ -75,7 +64,7 @@ class RotatingTokens(TokenSource):
 def forwarder(graph, dlq=None, tokens=None, **kwargs):
     return Forwarder(
         tokens=tokens or TokenSource(token="EAAgood"),
-        dead_letters=dlq if dlq is not None else RecordingDLQ(),
+        dead_letters=dlq if dlq is not None else InMemoryPublisher(),
         graph=graph,
         **kwargs,
     )
@@ -110,13 +99,13 @@ def test_transient_errors_are_retried_not_dead_lettered():
         meta_error(503, None),
         GraphResult(Outcome.TRANSIENT, network_error="ReadTimeout"),
     ):
-        dlq = RecordingDLQ()
+        dlq = InMemoryPublisher()
         assert forwarder(ScriptedGraph(answer), dlq).process(delivery()) is Decision.RETRY
         assert dlq.messages == []
 
 
 def test_permanent_event_error_goes_to_dlq_with_reason_then_ack():
-    dlq = RecordingDLQ()
+    dlq = InMemoryPublisher()
     graph = ScriptedGraph(meta_error(400, 100, 2804016))
     assert forwarder(graph, dlq).process(delivery(attempt=2)) is Decision.ACK
     (msg,) = dlq.messages
@@ -132,7 +121,7 @@ def test_permanent_event_error_goes_to_dlq_with_reason_then_ack():
 
 def test_dlq_publish_failure_means_retry_so_nothing_is_lost():
     graph = ScriptedGraph(meta_error(400, 100, 2804016))
-    assert forwarder(graph, RecordingDLQ(fail=True)).process(delivery()) is Decision.RETRY
+    assert forwarder(graph, InMemoryPublisher(fail=True)).process(delivery()) is Decision.RETRY
 
 
 def test_token_190_rereads_the_token_once_and_resends():
@@ -144,7 +133,7 @@ def test_token_190_rereads_the_token_once_and_resends():
 
 
 def test_token_190_twice_is_a_config_dead_letter():
-    dlq = RecordingDLQ()
+    dlq = InMemoryPublisher()
     tokens = RotatingTokens("EAAold", "EAAstillbad")
     graph = ScriptedGraph(meta_error(401, 190), meta_error(401, 190))
     assert forwarder(graph, dlq, tokens=tokens).process(delivery()) is Decision.ACK
@@ -153,7 +142,7 @@ def test_token_190_twice_is_a_config_dead_letter():
 
 
 def test_last_attempt_of_a_transient_failure_is_dead_lettered_with_reason():
-    dlq = RecordingDLQ()
+    dlq = InMemoryPublisher()
     graph = ScriptedGraph(meta_error(503, None))
     fwd = forwarder(graph, dlq, max_delivery_attempts=5)
     assert fwd.process(delivery(attempt=5)) is Decision.ACK
@@ -161,7 +150,7 @@ def test_last_attempt_of_a_transient_failure_is_dead_lettered_with_reason():
 
 
 def test_poison_messages_are_dead_lettered_once():
-    dlq = RecordingDLQ()
+    dlq = InMemoryPublisher()
     fwd = forwarder(ScriptedGraph(), dlq)
     assert fwd.process(Delivery(Message(b"\xff not json", {}), "m")) is Decision.ACK
     assert fwd.process(Delivery(Message(b"[1,2]", {}), "m")) is Decision.ACK
@@ -170,7 +159,7 @@ def test_poison_messages_are_dead_lettered_once():
 
 def test_event_that_became_invalid_in_the_queue_is_dead_lettered_not_sent():
     graph = ScriptedGraph()
-    dlq = RecordingDLQ()
+    dlq = InMemoryPublisher()
     stale = purchase(event_time=1_000_000_000)
     assert forwarder(graph, dlq).process(delivery(stale)) is Decision.ACK
     assert graph.sent == []
@@ -189,7 +178,7 @@ def test_dry_run_prints_the_exact_payload_with_hashes_only():
     out = io.StringIO()
     fwd = Forwarder(
         tokens=TokenSource(),
-        dead_letters=RecordingDLQ(),
+        dead_letters=InMemoryPublisher(),
         graph=ScriptedGraph(),
         dry_run=True,
         dry_run_stream=out,
@@ -235,7 +224,7 @@ def test_push_envelope_decoding():
 
 
 def test_without_a_token_and_not_in_dry_run_events_are_dead_lettered_not_acked_silently():
-    dlq = RecordingDLQ()
+    dlq = InMemoryPublisher()
     graph = ScriptedGraph()
     fwd = Forwarder(tokens=TokenSource(), dead_letters=dlq, graph=graph)
     assert fwd.process(delivery()) is Decision.ACK
@@ -384,7 +373,7 @@ def test_a_redelivery_still_overlapping_after_the_wait_is_retried_not_sent():
 def test_an_event_that_cannot_be_encoded_is_dead_lettered_not_retried():
     """A non-finite number that reached the queue from another publisher: invalid, at once."""
     graph = ScriptedGraph(ok())
-    dlq = RecordingDLQ()
+    dlq = InMemoryPublisher()
     data = json.dumps(purchase(custom_data={"value": 1, "currency": "USD", "n": float("inf")}))
     msg = Message(data.encode(), {"pixel_id": "123", "event_id": "order-1001"})
     assert forwarder(graph, dlq).process(Delivery(msg)) is Decision.ACK

@@ -12,7 +12,7 @@ from facebook_business.exceptions import FacebookRequestError
 from capi.ingest.auth import ApiKeyAuth
 from capi.ingest.handler import Ingest
 from capi.meta.consent import ConsentPolicy
-from capi.queueing.messages import PublishError
+from capi.queueing.memory import InMemoryPublisher
 from capi.routing import parse_routing
 from capi.web import IncomingRequest
 from tests.factories import purchase
@@ -20,20 +20,8 @@ from tests.factories import purchase
 PATH = "/v26.0/111/events"
 
 
-class Recorder:
-    def __init__(self, fail: bool = False) -> None:
-        self.messages: list = []
-        self.fail = fail
-
-    def publish_all(self, messages):
-        if self.fail:
-            raise PublishError("down")
-        self.messages.extend(messages)
-        return []
-
-
 def relay(*, fail=False, keys=("k", "agency=ak"), **kwargs):
-    recorder = Recorder(fail)
+    recorder = InMemoryPublisher(fail=fail)
     ingest = Ingest(publisher=recorder, auth=ApiKeyAuth(lambda: keys), pixel_id="111", **kwargs)
     return ingest, recorder
 

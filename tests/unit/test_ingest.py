@@ -2,25 +2,13 @@ import json
 
 from capi.ingest.auth import ApiKeyAuth
 from capi.ingest.handler import Ingest
-from capi.queueing.messages import PublishError
+from capi.queueing.memory import InMemoryPublisher
 from capi.web import IncomingRequest
 from tests.factories import RAW_EMAIL, lead, purchase
 
 
-class RecordingPublisher:
-    def __init__(self, fail=False):
-        self.messages = []
-        self.fail = fail
-
-    def publish_all(self, messages):
-        if self.fail:
-            raise PublishError("queue down")
-        self.messages.extend(messages)
-        return [str(i) for i in range(len(messages))]
-
-
 def make(publisher=None, keys=("k1",), **kwargs):
-    publisher = publisher or RecordingPublisher()
+    publisher = publisher or InMemoryPublisher()
     ingest = Ingest(
         publisher=publisher,
         auth=ApiKeyAuth(lambda: tuple(keys)),
@@ -97,7 +85,7 @@ def test_body_errors_map_to_statuses():
 
 
 def test_publish_failure_is_503_and_says_nothing_was_accepted():
-    ingest, _ = make(publisher=RecordingPublisher(fail=True))
+    ingest, _ = make(publisher=InMemoryPublisher(fail=True))
     reply = post(ingest, lead())
     assert reply.status == 503
     assert "retry" in reply.body["error"]["message"]

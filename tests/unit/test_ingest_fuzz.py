@@ -5,28 +5,23 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from capi.ingest.auth import ApiKeyAuth
 from capi.ingest.handler import Ingest
+from capi.queueing.memory import InMemoryPublisher
 from capi.web import IncomingRequest
 from tests.factories import lead
+
+pytestmark = pytest.mark.slow  # make test-fast leaves these generated runs out
 
 ALLOWED = {202, 400, 413, 415}
 
 
-class Recording:
-    def __init__(self):
-        self.messages = []
-
-    def publish_all(self, messages):
-        self.messages.extend(messages)
-        return [str(i) for i in range(len(messages))]
-
-
-def ingest() -> tuple[Ingest, Recording]:
-    pub = Recording()
+def ingest() -> tuple[Ingest, InMemoryPublisher]:
+    pub = InMemoryPublisher()
     return Ingest(publisher=pub, auth=ApiKeyAuth(lambda: ("k",)), pixel_id="1"), pub
 
 

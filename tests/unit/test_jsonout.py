@@ -81,6 +81,7 @@ _json = st.recursive(
 
 @settings(max_examples=800, deadline=None)
 @given(_json)
+@pytest.mark.slow
 def test_generated_values_are_written_as_json_dumps_writes_them(value):
     assert compact_line(value) == reference(value)
     json.loads(json_line(value, ensure_ascii=True))  # and it reads back

@@ -11,6 +11,7 @@ from capi.ingest.auth import ApiKeyAuth
 from capi.ingest.handler import Ingest
 from capi.meta.contract import check_event
 from capi.meta.match import assess
+from capi.queueing.memory import InMemoryPublisher
 from capi.web import IncomingRequest
 from tests.factories import purchase
 
@@ -120,11 +121,7 @@ def test_assess_reads_a_prepared_event_only():
 
 
 def test_every_route_answers_with_the_match_of_each_event():
-    class Recorder:
-        def publish_all(self, messages):
-            return []
-
-    ingest = Ingest(publisher=Recorder(), auth=ApiKeyAuth(lambda: ("k",)), pixel_id="1")
+    ingest = Ingest(publisher=InMemoryPublisher(), auth=ApiKeyAuth(lambda: ("k",)), pixel_id="1")
     body = json.dumps({"data": [purchase(), system_event(fn="Ann", ln="Lee")]}).encode()
     reply = ingest.handle(
         IncomingRequest("POST", "/events", {"X-API-Key": "k"}, body, "application/json")

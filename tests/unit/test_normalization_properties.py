@@ -8,6 +8,7 @@ import os
 import string
 
 import phonenumbers
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +18,8 @@ from capi.meta.rules import HASHED_FIELDS, NEVER_HASHED_FIELDS
 from capi.meta.user_data import prepare_user_data
 from tests.corpus import NOW, make_corpus
 from tests.factories import validate_event
+
+pytestmark = pytest.mark.slow  # make test-fast leaves these generated runs out
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 # CAPI_HYPOTHESIS_EXAMPLES=5000 for a longer hunt

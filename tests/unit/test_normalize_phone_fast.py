@@ -89,6 +89,7 @@ def test_fast_path_is_available():
     assert phone_fast.AVAILABLE
 
 
+@pytest.mark.slow
 def test_equivalent_to_phonenumbers_on_every_region():
     compared = valid = 0
     mismatches = []

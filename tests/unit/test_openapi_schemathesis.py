@@ -14,21 +14,15 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi import checks as openapi_checks
 
 from capi.config import Settings
+from capi.queueing.memory import InMemoryPublisher
 from capi.tools.serve import make_app
 from capi.wiring import build_ingest
+
+pytestmark = pytest.mark.slow  # make test-fast leaves these generated runs out
 
 ROOT = Path(__file__).resolve().parents[2]
 schema = schemathesis.openapi.from_path(ROOT / "openapi.yaml")
 KEY = "schema-key"
-
-
-class CountingPublisher:
-    def __init__(self):
-        self.count = 0
-
-    def publish_all(self, messages):
-        self.count += len(messages)
-        return [str(i) for i in range(len(messages))]
 
 
 MAPPINGS = json.dumps(
@@ -72,7 +66,7 @@ def base_url():
     )
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CAPI_FORM_SECRET", "form-secret")
-        ingest = build_ingest(settings, publisher=CountingPublisher())
+        ingest = build_ingest(settings, publisher=InMemoryPublisher())
     server = make_server("127.0.0.1", 0, make_app(ingest), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -7,6 +7,7 @@ import pytest
 from capi.config import ConfigError
 from capi.ingest.auth import ApiKeyAuth, AuthResult, split_named_key
 from capi.ingest.handler import Ingest
+from capi.queueing.memory import InMemoryPublisher
 from capi.routing import Routing, RoutingError, load_routing, parse_routing, requested_pixels
 from capi.web import IncomingRequest
 from tests.factories import lead, purchase
@@ -185,17 +186,8 @@ def test_the_default_pixel_need_not_be_listed():
 # -- through Ingest.accept -------------------------------------------------------------------------
 
 
-class RecordingPublisher:
-    def __init__(self):
-        self.messages = []
-
-    def publish_all(self, messages):
-        self.messages.extend(messages)
-        return [str(i) for i in range(len(messages))]
-
-
 def make(routing, **kwargs):
-    publisher = RecordingPublisher()
+    publisher = InMemoryPublisher()
     ingest = Ingest(
         publisher=publisher,
         auth=ApiKeyAuth(lambda: ("agency-a=key-a", "agency-b=key-b", "plain-key")),

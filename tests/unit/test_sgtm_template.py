@@ -15,6 +15,7 @@ import pytest
 
 from capi.ingest.auth import ApiKeyAuth
 from capi.ingest.handler import Ingest
+from capi.queueing.memory import InMemoryPublisher
 from capi.web import IncomingRequest
 from tests.factories import validate_event
 
@@ -65,15 +66,7 @@ def test_the_tags_request_is_accepted_by_the_relay(node):
     request = json.loads(result.stdout)
     assert request["url"] == "https://relay.example.com/sgtm"
 
-    class Publisher:
-        def __init__(self):
-            self.messages = []
-
-        def publish_all(self, messages):
-            self.messages.extend(messages)
-            return []
-
-    publisher = Publisher()
+    publisher = InMemoryPublisher()
     # the harness's clock says 1736170000123 ms; the relay judges event_time against its own
     ingest = Ingest(
         publisher=publisher,

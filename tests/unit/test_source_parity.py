@@ -18,6 +18,7 @@ from capi.ingest.auth import ApiKeyAuth
 from capi.ingest.handler import Ingest
 from capi.ingest.webhooks import SourceRoutes
 from capi.meta.prepare import prepare_event
+from capi.queueing.memory import InMemoryPublisher
 from capi.sources.generic import parse_mappings
 from capi.web import IncomingRequest
 from tests.signing import shopify_signature
@@ -48,17 +49,8 @@ MAPPINGS = parse_mappings(
 )
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.messages: list = []
-
-    def publish_all(self, messages):
-        self.messages.extend(messages)
-        return []
-
-
-def relay() -> tuple[Ingest, Recorder]:
-    recorder = Recorder()
+def relay() -> tuple[Ingest, InMemoryPublisher]:
+    recorder = InMemoryPublisher()
     sources = SourceRoutes(
         shopify_secrets=lambda: (SHOPIFY_SECRET,),
         stripe_secrets=lambda: (STRIPE_SECRET,),

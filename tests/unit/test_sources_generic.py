@@ -12,6 +12,7 @@ from capi.config import ConfigError
 from capi.ingest.auth import ApiKeyAuth
 from capi.ingest.handler import Ingest
 from capi.ingest.webhooks import SourceRoutes
+from capi.queueing.memory import InMemoryPublisher
 from capi.secret_store import SecretReader
 from capi.sources.generic import apply, load_mappings, lookup, parse_mappings
 from capi.web import IncomingRequest
@@ -235,17 +236,8 @@ def test_loading(tmp_path):
 # -- the route ----------------------------------------------------------------------------------
 
 
-class RecordingPublisher:
-    def __init__(self):
-        self.messages = []
-
-    def publish_all(self, messages):
-        self.messages.extend(messages)
-        return []
-
-
 def relay(mappings, secrets=None):
-    publisher = RecordingPublisher()
+    publisher = InMemoryPublisher()
     sources = SourceRoutes(
         mappings=mappings,
         mapping_secrets=secrets

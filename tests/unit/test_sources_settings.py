@@ -5,6 +5,7 @@ import json
 import pytest
 
 from capi.config import ConfigError, Settings
+from capi.queueing.memory import InMemoryPublisher
 from capi.secret_store import SecretReader
 from capi.web import IncomingRequest
 from capi.wiring import build_forwarder, build_ingest, secret_values
@@ -30,15 +31,6 @@ class FakeSecrets:
             payload = Payload()
 
         return Response()
-
-
-class RecordingPublisher:
-    def __init__(self):
-        self.messages = []
-
-    def publish_all(self, messages):
-        self.messages.extend(messages)
-        return []
 
 
 def test_source_settings_from_the_environment():
@@ -88,7 +80,7 @@ def test_ingest_built_from_settings_verifies_shopify_with_the_secret_from_secret
             "CAPI_CONSENT_POLICY": "drop",
         }
     )
-    publisher = RecordingPublisher()
+    publisher = InMemoryPublisher()
     ingest = build_ingest(settings, publisher=publisher, reader=reader)
     body = json.dumps(shopify_order()).encode()
     request = IncomingRequest(
@@ -109,17 +101,17 @@ def test_ingest_built_from_settings_verifies_shopify_with_the_secret_from_secret
 
 def test_bad_routing_or_mapping_files_stop_the_build(tmp_path):
     with pytest.raises(ConfigError, match="CAPI_PIXELS"):
-        build_ingest(Settings.from_env({"CAPI_PIXELS": "{oops"}), publisher=RecordingPublisher())
+        build_ingest(Settings.from_env({"CAPI_PIXELS": "{oops"}), publisher=InMemoryPublisher())
     bad = tmp_path / "m.yaml"
     bad.write_text("webhooks: {x: {}}")
     with pytest.raises(ConfigError, match="CAPI_WEBHOOK_MAPPINGS"):
         build_ingest(
-            Settings.from_env({"CAPI_WEBHOOK_MAPPINGS": str(bad)}), publisher=RecordingPublisher()
+            Settings.from_env({"CAPI_WEBHOOK_MAPPINGS": str(bad)}), publisher=InMemoryPublisher()
         )
     with pytest.raises(ConfigError, match="CAPI_LDU_STATES"):
         build_ingest(
             Settings.from_env({"CAPI_CONSENT_POLICY": "ldu", "CAPI_LDU_STATES": "NY"}),
-            publisher=RecordingPublisher(),
+            publisher=InMemoryPublisher(),
         )
 
 
@@ -130,7 +122,7 @@ def test_forwarder_gets_one_token_secret_per_pixel():
     reader = SecretReader(client_factory=lambda: client)
     pixels = {"pixels": {"111": {"token_secret": secret_a}, "222": {"token_secret": secret_b}}}
     settings = Settings.from_env({"CAPI_PIXEL_ID": "111", "CAPI_PIXELS": json.dumps(pixels)})
-    forwarder = build_forwarder(settings, dead_letters=RecordingPublisher(), reader=reader)
+    forwarder = build_forwarder(settings, dead_letters=InMemoryPublisher(), reader=reader)
     assert forwarder.tokens.get("111") == "EAAtokenA"
     assert forwarder.tokens.get("222") == "EAAtokenB"
     assert forwarder.tokens.get("111") == "EAAtokenA"

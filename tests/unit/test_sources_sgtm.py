@@ -9,6 +9,7 @@ from capi.ingest.auth import ApiKeyAuth
 from capi.ingest.handler import Ingest
 from capi.meta.body import BodyError
 from capi.meta.prepare import prepare_event
+from capi.queueing.memory import InMemoryPublisher
 from capi.routing import parse_routing
 from capi.sources.sgtm import GA4_TO_META, adapt, meta_event_name
 from capi.web import IncomingRequest
@@ -160,17 +161,8 @@ def test_unusable_bodies(body):
 # -- the route ----------------------------------------------------------------------------------
 
 
-class RecordingPublisher:
-    def __init__(self):
-        self.messages = []
-
-    def publish_all(self, messages):
-        self.messages.extend(messages)
-        return []
-
-
 def relay(**kwargs):
-    publisher = RecordingPublisher()
+    publisher = InMemoryPublisher()
     ingest = Ingest(
         publisher=publisher, auth=ApiKeyAuth(lambda: ("tag=sgtm-key",)), pixel_id="111", **kwargs
     )

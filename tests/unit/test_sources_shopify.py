@@ -10,7 +10,7 @@ from capi import logs
 from capi.ingest.auth import ApiKeyAuth
 from capi.ingest.handler import Ingest
 from capi.ingest.webhooks import SourceRoutes
-from capi.queueing.messages import PublishError
+from capi.queueing.memory import InMemoryPublisher
 from capi.routing import parse_routing
 from capi.secret_store import SecretError
 from capi.sources import Ignored
@@ -119,20 +119,8 @@ def test_cancelled_ignored_and_unknown_topics():
 # -- the route ----------------------------------------------------------------------------------
 
 
-class RecordingPublisher:
-    def __init__(self, fail=False):
-        self.messages = []
-        self.fail = fail
-
-    def publish_all(self, messages):
-        if self.fail:
-            raise PublishError("down")
-        self.messages.extend(messages)
-        return []
-
-
 def relay(secrets=lambda: (SECRET,), fail=False, topics=None, **kwargs):
-    publisher = RecordingPublisher(fail)
+    publisher = InMemoryPublisher(fail=fail)
     routes = SourceRoutes(shopify_secrets=secrets)
     if topics is not None:
         routes = SourceRoutes(shopify_secrets=secrets, shopify_topics=frozenset(topics))
@@ -254,7 +242,7 @@ def test_secret_missing_or_unreadable():
     assert deliver(relay(secrets=unreadable)[0], shopify_order()).status == 503
     assert (
         deliver(
-            Ingest(publisher=RecordingPublisher(), auth=ApiKeyAuth(lambda: ()), pixel_id="1"),
+            Ingest(publisher=InMemoryPublisher(), auth=ApiKeyAuth(lambda: ()), pixel_id="1"),
             shopify_order(),
         ).status
         == 404

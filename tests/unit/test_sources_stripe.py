@@ -10,7 +10,7 @@ import stripe as stripe_sdk
 from capi.ingest.auth import ApiKeyAuth
 from capi.ingest.handler import Ingest
 from capi.ingest.webhooks import SourceRoutes
-from capi.queueing.messages import PublishError
+from capi.queueing.memory import InMemoryPublisher
 from capi.sources import Ignored
 from capi.sources.stripe import adapt, major_amount, split_name
 from capi.web import IncomingRequest
@@ -146,20 +146,8 @@ def test_what_is_ignored():
 # -- the route ----------------------------------------------------------------------------------
 
 
-class RecordingPublisher:
-    def __init__(self, fail=False):
-        self.messages = []
-        self.fail = fail
-
-    def publish_all(self, messages):
-        if self.fail:
-            raise PublishError("down")
-        self.messages.extend(messages)
-        return []
-
-
 def relay(*, fail=False, tolerance=300.0, clock=time.time, **kwargs):
-    publisher = RecordingPublisher(fail)
+    publisher = InMemoryPublisher(fail=fail)
     sources = SourceRoutes(
         stripe_secrets=lambda: (SECRET,), stripe_tolerance_s=tolerance, clock=clock
     )
@@ -260,6 +248,6 @@ def test_not_json_or_not_an_event():
 
 
 def test_unconfigured_stripe_is_404_without_reading_a_secret():
-    ingest = Ingest(publisher=RecordingPublisher(), auth=ApiKeyAuth(lambda: ()), pixel_id="1")
+    ingest = Ingest(publisher=InMemoryPublisher(), auth=ApiKeyAuth(lambda: ()), pixel_id="1")
     reply = deliver(ingest, stripe_event(SESSION))
     assert reply.status == 404 and "CAPI_STRIPE_WEBHOOK_SECRET" in reply.body["error"]["message"]
