@@ -123,6 +123,13 @@ def _secret_settings(env: Mapping[str, str]) -> dict[str, str]:
     return {k: v.strip() for k, v in env.items() if k.startswith("CAPI_")}
 
 
+def _one_of(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = env.get(name, "").strip().lower() or default
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
 def _shopify_topics(env: Mapping[str, str]) -> tuple[str, ...]:
     raw = env.get("CAPI_SHOPIFY_TOPICS", "")
     topics = tuple(t.lower() for t in split_keys(raw)) or SHOPIFY_PURCHASE_TOPICS
@@ -203,6 +210,9 @@ class Settings:
     stripe_tolerance_s: float = DEFAULT_STRIPE_TOLERANCE_S
     # The Shopify topics this shop's webhooks were set up with (the topic header is not signed).
     shopify_topics: tuple[str, ...] = SHOPIFY_PURCHASE_TOPICS
+    # Which field of a Shopify order names it as the store's pages do (their dataLayer's
+    # transaction_id): the order identity a Purchase's event_id is derived from.
+    shopify_order_key: str = "order_number"
     webhook_mappings: str = ""  # generic webhook mappings: a YAML/JSON file path, or inline JSON
     pixels_config: str = ""  # CAPI_PIXELS: path to a YAML/JSON routing file, or inline JSON
     consent_policy: str = "ignore"  # ignore | drop | ldu
@@ -278,6 +288,9 @@ class Settings:
                 env, "CAPI_STRIPE_WEBHOOK_TOLERANCE", DEFAULT_STRIPE_TOLERANCE_S
             ),
             shopify_topics=_shopify_topics(env),
+            shopify_order_key=_one_of(
+                env, "CAPI_SHOPIFY_ORDER_KEY", ("order_number", "name", "id"), "order_number"
+            ),
             webhook_mappings=env.get("CAPI_WEBHOOK_MAPPINGS", "").strip(),
             pixels_config=env.get("CAPI_PIXELS", "").strip(),
             consent_policy=_consent_policy(env),

@@ -96,6 +96,7 @@ def build_sources(settings: Settings, reader: SecretReader) -> SourceRoutes:
         ),
         stripe_tolerance_s=settings.stripe_tolerance_s,
         shopify_topics=frozenset(settings.shopify_topics),
+        shopify_order_key=settings.shopify_order_key,
         mappings=mappings,
         mapping_secrets=mapping_secrets,
     )

@@ -90,6 +90,7 @@ locals {
     !contains(var.webhook_sources, "shopify") ? {} : {
       CAPI_SHOPIFY_WEBHOOK_SECRET_SECRET = "${google_secret_manager_secret.shopify_webhook_secret["shopify"].id}/${local.secret_version_suffix}"
       CAPI_SHOPIFY_TOPICS                = join(",", var.shopify_topics)
+      CAPI_SHOPIFY_ORDER_KEY             = var.shopify_order_key
     },
     !contains(var.webhook_sources, "stripe") ? {} : {
       CAPI_STRIPE_WEBHOOK_SECRET_SECRET = "${google_secret_manager_secret.stripe_webhook_secret["stripe"].id}/${local.secret_version_suffix}"

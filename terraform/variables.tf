@@ -168,7 +168,7 @@ variable "webhook_signing_secrets" {
         "CAPI_GRAPH_URL", "CAPI_GRAPH_VERSION", "CAPI_LDU_STATES", "CAPI_MAX_BODY_BYTES",
         "CAPI_MAX_DELIVERY_ATTEMPTS", "CAPI_NORMALIZE_CACHE_SIZE", "CAPI_PIXELS", "CAPI_PIXEL_ID",
         "CAPI_PUBLISH_MAX_INFLIGHT", "CAPI_PUBLISH_TIMEOUT", "CAPI_SECRET_MANAGER_ENDPOINT", "CAPI_SECRET_TIMEOUT", "CAPI_SECRET_TTL",
-        "CAPI_SHOPIFY_TOPICS", "CAPI_SHOPIFY_WEBHOOK_SECRET", "CAPI_SHOPIFY_WEBHOOK_SECRET_SECRET", "CAPI_STRIPE_WEBHOOK_SECRET",
+        "CAPI_SHOPIFY_ORDER_KEY", "CAPI_SHOPIFY_TOPICS", "CAPI_SHOPIFY_WEBHOOK_SECRET", "CAPI_SHOPIFY_WEBHOOK_SECRET_SECRET", "CAPI_STRIPE_WEBHOOK_SECRET",
         "CAPI_STRIPE_WEBHOOK_SECRET_SECRET", "CAPI_STRIPE_WEBHOOK_TOLERANCE", "CAPI_TEST_EVENT_CODE",
         "CAPI_TOPIC", "CAPI_WEBHOOK_MAPPINGS",
       ],
@@ -236,6 +236,17 @@ variable "shopify_topics" {
   validation {
     condition     = length(var.shopify_topics) > 0 && alltrue([for t in var.shopify_topics : contains(["orders/create", "orders/paid"], t)])
     error_message = "shopify_topics lists orders/create and/or orders/paid."
+  }
+}
+
+variable "shopify_order_key" {
+  description = "Which field names a Shopify order the way the store's pages do (their dataLayer's transaction_id, which sGTM sends): order_number (1001), name (#1001) or id. A Purchase's event_id is derived from it on every door, so one order arriving by sGTM and by the webhook is one Purchase for Meta."
+  type        = string
+  default     = "order_number"
+
+  validation {
+    condition     = contains(["order_number", "name", "id"], var.shopify_order_key)
+    error_message = "shopify_order_key is order_number, name or id."
   }
 }
 

@@ -33,9 +33,8 @@ from typing import Any
 from capi import logs
 from capi.ingest.intake import Gate
 from capi.meta.body import Batch, BodyError, is_json_content_type, parse_json
-from capi.meta.problems import Problem
 from capi.secret_store import SecretError
-from capi.sources import Ignored, generic, sgtm, shopify, stripe
+from capi.sources import Ignored, SourceContext, generic, sgtm, shopify, stripe
 from capi.sources.replays import ReplayGuard
 from capi.sources.signatures import (
     STRIPE_DEFAULT_TOLERANCE_S,
@@ -63,11 +62,13 @@ class SourceRoutes:
         mappings: Mapping[str, generic.WebhookMapping] | None = None,
         mapping_secrets: Mapping[str, SecretsFn] | None = None,
         shopify_topics: frozenset[str] = shopify.PURCHASE_TOPICS,
+        shopify_order_key: str = "order_number",
         clock: Callable[[], float] = time.time,
         replays: ReplayGuard | None = None,
     ) -> None:
         self.shopify_secrets = shopify_secrets
         self.shopify_topics = shopify_topics
+        self.shopify_order_key = shopify_order_key
         self.replays = replays or ReplayGuard()
         self.stripe_secrets = stripe_secrets
         self.stripe_tolerance_s = stripe_tolerance_s
@@ -114,7 +115,7 @@ class SourceRoutes:
         if not is_json_content_type(request.content_type):
             return error_reply(415, "unsupported_media_type", "send Content-Type: application/json")
         try:
-            batch = sgtm.adapt(_parse(request.body))
+            batch = sgtm.adapt(_parse(request.body), SourceContext())
         except BodyError as exc:
             return error_reply_for(exc)
         return gate.intake.accept(batch, source="sgtm", key_name=key_name, route="/sgtm")
@@ -157,24 +158,20 @@ class SourceRoutes:
         )
 
     def _shopify_events(self, gate: Gate, request: IncomingRequest, topic: str) -> Reply:
-        notes: list[Problem] = []
+        context = SourceContext(
+            topic=topic,
+            shop_domain=header_value(request.headers, "X-Shopify-Shop-Domain"),
+            shopify_order_key=self.shopify_order_key,
+        )
         try:
-            events = shopify.adapt(
-                _parse(request.body),
-                topic=topic,
-                shop_domain=header_value(request.headers, "X-Shopify-Shop-Domain"),
-                notes=notes,
-            )
+            batch = shopify.adapt(_parse(request.body), context)
+        except shopify.UnknownTopic as exc:
+            logs.warning("webhook topic unknown", source="shopify", topic=topic[:100])
+            return error_reply_for(exc)
         except BodyError as exc:
             return error_reply_for(exc)
         except Ignored as exc:
             return _ignored("shopify", exc.reason, topic=topic)
-        except shopify.UnknownTopic as exc:
-            logs.warning("webhook topic unknown", source="shopify", topic=topic[:100])
-            return error_reply_for(exc)
-        except ValueError as exc:
-            return error_reply(400, "invalid_body", str(exc))
-        batch = Batch(events, notes={0: notes} if notes else {})
         reply = gate.intake.accept(batch, source="shopify", route="/webhooks/shopify")
         return _settled("shopify", reply)
 
@@ -223,18 +220,17 @@ class SourceRoutes:
 
     def _stripe_events(self, gate: Gate, request: IncomingRequest) -> Reply:
         event_type = ""
+        context = SourceContext(allow_test_mode=bool(gate.intake.test_event_code))
         try:
             body = _parse(request.body)
             if isinstance(body, dict):
                 event_type = str(body.get("type") or "")[:100]
-            events = stripe.adapt(body, allow_test_mode=bool(gate.intake.test_event_code))
+            batch = stripe.adapt(body, context)
         except BodyError as exc:
             return error_reply_for(exc)
         except Ignored as exc:
             return _ignored("stripe", exc.reason, type=event_type)
-        except ValueError as exc:
-            return error_reply(400, "invalid_body", str(exc))
-        reply = gate.intake.accept(Batch(events), source="stripe", route="/webhooks/stripe")
+        reply = gate.intake.accept(batch, source="stripe", route="/webhooks/stripe")
         return _settled("stripe", reply)
 
     # -- generic ---------------------------------------------------------------------------------
@@ -280,21 +276,15 @@ class SourceRoutes:
     ) -> Reply:
         source = f"webhook:{mapping.name}"
         try:
-            body = _parse(request.body)
+            adapted = generic.adapt(_parse(request.body), SourceContext(mapping=mapping))
         except BodyError as exc:
             return error_reply_for(exc)
-        notes: dict[int, list[Problem]] = {}
-        events, skipped = generic.apply(mapping, body, notes)
-        if not events:
-            return _ignored(
-                source,
-                f"no record produced an event ({skipped} got no event name)",
-                records=skipped,
-            )
-        batch = _query_batch(events, request)
+        except Ignored as exc:
+            return _ignored(source, exc.reason)
+        batch = _query_batch(adapted.events, request)
         if isinstance(batch, Reply):
             return batch
-        batch.notes = notes
+        batch.notes = adapted.notes
         return gate.intake.accept(
             batch, source=source, key_name=key_name, route=f"/webhooks/{mapping.name}"
         )

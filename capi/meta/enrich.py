@@ -1,8 +1,13 @@
 """What the relay adds to a caller's event before validating and queueing it.
 
 - `event_id` when missing: derived deterministically, so a retried request (same body) yields the
-  same id and Meta can deduplicate it (META-RULES §5). From `custom_data.order_id` when
-  present (the natural key of a purchase), otherwise from the event's whole content as sent.
+  same id and Meta can deduplicate it (META-RULES §5). With `custom_data.order_id` it is the
+  order id itself: every door (sGTM's transaction_id, Shopify's order, Stripe's payment intent,
+  `/events`) names an order in the same form, so one order reaching the relay by two doors is one
+  Purchase for Meta, and the browser Pixel shares it by sending the order id as its eventID.
+  Otherwise it is a UUID of the event's whole content as sent.
+- a warning when a Purchase names no order (`custom_data.order_id`): nothing then tells two
+  deliveries of the same order apart from two orders.
 - `event_time` when missing: now, in Unix seconds. The id is derived before this default is set,
   so a retry minutes later still carries the same id.
 - `fbc` built from an `fbclid` in `event_source_url` (capi.meta.click_ids), with the event's own
@@ -26,14 +31,18 @@ from capi.values import scalar_text
 EVENT_ID_NAMESPACE = uuid.UUID("6f1d3f4e-2c1a-5b7e-9a0d-c0ffee5ca9e1")
 
 
-def derive_event_id(event: dict[str, Any]) -> str:
-    """A stable UUID for an event that has none: from its order id, or from its content."""
+def order_identity(event: dict[str, Any]) -> str:
+    """The order an event is about, as every door writes it: `custom_data.order_id` as text."""
     custom = event.get("custom_data")
-    order_id = scalar_text(custom.get("order_id")) if isinstance(custom, dict) else ""
+    return scalar_text(custom.get("order_id")) if isinstance(custom, dict) else ""
+
+
+def derive_event_id(event: dict[str, Any]) -> str:
+    """A stable id for an event that has none: its order's id, else a UUID of its content."""
+    order_id = order_identity(event)
     if order_id:
-        key = f"order\x1f{scalar_text(event.get('event_name'))}\x1f{order_id}"
-    else:
-        key = "content\x1f" + json.dumps(event, sort_keys=True, separators=(",", ":"), default=str)
+        return order_id
+    key = "content\x1f" + json.dumps(event, sort_keys=True, separators=(",", ":"), default=str)
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, key))
 
 
@@ -52,6 +61,16 @@ def enrich(event: dict[str, Any], *, now: float) -> tuple[dict[str, Any], list[P
                 "no event_id: one was derived from the event's content; send the Pixel's eventID "
                 "as event_id so Meta can deduplicate browser and server events",
                 "derived",
+            )
+        )
+    if scalar_text(event.get("event_name")) in rules.ORDER_EVENTS and not order_identity(event):
+        warnings.append(
+            Problem(
+                "custom_data.order_id",
+                "a Purchase without its order id: send custom_data.order_id (the id your "
+                "pages' dataLayer uses as transaction_id), so that the same order sent by two "
+                "doors, or twice, is counted once",
+                "no_order_id",
             )
         )
     if event.get("event_time") in (None, ""):

@@ -169,6 +169,10 @@ USER_DATA_KEY_HINTS: Final = {
 
 # --- section 4: custom_data ----------------------------------------------------------------------
 
+# Events about one order: a missing order id is warned about (capi.meta.enrich), since the order
+# id is what makes one order one event on every door.
+ORDER_EVENTS: Final = frozenset({"Purchase"})
+
 # custom_data fields an event name requires (§4): value 2804009, currency 2804010.
 REQUIRED_CUSTOM_DATA: Final = {"Purchase": frozenset({"value", "currency"})}
 CONTENT_TYPES: Final = frozenset({"product", "product_group"})

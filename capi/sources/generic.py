@@ -49,8 +49,9 @@ from typing import Any
 
 from capi.config import ConfigError, load_document
 from capi.meta import rules
-from capi.meta.body import MAX_EVENTS_PER_REQUEST
+from capi.meta.body import MAX_EVENTS_PER_REQUEST, Batch
 from capi.meta.problems import Problem
+from capi.sources import Ignored, SourceContext
 from capi.sources.signatures import HmacScheme
 from capi.values import scalar_text
 
@@ -277,11 +278,21 @@ def _assign(event: dict[str, Any], target: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+def adapt(body: Any, context: SourceContext) -> Batch:
+    """The batch of one body by the route's mapping (context.mapping); what could not be mapped
+    is each event's notes. Raises Ignored when no record produced an event."""
+    events, skipped, notes = apply(context.mapping, body)
+    if not events:
+        raise Ignored(f"no record produced an event ({skipped} got no event name)")
+    return Batch(events, notes=notes)
+
+
 def apply(
-    mapping: WebhookMapping, body: Any, notes: dict[int, list[Problem]] | None = None
-) -> tuple[list[dict[str, Any]], int]:
-    """(the Meta-shaped events of one body, how many records got no event name). What could not
-    be mapped is added to `notes` under the index of its event."""
+    mapping: WebhookMapping, body: Any
+) -> tuple[list[dict[str, Any]], int, dict[int, list[Problem]]]:
+    """(the Meta-shaped events of one body, how many records got no event name, what could not
+    be mapped by the index of its event)."""
+    notes: dict[int, list[Problem]] = {}
     if mapping.records:
         records = lookup(mapping.records, body, body)
         if isinstance(records, Mapping):
@@ -303,10 +314,10 @@ def apply(
             value = resolve(source, record, body, target=target, notes=problems)
             if not _empty(value):
                 _assign(event, target, value)
-        if problems and notes is not None:
+        if problems:
             notes[len(events)] = problems
         events.append(event)
-    return events, skipped + max(0, len(records) - MAX_EVENTS_PER_REQUEST)
+    return events, skipped + max(0, len(records) - MAX_EVENTS_PER_REQUEST), notes
 
 
 # -- loading --------------------------------------------------------------------------------------

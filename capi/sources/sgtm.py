@@ -43,6 +43,7 @@ from typing import Any
 from capi.meta import rules
 from capi.meta.body import Batch, BodyError
 from capi.meta.problems import Problem
+from capi.sources import SourceContext
 from capi.values import scalar_text
 
 GA4_TO_META = {
@@ -313,7 +314,7 @@ def event_from(
     return event
 
 
-def adapt(body: Any) -> Batch:
+def adapt(body: Any, context: SourceContext | None = None) -> Batch:
     """The batch for one /sgtm request body. Raises BodyError(400) when it is unusable."""
     if not isinstance(body, dict):
         raise BodyError(400, "invalid_body", "send the sGTM event data as a JSON object")

@@ -31,9 +31,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from capi.errors import UnknownTopic
+from capi.meta.body import Batch, BodyError
 from capi.meta.click_ids import fbc_from_url
 from capi.meta.problems import Problem
-from capi.sources import Ignored
+from capi.sources import Ignored, SourceContext
 from capi.values import as_mapping, scalar_text
 
 PURCHASE_TOPICS = frozenset({"orders/create", "orders/paid"})
@@ -189,13 +190,17 @@ def _action_source(order: Mapping[str, Any], user_data: Mapping[str, Any]) -> st
     return "website" if user_data.get("client_user_agent") else "other"
 
 
-def adapt(
-    order: Any, *, topic: str, shop_domain: str = "", notes: list[Problem] | None = None
-) -> list[dict[str, Any]]:
-    """The Meta events for one Shopify webhook. Raises Ignored (answer 2xx), UnknownTopic, or
-    ValueError when the body is not an order. What cannot be mapped is added to `notes`."""
-    unmapped = [] if notes is None else notes
-    topic = topic.strip().lower()
+def order_identity(order: Mapping[str, Any], key: str) -> str:
+    """The order as the store's own pages name it (context.shopify_order_key), falling back to
+    the order's id when that field is empty."""
+    return scalar_text(order.get(key)) or scalar_text(order.get("id"))
+
+
+def adapt(order: Any, context: SourceContext) -> Batch:
+    """The batch for one Shopify webhook. Raises Ignored (answer 2xx), UnknownTopic, or
+    BodyError when the body is not an order. What cannot be mapped is the event's notes."""
+    unmapped: list[Problem] = []
+    topic = context.topic.strip().lower()
     if topic in IGNORED_TOPICS:
         raise Ignored(f"topic {topic} is not turned into events")
     if topic not in PURCHASE_TOPICS:
@@ -204,10 +209,10 @@ def adapt(
             + " or ".join(sorted(PURCHASE_TOPICS))
         )
     if not isinstance(order, Mapping) or not scalar_text(order.get("id")):
-        raise ValueError("the body is not a Shopify order (no id)")
+        raise BodyError(400, "invalid_body", "the body is not a Shopify order (no id)")
     if scalar_text(order.get("cancelled_at")):
         raise Ignored("the order is cancelled")
-    order_id = scalar_text(order["id"])
+    order_id = order_identity(order, context.shopify_order_key)
     notes = note_attributes(order)
     user_data = _user_data(order, notes)
     event_time = _seconds(order.get("created_at")) or _seconds(order.get("processed_at"))
@@ -237,14 +242,14 @@ def adapt(
         custom["content_type"] = "product"
     event: dict[str, Any] = {
         "event_name": "Purchase",
-        "event_id": _note(notes, "event_id") or f"shopify-order-{order_id}",
+        "event_id": _note(notes, "event_id") or order_id,
         "action_source": _action_source(order, user_data),
         "user_data": user_data,
         "custom_data": custom,
     }
     if event_time:
         event["event_time"] = event_time
-    origin = _origin(order, shop_domain)
+    origin = _origin(order, context.shop_domain)
     if origin:
         event["event_source_url"] = origin
-    return [event]
+    return Batch([event], notes={0: unmapped} if unmapped else {})

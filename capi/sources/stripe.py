@@ -36,7 +36,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from capi.sources import Ignored
+from capi.meta.body import Batch, BodyError
+from capi.sources import Ignored, SourceContext
 from capi.values import as_mapping, scalar_text
 
 PURCHASE_TYPES = frozenset(
@@ -158,8 +159,9 @@ def _from_session(session: Mapping[str, Any]) -> dict[str, Any]:
     )
     currency = scalar_text(session.get("currency"))
     return {
-        "id": f"stripe-{intent_id}" if intent_id else f"stripe-{scalar_text(session.get('id'))}",
-        "order_id": scalar_text(session.get("id")),
+        # the payment intent names the order on both of its events (the session's and the
+        # intent's); a session without one (subscription mode) names it itself
+        "order_id": intent_id or scalar_text(session.get("id")),
         "value": major_amount(session.get("amount_total"), currency),
         "currency": currency,
         "user": user,
@@ -181,7 +183,6 @@ def _from_intent(intent: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
         amount = intent.get("amount")
     return {
-        "id": f"stripe-{scalar_text(intent.get('id'))}",
         "order_id": scalar_text(intent.get("id")),
         "value": major_amount(amount, currency),
         "currency": currency,
@@ -201,18 +202,18 @@ def _origin(url: str) -> str:
     return ""
 
 
-def adapt(event: Any, *, allow_test_mode: bool = False) -> list[dict[str, Any]]:
-    """The Meta events for one Stripe event. Raises Ignored (answer 2xx), or ValueError when the
-    body is not a Stripe event."""
+def adapt(event: Any, context: SourceContext) -> Batch:
+    """The batch for one Stripe event. Raises Ignored (answer 2xx), or BodyError when the body
+    is not a Stripe event."""
     if not isinstance(event, Mapping) or not scalar_text(event.get("type")):
-        raise ValueError("the body is not a Stripe event (no type)")
+        raise BodyError(400, "invalid_body", "the body is not a Stripe event (no type)")
     event_type = scalar_text(event["type"])
     if event_type not in PURCHASE_TYPES:
         raise Ignored(f"event type {event_type} is not turned into events")
     obj = as_mapping(as_mapping(event.get("data")).get("object"))
     if not obj:
-        raise ValueError("the Stripe event has no data.object")
-    if event.get("livemode") is False and not allow_test_mode:
+        raise BodyError(400, "invalid_body", "the Stripe event has no data.object")
+    if event.get("livemode") is False and not context.allow_test_mode:
         raise Ignored(
             "a Stripe test-mode event (livemode false); add ?test_event_code=... to the "
             "endpoint URL to send test-mode events to Meta's Test Events"
@@ -228,7 +229,7 @@ def adapt(event: Any, *, allow_test_mode: bool = False) -> list[dict[str, Any]]:
         custom["currency"] = found["currency"].upper()
     meta_event: dict[str, Any] = {
         "event_name": "Purchase",
-        "event_id": _first(metadata.get("event_id")) or found["id"],
+        "event_id": _first(metadata.get("event_id")) or found["order_id"],
         "action_source": "website" if website else "other",
         "user_data": user,
         "custom_data": custom,
@@ -239,4 +240,4 @@ def adapt(event: Any, *, allow_test_mode: bool = False) -> list[dict[str, Any]]:
     url = _first(metadata.get("event_source_url")) or _origin(found["url"])
     if url:
         meta_event["event_source_url"] = url
-    return [meta_event]
+    return Batch([meta_event])

@@ -339,6 +339,7 @@ run "webhook_sources" {
       CAPI_API_KEYS_SECRET               = "projects/my-project/secrets/capi-api-keys/versions/latest"
       CAPI_SHOPIFY_WEBHOOK_SECRET_SECRET = "projects/my-project/secrets/capi-shopify-webhook-secret/versions/latest"
       CAPI_SHOPIFY_TOPICS                = "orders/paid"
+      CAPI_SHOPIFY_ORDER_KEY             = "order_number"
       CAPI_STRIPE_WEBHOOK_SECRET_SECRET  = "projects/my-project/secrets/capi-stripe-webhook-secret/versions/latest"
     })
     error_message = "each listed webhook source gets its secret (and Shopify its topics) on ingest"

@@ -104,6 +104,7 @@ def test_the_relay_starts_from_the_environment_terraform_plans(run, target, env)
             assert_a_signed_webhook_is_accepted(settings, env)
         if "CAPI_SHOPIFY_TOPICS" in env:
             assert settings.shopify_topics == ("orders/paid",)
+            assert settings.shopify_order_key == "order_number"
     else:
         forward = wiring.build_forwarder(settings)
         assert settings.ack_deadline_s >= settings.delivery_worst_case_s

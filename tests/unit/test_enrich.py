@@ -18,9 +18,26 @@ def test_missing_event_id_comes_from_order_id_regardless_of_other_fields():
     assert derive_event_id(a) != derive_event_id(c)
 
 
-def test_order_id_ids_differ_by_event_name():
+def test_the_order_id_is_the_event_id_on_every_event_about_the_order():
+    """One order, one id, whatever door it came by: the Pixel sends the order id as eventID.
+    Meta deduplicates on event_name and event_id, so an InitiateCheckout and the Purchase of
+    one order (one id) stay two events (tests/integration/test_loss_paths.py)."""
     a = purchase(event_id=None)
-    assert derive_event_id(a) != derive_event_id({**a, "event_name": "InitiateCheckout"})
+    assert derive_event_id(a) == a["custom_data"]["order_id"] == "1001"
+    assert derive_event_id({**a, "event_name": "InitiateCheckout"}) == "1001"
+    numeric = purchase(event_id=None, custom_data={"value": 1, "currency": "USD", "order_id": 1001})
+    assert derive_event_id(numeric) == "1001"
+
+
+def test_a_purchase_without_an_order_id_is_warned_about():
+    no_order = purchase(event_id="p-1", custom_data={"value": 1, "currency": "USD"})
+    _, warnings = enrich(no_order, now=NOW)
+    assert [w.code for w in warnings] == ["no_order_id"]
+    assert warnings[0].path == "custom_data.order_id"
+    _, warnings = enrich(purchase(event_id="p-2"), now=NOW)
+    assert warnings == []
+    lead = {**no_order, "event_name": "Lead"}
+    assert enrich(lead, now=NOW)[1] == []
 
 
 def test_without_order_id_the_content_decides_and_a_default_time_does_not_change_it():

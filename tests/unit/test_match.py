@@ -135,7 +135,7 @@ def test_every_route_answers_with_the_match_of_each_event():
 def test_the_fixtures_of_every_source_get_a_grade():
     import time
 
-    from capi.sources import generic, sgtm, shopify, stripe
+    from capi.sources import SourceContext, generic, sgtm, shopify, stripe
     from tests.fixtures import load, path, shopify_order, stripe_event, typeform
 
     now = time.time()
@@ -143,8 +143,10 @@ def test_the_fixtures_of_every_source_get_a_grade():
         "sgtm": sgtm.adapt(
             {"event_data": load("sgtm/purchase_event_data.json"), "event_time": int(now) - 60}
         ).events[0],
-        "shopify": shopify.adapt(shopify_order(), topic="orders/paid")[0],
-        "stripe": stripe.adapt(stripe_event("checkout_session_completed"))[0],
+        "shopify": shopify.adapt(shopify_order(), SourceContext(topic="orders/paid")).events[0],
+        "stripe": stripe.adapt(stripe_event("checkout_session_completed"), SourceContext()).events[
+            0
+        ],
         "typeform": generic.apply(
             generic.load_mappings(str(path("generic/mappings.yaml")))["typeform-leads"],
             typeform(),

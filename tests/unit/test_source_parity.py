@@ -41,6 +41,7 @@ MAPPINGS = parse_mappings(
                     "user_data.ph": "contact.phone",
                     "custom_data.value": {"path": "amount", "type": "number"},
                     "custom_data.currency": {"path": "currency", "default": "USD"},
+                    "custom_data.order_id": {"template": "deal-{id}"},
                 },
                 "constants": {"action_source": "system_generated"},
             }
@@ -238,7 +239,7 @@ def shopify_request(order: dict) -> IncomingRequest:
 def shopify_as_events(**custom) -> dict:
     return {
         "event_name": "Purchase",
-        "event_id": "shopify-order-4501",
+        "event_id": "4501",  # no order_number in this order: its id names it
         "event_time": WHEN,
         "action_source": "website",
         "event_source_url": "https://shop.example.com/",
@@ -370,7 +371,7 @@ def deal_as_events(**custom) -> dict:
         "event_time": WHEN,
         "action_source": "system_generated",
         "user_data": {"em": "Sam@Example.co.uk", "ph": "+44 20 7946 0958"},
-        "custom_data": {"value": 1200.0, "currency": "GBP", **custom},
+        "custom_data": {"value": 1200.0, "currency": "GBP", "order_id": "deal-31", **custom},
     }
 
 

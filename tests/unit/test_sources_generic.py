@@ -34,7 +34,7 @@ def typeform_signature(body: bytes, secret: str = TYPEFORM_SECRET) -> str:
 
 def test_typeform_response_becomes_a_lead(mappings):
     payload = typeform()
-    events, skipped = apply(mappings["typeform-leads"], payload)
+    events, skipped, _ = apply(mappings["typeform-leads"], payload)
     assert skipped == 0
     (event,) = events
     assert event == {
@@ -49,7 +49,7 @@ def test_typeform_response_becomes_a_lead(mappings):
 
 
 def test_crm_batch_rules_lists_transforms_and_root_paths(mappings):
-    events, skipped = apply(mappings["crm-deals"], crm_deals())
+    events, skipped, _ = apply(mappings["crm-deals"], crm_deals())
     assert skipped == 1  # closedlost matches no rule
     won, lead = events
     assert (won["event_name"], won["event_id"]) == ("Purchase", "deal-90011-closedwon")
@@ -93,11 +93,11 @@ def test_event_name_map_default_and_skip():
         }
     }
     mapping = parse_mappings(doc)["events"]
-    events, skipped = apply(
+    events, skipped, _ = apply(
         mapping, {"items": [{"kind": "signup", "email": "a@b.co"}, {"kind": "x"}]}
     )
     assert [e["event_name"] for e in events] == ["CompleteRegistration"] and skipped == 1
-    single, _ = apply(mapping, {"items": {"kind": "signup"}})  # one object is one record
+    single, _, _ = apply(mapping, {"items": {"kind": "signup"}})  # one object is one record
     assert len(single) == 1
 
 
@@ -119,7 +119,7 @@ def test_types_templates_defaults_and_constants():
         }
     }
     mapping = parse_mappings(doc)["t"]
-    (event,), _ = apply(
+    (event,), _, _ = apply(
         mapping,
         {
             "booking": {"id": 7, "slot": "am"},
@@ -133,7 +133,7 @@ def test_types_templates_defaults_and_constants():
     assert event["custom_data"] == {"value": 0, "num_items": 2, "currency": "USD"}
     assert event["opt_out"] is False and event["action_source"] == "phone_call"
     assert event["user_data"] == {"em": "a@b.co", "country": "US"}
-    (partial,), _ = apply(mapping, {"booking": {"id": 7}})
+    (partial,), _, _ = apply(mapping, {"booking": {"id": 7}})
     assert "event_id" not in partial  # a template with a missing field gives nothing
 
 

@@ -10,15 +10,22 @@ from capi import logs
 from capi.ingest.auth import ApiKeyAuth
 from capi.ingest.handler import Ingest
 from capi.ingest.webhooks import SourceRoutes
+from capi.meta.body import BodyError
 from capi.queueing.memory import InMemoryPublisher
 from capi.routing import parse_routing
 from capi.secret_store import SecretError
-from capi.sources import Ignored
-from capi.sources.shopify import IGNORED_TOPICS, UnknownTopic, adapt
+from capi.sources import Ignored, SourceContext, shopify
+from capi.sources.shopify import IGNORED_TOPICS, UnknownTopic
 from capi.web import IncomingRequest
 from tests.factories import validate_event
 from tests.fixtures import shopify_order
 from tests.signing import shopify_signature
+
+
+def adapt(order, *, topic, shop_domain=""):
+    """The Meta events of one Shopify order under a topic (the default order key)."""
+    return shopify.adapt(order, SourceContext(topic=topic, shop_domain=shop_domain)).events
+
 
 SECRET = "shpss_fixture_secret"
 
@@ -27,7 +34,7 @@ def test_the_documented_order_becomes_a_valid_purchase():
     order = shopify_order()
     (event,) = adapt(order, topic="orders/create", shop_domain="jsmith.myshopify.com")
     assert event["event_name"] == "Purchase"
-    assert event["event_id"] == "shopify-order-820982911946154508"
+    assert event["event_id"] == "1001"  # its order_number, as the storefront names it
     assert abs(event["event_time"] - (time.time() - 120)) < 5
     assert event["action_source"] == "website"
     assert event["event_source_url"] == "https://jsmith.myshopify.com/"  # never the order key
@@ -53,7 +60,7 @@ def test_the_documented_order_becomes_a_valid_purchase():
     assert (custom["value"], custom["currency"], custom["order_id"]) == (
         409.94,
         "USD",
-        "820982911946154508",
+        "1001",  # the order_number: what the storefront calls the order
     )
     assert custom["contents"] == [
         {"id": "808950810", "quantity": 1, "item_price": 199.0},
@@ -70,7 +77,7 @@ def test_redeliveries_and_both_topics_give_the_same_event_id():
         adapt(shopify_order(), topic=topic)[0]["event_id"]
         for topic in ("orders/create", "orders/paid", "orders/paid")
     }
-    assert ids == {"shopify-order-820982911946154508"}
+    assert ids == {"1001"}
 
 
 def test_storefront_note_attributes_win():
@@ -112,7 +119,7 @@ def test_cancelled_ignored_and_unknown_topics():
             adapt(shopify_order(), topic=topic)
     with pytest.raises(UnknownTopic, match="orders/create or orders/paid"):
         adapt(shopify_order(), topic="products/update")
-    with pytest.raises(ValueError, match="not a Shopify order"):
+    with pytest.raises(BodyError, match="not a Shopify order"):
         adapt({"products": []}, topic="orders/create")
 
 
@@ -166,7 +173,7 @@ def test_signed_order_is_queued_and_a_redelivery_keeps_its_id():
     paid = {**order, "financial_status": "paid", "updated_at": "2024-01-02T10:00:00-05:00"}
     again = deliver(ingest, paid, topic="orders/paid", webhook_id="7b1f0c2e-paid")
     assert (first.status, again.status) == (202, 202)
-    assert {m.attributes["event_id"] for m in pub.messages} == {"shopify-order-820982911946154508"}
+    assert {m.attributes["event_id"] for m in pub.messages} == {"1001"}
     assert {m.attributes["source"] for m in pub.messages} == {"shopify"}
 
 

@@ -11,11 +11,17 @@ from capi.ingest.auth import ApiKeyAuth
 from capi.ingest.handler import Ingest
 from capi.ingest.webhooks import SourceRoutes
 from capi.queueing.memory import InMemoryPublisher
-from capi.sources import Ignored
-from capi.sources.stripe import adapt, major_amount, split_name
+from capi.sources import Ignored, SourceContext, stripe
+from capi.sources.stripe import major_amount, split_name
 from capi.web import IncomingRequest
 from tests.factories import validate_event
 from tests.fixtures import stripe_event
+
+
+def adapt(event):
+    """The Meta events of one Stripe event, live mode only."""
+    return stripe.adapt(event, SourceContext()).events
+
 
 SECRET = "whsec_fixture0123456789abcdef"
 SESSION = "checkout_session_completed"
@@ -47,7 +53,7 @@ def test_checkout_session_becomes_a_website_purchase():
     assert user["client_user_agent"].startswith("Mozilla/5.0 (iPhone")
     custom = meta["custom_data"]
     assert custom == {
-        "order_id": "cs_live_a1YS1URlnyQCN5fUUduORoQ7Pw41PJqDWkIVQCpJPqkfIhd6tVY8XB1OLY",
+        "order_id": "pi_3QfGzqLkdIwHu7ix0mHvmXcS",  # the payment intent names the order
         "value": 53.9,
         "currency": "USD",
     }
@@ -78,12 +84,12 @@ def test_without_metadata_the_session_and_its_intent_share_one_id():
     del intent["data"]["object"]["metadata"]["event_id"]
     intent["data"]["object"]["id"] = session["data"]["object"]["payment_intent"]
     assert adapt(session)[0]["event_id"] == adapt(intent)[0]["event_id"]
-    assert adapt(intent)[0]["event_id"] == "stripe-pi_3QfGzqLkdIwHu7ix0mHvmXcS"
+    assert adapt(intent)[0]["event_id"] == "pi_3QfGzqLkdIwHu7ix0mHvmXcS"  # the order: its intent
     subscription = stripe_event(SESSION)
     obj = subscription["data"]["object"]
     del obj["metadata"]["event_id"]
     obj.update(mode="subscription", payment_intent=None, subscription="sub_1")
-    assert adapt(subscription)[0]["event_id"] == f"stripe-{obj['id']}"
+    assert adapt(subscription)[0]["event_id"] == obj["id"]
 
 
 @pytest.mark.parametrize(
@@ -137,7 +143,7 @@ def test_what_is_ignored():
     test_mode["livemode"] = False
     with pytest.raises(Ignored, match="test-mode"):
         adapt(test_mode)
-    assert adapt(test_mode, allow_test_mode=True)
+    assert stripe.adapt(test_mode, SourceContext(allow_test_mode=True)).events
     for bad in ({"object": "event"}, [], {"type": "payment_intent.succeeded", "data": {}}):
         with pytest.raises(ValueError):
             adapt(bad)

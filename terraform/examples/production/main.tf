@@ -52,6 +52,9 @@ module "capi_relay" {
   # Shopify and Stripe webhooks: each gets its signing secret; sources not listed answer 404.
   webhook_sources = var.webhook_sources
   shopify_topics  = var.shopify_topics
+  # One order, one Purchase: the field of a Shopify order the storefront's dataLayer uses as
+  # transaction_id (docs/SOURCES.md, "One order, one Purchase").
+  shopify_order_key = var.shopify_order_key
 
   ingest = {
     min_instances = 1

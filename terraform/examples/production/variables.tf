@@ -104,3 +104,9 @@ variable "shopify_topics" {
   type        = list(string)
   default     = ["orders/paid"]
 }
+
+variable "shopify_order_key" {
+  description = "Which field names a Shopify order as the store's pages do: order_number, name or id (their dataLayer's transaction_id)."
+  type        = string
+  default     = "order_number"
+}
