@@ -24,35 +24,18 @@ import sys
 from collections.abc import Iterator, Mapping
 from typing import Any, TextIO
 
+from capi.meta.rules import USER_DATA_FIELDS
+
 _SENSITIVE_KEYS = frozenset(
     {
-        "em",
-        "ph",
-        "fn",
-        "ln",
-        "db",
-        "ge",
-        "ct",
-        "st",
-        "zp",
-        "country",
-        "external_id",
-        "f5first",
-        "f5last",
-        "fi",
-        "dobd",
-        "dobm",
-        "doby",
+        # every customer information parameter of the rule book, hashed or not
+        *USER_DATA_FIELDS,
         "email",
         "phone",
         "first_name",
         "last_name",
         "address",
         "user_data",
-        "client_ip_address",
-        "client_user_agent",
-        "fbc",
-        "fbp",
         "access_token",
         "token",
         "api_key",

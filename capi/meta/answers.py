@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from capi.meta import rules
+
 
 class Outcome(Enum):
     DELIVERED = "delivered"
@@ -20,9 +22,9 @@ class Outcome(Enum):
 
 
 TRANSIENT_CODES = frozenset({1, 2, 4, 17, 341, 368, 613, 80003})
-TOKEN_CODE = 190
+TOKEN_CODE = rules.GRAPH_INVALID_TOKEN
 PERMISSION_CODES = frozenset({3, 10, *range(200, 300)})
-NO_SUCH_OBJECT_SUBCODE = 33  # with code 100: the pixel / dataset does not exist or is not visible
+NO_SUCH_OBJECT_SUBCODE = rules.GRAPH_NO_SUCH_OBJECT_SUBCODE
 
 
 @dataclass(frozen=True)

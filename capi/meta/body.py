@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from capi.errors import BodyError
+from capi.meta import rules
 from capi.meta.problems import Problem
 
 try:  # a C JSON parser, used where it is exactly equivalent (parse_json); optional
@@ -23,7 +24,7 @@ try:  # a C JSON parser, used where it is exactly equivalent (parse_json); optio
 except ImportError:  # pragma: no cover - the relay stays exact and only slower without it
     orjson = None
 
-MAX_EVENTS_PER_REQUEST = 1000  # Meta's own limit for one request
+MAX_EVENTS_PER_REQUEST = rules.MAX_EVENTS_PER_REQUEST  # Meta's own limit for one request
 MAX_DEPTH = 32
 MAX_STRING_LENGTH = 16_384  # far above any Meta field; a longer string is a mistake or an attack
 _SURROGATE = re.compile("[\ud800-\udfff]")

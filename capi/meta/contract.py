@@ -22,7 +22,7 @@ from capi.meta.consent import ConsentPolicy
 from capi.meta.enrich import enrich
 from capi.meta.match import Match, assess
 from capi.meta.prepare import prepare_event
-from capi.meta.problems import Problem
+from capi.meta.problems import Problem, not_an_object
 from capi.meta.validate import check_and_prepare, check_event_time
 
 if TYPE_CHECKING:
@@ -143,9 +143,7 @@ def check_event(
     """One event as a caller sent it, by any way in (ingest's routes, the CLI): drop tokens,
     enrich, validate and prepare, always in that order."""
     if not isinstance(raw, dict):
-        return EventResult(
-            index, raw, [Problem("", "each event must be a JSON object", "invalid_type")]
-        )
+        return EventResult(index, raw, [not_an_object(raw)])
     event, warnings = enrich(drop_tokens(raw), now=now)
     prepared, errors, more_warnings = check_and_prepare(
         event, now=now, default_country=default_country, date_order=date_order

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from capi.meta.rules import HASHED_FIELDS, NEVER_HASHED_FIELDS
+from capi.meta.rules import HASHED_FIELDS, NEVER_HASHED_FIELDS, PLACE_FIELDS
 
 __all__ = ["GRADES", "Match", "assess", "match_keys"]
 
@@ -31,7 +31,7 @@ _RANK = {key: rank for rank, key in enumerate(KEY_ORDER)}
 _CONTACT = frozenset({"em", "ph"})
 _TIES = frozenset({"fbp", "fbc", "client_ip_address", "external_id"})
 _BROWSER = frozenset({"fbp", "fbc", "client_ip_address", "client_user_agent"})
-_PLACE = frozenset({"fn", "ln", "ct", "st", "zp", "country", "db", "ge"})
+_PLACE = PLACE_FIELDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +51,13 @@ def match_keys(user_data: Any) -> tuple[str, ...]:
     present = [k for k, v in user_data.items() if k in _RANK and v not in (None, "", [])]
     present.sort(key=_RANK.__getitem__)
     return tuple(present)
+
+
+def click_id_only(keys: Iterable[str]) -> bool:
+    """Whether the only identifier among these match keys is the fbc click id (with at most the
+    user agent): almost never matched. The one place this is judged (validation warns, the grade
+    says it, `capi audit` counts it)."""
+    return set(keys) - {"client_user_agent"} == {"fbc"}
 
 
 def _names(keys: Iterable[str]) -> str:
@@ -78,7 +85,7 @@ def assess(prepared_event: Any) -> Match:
     if not keys:
         return Match(keys, "none", "no customer parameter Meta can match on")
     if present <= _BROWSER:
-        only = "only a click id (fbc)" if present - {"client_user_agent"} == {"fbc"} else None
+        only = "only a click id (fbc)" if click_id_only(present) else None
         return Match(
             keys, "weak", (only or "only browser ids") + ": add email or phone for a match"
         )

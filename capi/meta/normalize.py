@@ -63,6 +63,8 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 CACHE_SIZE = normalize_cache_size()
 _CACHED: list[Any] = []
+# The (value, reason) form of each memoized normalizer, by function name (see NORMALIZERS).
+_OUTCOMES: dict[str, Callable[..., tuple[Any, str | None]]] = {}
 
 
 def _memoize(fn: _F) -> _F:
@@ -80,8 +82,10 @@ def _memoize(fn: _F) -> _F:
 
     if CACHE_SIZE == 0:
         fn.outcome = outcome  # type: ignore[attr-defined]
+        _OUTCOMES[fn.__name__] = outcome
         return fn
     cached_outcome = functools.lru_cache(maxsize=CACHE_SIZE)(outcome)
+    _OUTCOMES[fn.__name__] = cached_outcome
 
     @functools.wraps(fn)
     def cached(*args: Any) -> Any:
@@ -184,7 +188,7 @@ _LETTER_RUN = re.compile(r"[^\W\d_]+")
 _NUMBER_START = re.compile(r"[+\d]")
 
 
-def _region(country: str) -> str:
+def region_code(country: str) -> str:
     """An ISO 3166-1 alpha-2 code, upper case, from a code or a country name; '' if unusable."""
     if not country:
         return ""
@@ -234,7 +238,7 @@ def normalize_phone(value: str, country: str = "", default_country: str = "") ->
     are recognised, so normalizing an output again returns it unchanged. A number that cannot be
     made valid raises NormalizationError: it is never hashed as garbage.
     """
-    return _phone(value.strip(), _region(country), _region(default_country))
+    return _phone(value.strip(), region_code(country), region_code(default_country))
 
 
 @_memoize
@@ -388,7 +392,7 @@ def normalize_state(value: str, country: str = "") -> str | None:
     other countries, are lowercased with letters and digits kept
     (``New South Wales`` -> ``newsouthwales``). ``country`` is alpha-2 or a name.
     """
-    return _state(value.strip(), _region(country))
+    return _state(value.strip(), region_code(country))
 
 
 @_memoize
@@ -433,7 +437,7 @@ def normalize_zip(value: str, country: str = "") -> str | None:
     the first 5 digits; ``12345 6789`` loses its space only, as Meta's Python SDK does.
     ``country`` is alpha-2 or a name.
     """
-    return _zip(value.strip(), _region(country))
+    return _zip(value.strip(), region_code(country))
 
 
 @_memoize
@@ -872,3 +876,37 @@ def normalize_external_id(value: str) -> str | None:
     2026-11-27: before, the case was kept (docs/NORMALIZATION.md)."""
     text = "".join(value.split()).lower()
     return text or None
+
+
+def register_cache(cache: Any) -> None:
+    """Add a cache of another module's to those clear_caches() empties (same bound, same
+    lifetime as the normalizers' own)."""
+    _CACHED.append(cache)
+
+
+def _split_outcome(text: str, key: str) -> tuple[str | None, str | None]:
+    try:
+        return normalize_split_field(key, text), None
+    except NormalizationError as error:
+        return None, str(error)
+
+
+# Each field's normalizer in (value, reason) form, without raising, by the name the rule book
+# gives it (capi.meta.rules.HASHED: `normalizer`); the second argument is the field's context
+# (`context` there: the region for st and zp, (event region, default region) for ph, the date
+# order for db, the field's own name for the split forms, None for the rest). capi.meta.user_data
+# dispatches through this table; tests/unit/test_rules_table.py checks that every hashed field has
+# its entry.
+NORMALIZERS: dict[str, Callable[[str, Any], tuple[str | None, str | None]]] = {
+    "email": lambda text, _: _OUTCOMES["normalize_email"](text),
+    "phone": lambda text, regions: _OUTCOMES["_phone"](text, *regions),
+    "name": lambda text, _: _OUTCOMES["normalize_name"](text),
+    "city": lambda text, _: _OUTCOMES["normalize_city"](text),
+    "state": lambda text, region: _OUTCOMES["_state"](text, region),
+    "zip": lambda text, region: _OUTCOMES["_zip"](text, region),
+    "country": lambda text, _: _OUTCOMES["normalize_country"](text),
+    "gender": lambda text, _: _OUTCOMES["normalize_gender"](text),
+    "date": lambda text, order: _OUTCOMES["_date"](text.lower(), order),
+    "external_id": lambda text, _: (normalize_external_id(text), None),
+    "split": _split_outcome,
+}

@@ -11,7 +11,7 @@ from typing import Any
 
 from capi.meta import rules
 from capi.meta.click_ids import add_fbc
-from capi.meta.problems import Problem
+from capi.meta.problems import Problem, not_an_object
 from capi.meta.user_data import prepare_user_data
 
 __all__ = ["event_time_seconds", "prepare_event"]
@@ -51,7 +51,7 @@ def prepare_event(
     A non-dict event gives ``({}, [Problem("", ...)])``. Never raises.
     """
     if not isinstance(event, dict):
-        return {}, [Problem("", "an event must be a JSON object", "invalid")]
+        return {}, [not_an_object(event)]
     result = dict(event)
     seconds = event_time_seconds(event.get("event_time"))
     if seconds is not None and type(event.get("event_time")) is not int:

@@ -18,3 +18,10 @@ class Problem:
 
     def as_dict(self) -> dict[str, str]:
         return {"path": self.path, "code": self.code, "message": self.message}
+
+
+def not_an_object(value: object) -> Problem:
+    """The one answer to an event that is not a JSON object, on every path."""
+    return Problem(
+        "", f"each event must be a JSON object, got {type(value).__name__}", "invalid_type"
+    )

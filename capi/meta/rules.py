@@ -6,9 +6,12 @@ Nothing here imports anything heavy: ISO tables are in capi.meta.iso_data (gener
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 # --- section 2: a server event -------------------------------------------------------------------
+
+MAX_EVENTS_PER_REQUEST: Final = 1000  # events in one request to Meta (and in one to the relay)
 
 STANDARD_EVENTS: Final = frozenset(
     {
@@ -49,8 +52,10 @@ ACTION_SOURCES: Final = frozenset(
 
 
 # event_time: Unix seconds, at most 7 days old (62 days for physical_store), at most ~1 minute
-# ahead. A value of MILLISECONDS_FROM or more is milliseconds (Unix seconds reach 10**11 in 5138).
+# ahead. A value of MILLISECONDS_FROM or more is milliseconds (Unix seconds reach 10**11 in 5138),
+# of MICROSECONDS_FROM or more microseconds.
 MILLISECONDS_FROM: Final = 10**11
+MICROSECONDS_FROM: Final = 10**14
 MAX_EVENT_AGE_S: Final = 7 * 24 * 3600
 MAX_PHYSICAL_STORE_AGE_S: Final = 62 * 24 * 3600
 MAX_FUTURE_S: Final = 60
@@ -66,28 +71,64 @@ LDU_STATES: Final = frozenset({LDU_GEOLOCATE, *LDU_STATE_CODES.values()})
 
 # --- section 3: user_data ------------------------------------------------------------------------
 
+
+@dataclass(frozen=True)
+class HashedField:
+    """One hashed customer parameter: how the relay normalizes it, and what it is for.
+
+    - `normalizer`: the name of its (value, reason) normalizer in capi.meta.normalize.NORMALIZERS;
+    - `context`: what else the normalizer reads: "country" (the event's or CAPI_DEFAULT_COUNTRY's
+      region), "phone" (the event's and the default region), "date_order" (CAPI_DATE_ORDER),
+      "field" (the field's own name) or "" (nothing);
+    - `shape`: what Meta expects, in the words of a warning;
+    - `numeric`: a JSON number is taken too (as its digits);
+    - `place`: a name or address part (capi.meta.match grades events with only these weak).
+    """
+
+    normalizer: str
+    shape: str
+    context: str = ""
+    numeric: bool = False
+    place: bool = False
+
+
 # Hashed (SHA-256 of the normalized UTF-8 string, lowercase hex); each may be a string or a list.
-HASHED_FIELDS: Final = (
-    "em",
-    "ph",
-    "fn",
-    "ln",
-    "db",
-    "ge",
-    "ct",
-    "st",
-    "zp",
-    "country",
-    "external_id",
-    # The split forms Meta's business SDKs send (first 5 letters of the first / last name, the
-    # first initial, day, month and year of birth): hashed like the rest.
-    "f5first",
-    "f5last",
-    "fi",
-    "dobd",
-    "dobm",
-    "doby",
-)
+# In Meta's order (the order of match keys everywhere). The split forms at the end are what Meta's
+# business SDKs send (the first 5 letters of the first / last name, the first initial, day, month
+# and year of birth).
+HASHED: Final = {
+    "em": HashedField("email", "an email address, trimmed and lowercase"),
+    "ph": HashedField(
+        "phone", "digits with the country code, e.g. 16505551212", "phone", numeric=True
+    ),
+    "fn": HashedField("name", "lowercase letters, no punctuation", place=True),
+    "ln": HashedField("name", "lowercase letters, no punctuation", place=True),
+    "db": HashedField(
+        "date", "a date of birth, YYYYMMDD", "date_order", numeric=True, place=True
+    ),
+    "ge": HashedField("gender", "m or f", place=True),
+    "ct": HashedField("city", "lowercase letters, no spaces or punctuation", place=True),
+    "st": HashedField(
+        "state", "US: 2-letter state code; elsewhere lowercase, no punctuation", "country",
+        place=True,
+    ),
+    "zp": HashedField(
+        "zip", "postal code, lowercase, no spaces or dash; US: 5 digits", "country",
+        numeric=True, place=True,
+    ),
+    "country": HashedField("country", "ISO 3166-1 alpha-2 code, e.g. us", place=True),
+    "external_id": HashedField("external_id", "your identifier for the person", numeric=True),
+    "f5first": HashedField(
+        "split", "the first 5 letters of the first name, lowercase", "field"
+    ),
+    "f5last": HashedField("split", "the first 5 letters of the last name, lowercase", "field"),
+    "fi": HashedField("split", "the first letter of the first name, lowercase", "field"),
+    "dobd": HashedField("split", "the day of birth, 2 digits (01-31)", "field", numeric=True),
+    "dobm": HashedField("split", "the month of birth, 2 digits (01-12)", "field", numeric=True),
+    "doby": HashedField("split", "the year of birth, 4 digits", "field", numeric=True),
+}  # fmt: skip
+HASHED_FIELDS: Final = tuple(HASHED)
+PLACE_FIELDS: Final = frozenset(k for k, f in HASHED.items() if f.place)
 
 # Sent as given (validated), never hashed.
 NEVER_HASHED_FIELDS: Final = (
@@ -173,8 +214,23 @@ USER_DATA_KEY_HINTS: Final = {
 # id is what makes one order one event on every door.
 ORDER_EVENTS: Final = frozenset({"Purchase"})
 
-# custom_data fields an event name requires (§4): value 2804009, currency 2804010.
-REQUIRED_CUSTOM_DATA: Final = {"Purchase": frozenset({"value", "currency"})}
+
+@dataclass(frozen=True)
+class RequiredField:
+    """A custom_data field an event name requires: what it holds, and Meta's subcode when it
+    is missing."""
+
+    holds: str
+    subcode: int
+
+
+# custom_data fields an event name requires (§4); validation reads this table.
+REQUIRED_CUSTOM_DATA: Final = {
+    "Purchase": {
+        "value": RequiredField("the order value as a number", 2804009),
+        "currency": RequiredField("an ISO 4217 code such as USD", 2804010),
+    }
+}
 CONTENT_TYPES: Final = frozenset({"product", "product_group"})
 DELIVERY_CATEGORIES: Final = frozenset({"in_store", "curbside", "home_delivery"})
 
@@ -189,3 +245,13 @@ FBCLID_PARAM: Final = "fbclid"
 # ones as Meta would (code 2635) and takes every newer one, known or not. The version a caller
 # uses never changes what the relay sends (CAPI_GRAPH_VERSION does).
 OLDEST_SERVED_GRAPH_VERSION: Final = (22, 0)
+
+
+# Graph API error codes and subcodes the relay reads or answers with (§6; capi.meta.answers
+# classifies Meta's answers by them, the Graph-compatible route answers with them).
+GRAPH_UNKNOWN_ERROR: Final = 1
+GRAPH_SERVICE_UNAVAILABLE: Final = 2
+GRAPH_INVALID_PARAMETER: Final = 100
+GRAPH_INVALID_TOKEN: Final = 190
+GRAPH_DEPRECATED_VERSION: Final = 2635
+GRAPH_NO_SUCH_OBJECT_SUBCODE: Final = 33  # with code 100: the pixel is unknown or not visible

@@ -33,6 +33,7 @@ from capi.meta import normalize as _n
 from capi.meta.click_ids import is_valid_fbc, is_valid_fbp
 from capi.meta.problems import Problem
 from capi.meta.rules import (
+    HASHED,
     HASHED_FIELDS,
     NEVER_HASHED_FIELDS,
     PLACEHOLDER_VALUES,
@@ -45,7 +46,7 @@ _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
 _HASHED = frozenset(HASHED_FIELDS)
 _NEVER = frozenset(NEVER_HASHED_FIELDS)
-_NUMERIC_OK = frozenset({"ph", "zp", "db", "external_id", "dobd", "dobm", "doby"})
+_NUMERIC_OK = frozenset(key for key, rule in HASHED.items() if rule.numeric)
 _ID_FIELDS = _NEVER - {"client_ip_address", "client_user_agent", "fbc", "fbp"}
 _sha256 = hashlib.sha256
 EMPTY_SHA256 = _sha256(b"").hexdigest()
@@ -58,37 +59,8 @@ PLACEHOLDER_SHA256 = {
     for value in PLACEHOLDER_VALUES
     for spelling in {value, value.upper(), value.title()}
 }
-# the normalizers' cached (value, reason) forms: no exception on the hot path
-_EMAIL = _n.normalize_email.outcome  # type: ignore[attr-defined]
-_PHONE = _n._phone.outcome  # type: ignore[attr-defined]
-_COUNTRY = _n.normalize_country.outcome  # type: ignore[attr-defined]
-_NAME = _n.normalize_name.outcome  # type: ignore[attr-defined]
-_CITY = _n.normalize_city.outcome  # type: ignore[attr-defined]
-_STATE = _n._state.outcome  # type: ignore[attr-defined]
-_ZIP = _n._zip.outcome  # type: ignore[attr-defined]
-_GENDER = _n.normalize_gender.outcome  # type: ignore[attr-defined]
-_DATE = _n._date.outcome  # type: ignore[attr-defined]
-
-# What each hashed field must look like, for warnings (META-RULES §3).
-_RULES = {
-    "em": "an email address, trimmed and lowercase",
-    "ph": "digits with the country code, e.g. 16505551212",
-    "fn": "lowercase letters, no punctuation",
-    "ln": "lowercase letters, no punctuation",
-    "db": "a date of birth, YYYYMMDD",
-    "ge": "m or f",
-    "ct": "lowercase letters, no spaces or punctuation",
-    "st": "US: 2-letter state code; elsewhere lowercase, no punctuation",
-    "zp": "postal code, lowercase, no spaces or dash; US: 5 digits",
-    "country": "ISO 3166-1 alpha-2 code, e.g. us",
-    "external_id": "your identifier for the person",
-    "f5first": "the first 5 letters of the first name, lowercase",
-    "f5last": "the first 5 letters of the last name, lowercase",
-    "fi": "the first letter of the first name, lowercase",
-    "dobd": "the day of birth, 2 digits (01-31)",
-    "dobm": "the month of birth, 2 digits (01-12)",
-    "doby": "the year of birth, 4 digits",
-}
+# Per hashed field: its normalizer ((value, reason), no exception on the hot path) and its rule.
+_FIELDS = {key: (_n.NORMALIZERS[rule.normalizer], rule) for key, rule in HASHED.items()}
 
 
 def is_sha256(value: Any) -> bool:
@@ -115,7 +87,7 @@ def _region(value: Any) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _default_region(value: Any) -> str:
-    return _n._region(value) if isinstance(value, str) else ""
+    return _n.region_code(value) if isinstance(value, str) else ""
 
 
 @functools.lru_cache(maxsize=256)
@@ -142,40 +114,21 @@ def _digest_uncached(key: str, text: str, context: Any) -> tuple[str | None, str
             f"this is the SHA-256 of the placeholder {placeholder!r} (a hashed missing value): "
             "hash the customer's real value, or leave the field out"
         )
-    try:  # most frequent fields first
-        if key == "em":
-            normalized, reason = _EMAIL(text)
-        elif key == "ph":
-            normalized, reason = _PHONE(text, *context)
-        elif key == "external_id":
-            normalized, reason = _n.normalize_external_id(text), None
-        elif key == "country":
-            normalized, reason = _COUNTRY(text)
-        elif key == "fn" or key == "ln":
-            normalized, reason = _NAME(text)
-        elif key == "ct":
-            normalized, reason = _CITY(text)
-        elif key == "st":
-            normalized, reason = _STATE(text, context)
-        elif key == "zp":
-            normalized, reason = _ZIP(text, context)
-        elif key == "ge":
-            normalized, reason = _GENDER(text)
-        elif key == "db":
-            normalized, reason = _DATE(text.lower(), context)
-        else:  # f5first, f5last, fi, dobd, dobm, doby
-            try:
-                normalized, reason = _n.normalize_split_field(key, text), None
-            except _n.NormalizationError as error:
-                normalized, reason = None, str(error)
+    normalize, rule = _FIELDS[key]
+    try:
+        normalized, reason = normalize(text, context)
     except Exception:  # a normalizer bug must cost one value, never the event
         normalized, reason = None, "could not be normalized"
     if reason is not None:
-        return None, f"{reason}; Meta expects {key} as {_RULES[key]}"
+        return None, f"{reason}; Meta expects {key} as {rule.shape}"
     if not normalized:
         return None, None
     note = None
-    if key == "ph" and not any(_n._region(c) for c in context) and not _INTERNATIONAL.match(text):
+    if (
+        key == "ph"
+        and not any(_n.region_code(c) for c in context)
+        and not _INTERNATIONAL.match(text)
+    ):
         note = (
             "kept: no country known (no + prefix, no user_data.country, no "
             "CAPI_DEFAULT_COUNTRY), so the digits are hashed as given; if they lack the country "
@@ -196,7 +149,7 @@ def _digest_uncached(key: str, text: str, context: Any) -> tuple[str | None, str
 # whole per-value step is memoized too, bounded like the normalizers (CAPI_NORMALIZE_CACHE_SIZE).
 if _n.CACHE_SIZE:
     _digest = functools.lru_cache(maxsize=_n.CACHE_SIZE)(_digest_uncached)
-    _n._CACHED.append(_digest)
+    _n.register_cache(_digest)
 else:
     _digest = _digest_uncached
 
@@ -294,7 +247,7 @@ def _ip_address(text: str) -> tuple[str | None, bool]:
     return address, not any(value >> shift == prefix for prefix, shift in ranges)
 
 
-_n._CACHED.append(_ip_address)
+_n.register_cache(_ip_address)
 
 
 def _ip(raw: str, problems: list[Problem]) -> str | None:
@@ -407,11 +360,14 @@ def prepare_user_data(
     event_region = _region(user_data["country"]) if "country" in user_data else ""
     region = event_region or default_region
     order = date_order.strip().upper() if date_order and isinstance(date_order, str) else ""
-    contexts = {"ph": (event_region, default_region), "st": region, "zp": region, "db": order}
+    contexts = {"phone": (event_region, default_region), "country": region, "date_order": order}
     result: dict[str, Any] = {}
     for key, raw in user_data.items():
         if key in _HASHED:
-            digests = _hash_field(key, raw, contexts.get(key), problems)
+            context = _FIELDS[key][1].context
+            digests = _hash_field(
+                key, raw, key if context == "field" else contexts.get(context), problems
+            )
             if digests:
                 result[key] = digests
         elif key in _NEVER:

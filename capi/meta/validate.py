@@ -18,8 +18,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from capi.meta import iso_data, rules
+from capi.meta.match import click_id_only
 from capi.meta.prepare import event_time_seconds, prepare_event
-from capi.meta.problems import Problem
+from capi.meta.problems import Problem, not_an_object
 from capi.values import has_non_finite
 
 __all__ = ["check_and_prepare", "check_event_time"]
@@ -130,7 +131,7 @@ def _check_event_time(
             Problem("event_time", "event_time should be a JSON number, not a string", "type")
         )
     digits = len(str(abs(seconds)))
-    if seconds >= 10**14:
+    if seconds >= rules.MICROSECONDS_FROM:
         errors.append(
             Problem(
                 "event_time",
@@ -156,9 +157,11 @@ def _check_event_time(
         )
         return
     if source == "physical_store":
-        max_age, limit = rules.MAX_PHYSICAL_STORE_AGE_S, "62 days for physical_store events"
+        max_age = rules.MAX_PHYSICAL_STORE_AGE_S
+        limit = f"{max_age // _DAY} days for physical_store events"
     else:
-        max_age, limit = rules.MAX_EVENT_AGE_S, "7 days"
+        max_age = rules.MAX_EVENT_AGE_S
+        limit = f"{max_age // _DAY} days"
     age = now - seconds
     if age > max_age:
         errors.append(
@@ -264,23 +267,25 @@ def _check_custom_data(
     event: dict, name: str, errors: list[Problem], warnings: list[Problem]
 ) -> None:
     custom = event.get("custom_data")
-    required = rules.REQUIRED_CUSTOM_DATA.get(name, frozenset())
+    required = rules.REQUIRED_CUSTOM_DATA.get(name, {})
     if custom is None:
         custom = {}
     elif not isinstance(custom, dict):
         errors.append(Problem("custom_data", "custom_data must be an object", "invalid"))
         return
-    value = custom.get("value")
-    if value is None:
-        if "value" in required:
+    for field, need in required.items():  # the rule book's table: what this event name needs
+        if custom.get(field) in (None, ""):
             errors.append(
                 Problem(
-                    "custom_data.value",
-                    f"{name} events need custom_data.value, the order value as a number "
-                    "(subcode 2804009)",
+                    f"custom_data.{field}",
+                    f"{name} events need custom_data.{field}, {need.holds} "
+                    f"(subcode {need.subcode})",
                     "missing",
                 )
             )
+    value = custom.get("value")
+    if value is None:
+        pass
     elif _is_numeric_string(value):
         warnings.append(
             Problem("custom_data.value", "value should be a JSON number, not a string", "type")
@@ -291,16 +296,7 @@ def _check_custom_data(
         )
     currency = custom.get("currency")
     if currency is None or currency == "":
-        if "currency" in required:
-            errors.append(
-                Problem(
-                    "custom_data.currency",
-                    f"{name} events need custom_data.currency, an ISO 4217 code such as USD "
-                    "(subcode 2804010)",
-                    "missing",
-                )
-            )
-        elif value is not None:
+        if "currency" not in required and value is not None:
             warnings.append(
                 Problem(
                     "custom_data.currency",
@@ -405,11 +401,12 @@ def _check_ldu(event: dict, errors: list[Problem], warnings: list[Problem]) -> N
                 "invalid",
             )
         )
-    elif state == 1000 and country != 1:
+    elif state in rules.LDU_STATE_CODES.values() and country != rules.LDU_COUNTRY_US:
         errors.append(
             Problem(
                 "data_processing_options_state",
-                "state 1000 (California) needs data_processing_options_country 1 (US)",
+                f"state {state} (a US state) needs data_processing_options_country "
+                f"{rules.LDU_COUNTRY_US} (US)",
                 "inconsistent",
             )
         )
@@ -497,7 +494,7 @@ def _check_customer_information(
             )
         )
         return
-    if keys - {"client_user_agent"} == {"fbc"}:
+    if click_id_only(keys):
         warnings.append(
             Problem(
                 "user_data",
@@ -542,9 +539,7 @@ def check_and_prepare(
     errors: list[Problem] = []
     warnings: list[Problem] = []
     if not isinstance(event, dict):
-        errors.append(
-            Problem("", f"an event must be a JSON object, got {type(event).__name__}", "invalid")
-        )
+        errors.append(not_an_object(event))
         return None, errors, warnings
     if now is None or not _is_number(now):
         now = time.time()

@@ -34,12 +34,11 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from capi.meta.contract import Contract
-from capi.meta.match import GRADES, KEY_ORDER
+from capi.meta.match import GRADES, KEY_ORDER, click_id_only
 from capi.tools.eventfile import parse_events
 
 EXAMPLES = 5  # example event ids kept per failure and per reason
 PROGRESS_FROM_BYTES = 5_000_000  # a progress bar (on a terminal) for inputs larger than this
-CLICK_ONLY = frozenset({"fbc", "client_user_agent"})
 LOG_MESSAGES = {"ingest event", "event delivered", "event dead-lettered"}
 FAILURES = {
     "no_shared_event_id": (
@@ -190,7 +189,7 @@ def failures_of(record: Record) -> list[str]:
         found.append("no_shared_event_id")
     if "placeholder" in record.warning_codes:
         found.append("bad_hash")
-    if record.keys and set(record.keys) <= CLICK_ONLY and "fbc" in record.keys:
+    if click_id_only(record.keys):
         found.append("click_id_only")
     return found
 
