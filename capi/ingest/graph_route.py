@@ -87,7 +87,7 @@ class GraphRoute:
                 400,
                 f"Unsupported {request.method.lower()} request. The relay takes POST "
                 f"/{version}/{{pixel_id}}/events only.",
-                100,
+                rules.GRAPH_INVALID_PARAMETER,
                 trace,
                 kind="GraphMethodException",
             )
@@ -97,7 +97,7 @@ class GraphRoute:
                 400,
                 f"(#2635) You are calling a deprecated version of the Graph API ({version}); "
                 f"use {oldest} or later.",
-                2635,
+                rules.GRAPH_DEPRECATED_VERSION,
                 trace,
             )
         if request.too_large or len(request.body) > gate.max_body_bytes:
@@ -105,7 +105,7 @@ class GraphRoute:
                 413,
                 f"(#100) The request body is larger than {gate.max_body_bytes} bytes; send fewer "
                 "events per request.",
-                100,
+                rules.GRAPH_INVALID_PARAMETER,
                 trace,
             )
         # The key is checked before the body is read when the query or a header carries it: a
@@ -120,7 +120,13 @@ class GraphRoute:
             fields = _fields(request, gate.max_body_bytes)
         except BodyError as exc:
             status = 413 if exc.status == 413 else 400
-            return graph_error(status, f"(#100) {exc.message}", 100, trace, title="Invalid body")
+            return graph_error(
+                status,
+                f"(#100) {exc.message}",
+                rules.GRAPH_INVALID_PARAMETER,
+                trace,
+                title="Invalid body",
+            )
         if early is None:
             denied, key_name = _authenticate(gate, request, fields, trace)
             if denied is not None:
@@ -136,15 +142,21 @@ class GraphRoute:
                 "be loaded due to missing permissions, or does not support this operation. (The "
                 "relay routes only the pixels of CAPI_PIXEL_ID / CAPI_PIXELS that this key may "
                 "send to.)",
-                100,
+                rules.GRAPH_INVALID_PARAMETER,
                 trace,
-                subcode=33,
+                subcode=rules.GRAPH_NO_SUCH_OBJECT_SUBCODE,
                 kind="GraphMethodException",
             )
         try:
             batch = events_from_value(_graph_value(fields))
         except BodyError as exc:
-            return graph_error(400, f"(#100) {exc.message}", 100, trace, title="Invalid parameter")
+            return graph_error(
+                400,
+                f"(#100) {exc.message}",
+                rules.GRAPH_INVALID_PARAMETER,
+                trace,
+                title="Invalid parameter",
+            )
         reply = gate.intake.accept(
             batch, source="graph", pixel_id=pixels[0], key_name=key_name, all_or_nothing=True
         )
@@ -256,7 +268,7 @@ def _authenticate(
             503,
             "An unexpected error has occurred. Please retry your request later. (The relay "
             "could not read its API keys.)",
-            2,
+            rules.GRAPH_SERVICE_UNAVAILABLE,
             trace,
             transient=True,
         ), ""
@@ -266,7 +278,7 @@ def _authenticate(
         return graph_error(
             500,
             "The relay has no API keys configured (set CAPI_API_KEYS or CAPI_API_KEYS_SECRET).",
-            1,
+            rules.GRAPH_UNKNOWN_ERROR,
             trace,
         ), ""
     presented = token or headers.get("X-API-Key", "")
@@ -277,7 +289,7 @@ def _authenticate(
         else "Send one of the relay's API keys as access_token (or in X-API-Key)."
     )
     what = "Invalid OAuth access token" if presented else "An access token is required"
-    return graph_error(401, f"{what} for this relay. {hint}", 190, trace), ""
+    return graph_error(401, f"{what} for this relay. {hint}", rules.GRAPH_INVALID_TOKEN, trace), ""
 
 
 def _graph_value(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -329,7 +341,7 @@ def _graph_reply(reply: Reply, trace: str, count: int) -> Reply:
         return graph_error(
             400,
             f"Invalid parameter: {invalid} of {count} events are invalid; none was accepted",
-            100,
+            rules.GRAPH_INVALID_PARAMETER,
             trace,
             title="Invalid event",
             user_msg=text,
@@ -340,7 +352,7 @@ def _graph_reply(reply: Reply, trace: str, count: int) -> Reply:
         return graph_error(
             503,
             f"An unexpected error has occurred. Please retry your request later. ({message})",
-            2,
+            rules.GRAPH_SERVICE_UNAVAILABLE,
             trace,
             transient=True,
         )

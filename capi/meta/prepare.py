@@ -14,7 +14,7 @@ from capi.meta.click_ids import add_fbc
 from capi.meta.problems import Problem, not_an_object
 from capi.meta.user_data import prepare_user_data
 
-__all__ = ["event_time_seconds", "prepare_event"]
+__all__ = ["event_time_seconds", "prepare_event", "sender_seconds"]
 
 
 def event_time_seconds(value: Any) -> int | None:
@@ -32,6 +32,14 @@ def event_time_seconds(value: Any) -> int | None:
         if text.isascii() and text.isdigit() and len(text) < 20:
             return int(text)
     return None
+
+
+def sender_seconds(seconds: int) -> int:
+    """A sender's own timestamp, which may be milliseconds (GA4's getTimestampMillis(), a mapped
+    webhook's `timestamp` type), as Unix seconds. Only adapters call it, for formats that are
+    milliseconds by their sender's documentation; `/events` takes Meta's field, seconds, and
+    answers milliseconds with an error saying so (META-RULES §2)."""
+    return seconds // 1000 if seconds >= rules.MILLISECONDS_FROM else seconds
 
 
 def prepare_event(

@@ -48,8 +48,8 @@ from pathlib import Path
 from typing import Any
 
 from capi.config import ConfigError, load_document
-from capi.meta import rules
 from capi.meta.body import MAX_EVENTS_PER_REQUEST, Batch
+from capi.meta.prepare import sender_seconds
 from capi.meta.problems import Problem
 from capi.sources import Ignored, SourceContext
 from capi.sources.signatures import HmacScheme
@@ -154,7 +154,7 @@ def _timestamp(value: Any) -> int | None:
     number = _number(value)
     if number is not None:
         seconds = int(number)
-        return seconds // 1000 if seconds >= rules.MILLISECONDS_FROM else seconds
+        return sender_seconds(seconds)
     if isinstance(value, str) and value.strip():
         try:
             moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))

@@ -42,6 +42,7 @@ from typing import Any
 
 from capi.meta import rules
 from capi.meta.body import Batch, BodyError
+from capi.meta.prepare import sender_seconds
 from capi.meta.problems import Problem
 from capi.sources import SourceContext
 from capi.values import scalar_text
@@ -121,9 +122,7 @@ def _seconds(value: Any) -> int | None:
     if number is None or number <= 0:
         return None
     seconds = int(number)
-    return (
-        seconds // 1000 if seconds >= rules.MILLISECONDS_FROM else seconds
-    )  # getTimestampMillis()
+    return sender_seconds(seconds)  # getTimestampMillis()
 
 
 def _put(target: dict[str, Any], key: str, value: Any) -> None:
