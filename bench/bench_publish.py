@@ -24,7 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from capi.queueing.messages import Message, PubSubPublisher  # noqa: E402
+from capi.queueing.messages import Message  # noqa: E402
+from capi.queueing.pubsub import PubSubPublisher  # noqa: E402
 from tests.conftest import PubSubEmulator, free_port  # noqa: E402
 
 MESSAGE = Message(

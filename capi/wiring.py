@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, TextIO
 from capi import logs
 from capi.config import ConfigError, Settings, split_keys
 from capi.meta.contract import Contract
-from capi.queueing.messages import Publisher, PubSubPublisher
+from capi.queueing.messages import Publisher
+from capi.queueing.pubsub import PubSubPublisher
 from capi.secret_store import SecretReader
 
 if TYPE_CHECKING:

@@ -33,7 +33,7 @@ from enum import Enum
 from typing import Any, TextIO
 
 from capi import logs
-from capi.errors import PoisonMessage
+from capi.errors import PoisonMessage, PublishError
 from capi.forward.batcher import Batcher
 from capi.forward.redact import Redactor
 from capi.forward.tokens import NoToken, TokenSource
@@ -41,7 +41,7 @@ from capi.meta.answers import Outcome
 from capi.meta.contract import CONTRACT_VERSION, Contract
 from capi.meta.graph import GraphClient, GraphResult, build_payload
 from capi.meta.match import Match, assess
-from capi.queueing.messages import Message, Publisher, PublishError, attribute_value
+from capi.queueing.messages import Message, Publisher, attribute_value
 from capi.secret_store import SecretError
 from capi.web import IncomingRequest, Reply, error_reply
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from capi import logs
+from capi.errors import PublishError
 from capi.ingest.auth import ApiKeyAuth, AuthResult
 from capi.meta.body import Batch
 from capi.meta.contract import CONTRACT_VERSION, Contract, EventResult
@@ -23,7 +24,6 @@ from capi.queueing.messages import (
     MAX_MESSAGES_PER_PUBLISH,
     MAX_PUBLISH_BYTES,
     Publisher,
-    PublishError,
     event_message,
     fits_one_publish,
     publish_size,

@@ -26,15 +26,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 from capi.errors import PublishError
-
-if TYPE_CHECKING:
-    from capi.queueing.messages import Message
+from capi.queueing.messages import Message
 
 # (messages, seconds left) -> one message id per message, in order; raises PublishError.
-SendRpc = Callable[[list["Message"], float], Sequence[str]]
+SendRpc = Callable[[list[Message], float], Sequence[str]]
 
 _QUEUED, _SENT, _DONE = 0, 1, 2
 

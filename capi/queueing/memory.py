@@ -13,7 +13,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from capi.queueing.messages import Message, PublishError
+from capi.errors import PublishError
+from capi.queueing.messages import Message
 
 
 class InMemoryPublisher:

@@ -343,7 +343,7 @@ def _file_digest(path: str) -> str:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from capi.queueing.messages import PubSubPublisher
+    from capi.queueing.pubsub import PubSubPublisher
     from capi.tools.replay import Replayer, ReplayFilter, parse_duration, replay_file
 
     try:

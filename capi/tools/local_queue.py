@@ -47,9 +47,9 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from capi import logs
-from capi.errors import JournalInUse
+from capi.errors import JournalInUse, PublishError
 from capi.forward.forwarder import Decision, Delivery, Forwarder
-from capi.queueing.messages import Message, PublishError
+from capi.queueing.messages import Message
 
 POLL_S = 1.0  # how often the workers look for messages another process journaled
 BUSY_TIMEOUT_MS = 5000  # how long one enqueue waits for another writer (capi replay)

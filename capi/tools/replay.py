@@ -20,7 +20,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from capi.queueing.messages import Message, Publisher, PublishError
+from capi.errors import PublishError
+from capi.queueing.messages import Message, Publisher
 
 # Attributes the forwarder (or Pub/Sub's own dead-lettering) adds; not part of the original.
 REASON_ATTRIBUTES = frozenset(

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from capi.errors import PublishError
-from capi.queueing.messages import Message, PubSubPublisher
+from capi.queueing.messages import Message
+from capi.queueing.pubsub import PubSubPublisher
 from tests.conftest import new_project_id, pull_until_quiet
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,8 @@ import pytest
 
 from capi.errors import PublishError
 from capi.queueing.group_commit import GroupCommit
-from capi.queueing.messages import Message, PubSubPublisher
+from capi.queueing.messages import Message
+from capi.queueing.pubsub import PubSubPublisher
 
 
 class GatedApi:

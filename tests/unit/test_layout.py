@@ -43,17 +43,13 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def runtime_imports(path: Path) -> set[str]:
-    """capi modules imported by a file, at any level, except under `if TYPE_CHECKING:`."""
+def imports_of(path: Path) -> set[str]:
+    """capi modules imported by a file, of every kind: at the top, inside functions, and under
+    `if TYPE_CHECKING:` (a type-only import still ties the two modules together: counting it is
+    what keeps a circle from hiding behind it)."""
     tree = ast.parse(path.read_text())
-    skipped: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            skipped |= {id(n) for child in node.body for n in ast.walk(child)}
     found = set()
     for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             if node.module == "capi":
                 found |= {f"capi.{a.name}" for a in node.names if a.name[0].islower()}
@@ -67,7 +63,7 @@ def runtime_imports(path: Path) -> set[str]:
 
 MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
 GRAPH = {
-    name: {m for m in runtime_imports(path) if m in MODULES and m != name}
+    name: {m for m in imports_of(path) if m in MODULES and m != name}
     for name, path in MODULES.items()
 }
 

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from capi.errors import JournalInUse
+from capi.errors import JournalInUse, PublishError
 from capi.forward.forwarder import Decision, Forwarder
 from capi.forward.tokens import TokenSource
-from capi.queueing.messages import Message, PublishError
+from capi.queueing.messages import Message
 from capi.tools.local_queue import FileDeadLetters, LocalQueue
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from capi.errors import PublishError
 from capi.queueing.memory import InMemoryPublisher
-from capi.queueing.messages import Message, PublishError, event_message
+from capi.queueing.messages import Message, event_message
 from tests.factories import purchase
 
 

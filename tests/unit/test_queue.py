@@ -3,7 +3,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from capi.queueing.messages import Message, PublishError, PubSubPublisher, event_message
+from capi.errors import PublishError
+from capi.queueing.messages import Message, event_message
+from capi.queueing.pubsub import PubSubPublisher
 
 
 def test_event_message_carries_data_and_routing_attributes():
