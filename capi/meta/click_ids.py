@@ -68,9 +68,10 @@ def fbc_from_url(url: str, now_ms: int) -> str | None:
 
 
 def add_fbc(event: dict, now_ms: int) -> dict:
-    """A new event whose ``user_data.fbc`` is built from the ``fbclid`` of ``event_source_url``
-    when there is no valid ``fbc`` or the given one carries a different fbclid (META-RULES.md
-    section 5). Otherwise the copy is unchanged. The input is never mutated.
+    """The event with ``user_data.fbc`` built from the ``fbclid`` of ``event_source_url`` when
+    there is no valid ``fbc`` or the given one carries a different fbclid (META-RULES.md section
+    5): a new event then; otherwise the event itself, unchanged (no copy: an event is shaped
+    once). The input is never mutated.
 
     ``now_ms`` is the cookie's creation time: the caller should pass the event's own time
     (``event_time * 1000``) so that the fbc never postdates the event and the result is the
@@ -78,15 +79,13 @@ def add_fbc(event: dict, now_ms: int) -> dict:
     """
     if not isinstance(event, dict):
         return event
-    result = dict(event)
     user_data = event.get("user_data")
     if user_data is not None and not isinstance(user_data, dict):
-        return result
+        return event
     fbc = fbc_from_url(event.get("event_source_url"), now_ms)  # type: ignore[arg-type]
     if fbc is None:
-        return result
+        return event
     current = (user_data or {}).get("fbc")
     if fbclid_of(current) == fbc.split(".", 3)[3]:
-        return result
-    result["user_data"] = {**(user_data or {}), "fbc": fbc}
-    return result
+        return event
+    return {**event, "user_data": {**(user_data or {}), "fbc": fbc}}
