@@ -18,7 +18,7 @@ from capi.ingest.auth import ApiKeyAuth
 from capi.ingest.cors import CorsPolicy
 from capi.ingest.graph_route import GRAPH_PATH, GraphRoute
 from capi.ingest.intake import Gate, Intake
-from capi.meta.body import Batch, BodyError, parse_body
+from capi.meta.body import BodyError, parse_body
 from capi.meta.consent import ConsentPolicy
 from capi.meta.contract import Contract
 from capi.queueing.messages import Publisher
@@ -131,10 +131,6 @@ class Ingest:
                 {"Allow": "POST"},
             )
         return self.events.handle(self.gate, request)
-
-    def accept(self, batch: Batch, **kwargs: Any) -> Reply:
-        """The intake's accept (every door ends there)."""
-        return self.intake.accept(batch, **kwargs)
 
 
 class EventsDoor:

@@ -8,7 +8,7 @@
 
 Webhooks prove their origin by signature, not by API key (Shopify and Stripe cannot send custom
 headers); the signature is checked over the raw bytes before the JSON is parsed. Every adapted
-event then goes through `Ingest.accept`, like /events.
+event then goes through `Intake.accept`, like /events.
 
 Answers for Shopify and Stripe, which retry every non-2xx answer for days (and disable endpoints
 that keep failing): 202 queued; 200 `{"status": "ignored", "reason"}` for topics / types / events

@@ -1,4 +1,4 @@
-"""Pixel routing (CAPI_PIXELS), named API keys, and fan-out through Ingest.accept."""
+"""Pixel routing (CAPI_PIXELS), named API keys, and fan-out through Intake.accept."""
 
 import json
 
@@ -183,7 +183,7 @@ def test_the_default_pixel_need_not_be_listed():
     assert routing.resolve(key_name="k") == ["1234567890"]
 
 
-# -- through Ingest.accept -------------------------------------------------------------------------
+# -- through Intake.accept -------------------------------------------------------------------------
 
 
 def make(routing, **kwargs):
