@@ -1,5 +1,5 @@
-"""Functions Framework entry points (Cloud Run functions): `ingest` (HTTP) and `forward` (HTTP,
-receives Pub/Sub push requests).
+"""Functions Framework entry points (Cloud Run functions): `ingest` (HTTP) and `forward` (HTTP:
+Pub/Sub push requests, and POST /drain from Cloud Scheduler when CAPI_DRAIN_SUBSCRIPTION is set).
 
     functions-framework --source main.py --target ingest --port 8080
     functions-framework --source main.py --target forward --port 8081
@@ -30,7 +30,7 @@ def _build(target: str) -> tuple[Any, int]:
     if target == "ingest":
         return wiring.build_ingest(settings), settings.max_body_bytes
     # push bodies carry the event base64-encoded, inside an envelope
-    return wiring.build_forwarder(settings), 2 * settings.max_body_bytes
+    return wiring.build_forward(settings), 2 * settings.max_body_bytes
 
 
 def _handler(target: str) -> tuple[Any, int]:
@@ -65,7 +65,7 @@ def _serve(target: str, request: Any) -> Any:
     incoming = from_flask(request, max_body_bytes=max_body_bytes)
     if target == "ingest":
         return to_flask(handler.handle(incoming))
-    return to_flask(handler.handle_push(incoming))
+    return to_flask(handler.handle(incoming))
 
 
 @functions_framework.http

@@ -51,6 +51,9 @@ from tests.factories import purchase  # noqa: E402
 from tests.standins.meta_graph import MetaGraphStandIn  # noqa: E402
 
 PIXEL = "1234567890"
+# The cores this script may use, read before main() moves itself (the pushers and the stand-in)
+# off the forward's cores: run() pins the forward process tree to the last --cpus of them.
+MACHINE_CPUS = sorted(os.sched_getaffinity(0))
 TOKEN = "EAAbench"
 
 
@@ -94,8 +97,7 @@ def run(
         tmp / f"forward-{name.replace('/', '-')}.log",
     )
     forward.start()
-    all_cpus = sorted(os.sched_getaffinity(0))
-    forward_cpus = set(all_cpus[-args.cpus :])
+    forward_cpus = set(MACHINE_CPUS[-args.cpus :])  # main() moved this process off them
     pin_tree(forward.proc.pid, forward_cpus)
     try:
         bodies = [envelope(f"{name}-{i}") for i in range(events)]

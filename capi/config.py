@@ -68,6 +68,15 @@ def _bounded(env: Mapping[str, str], name: str, default: int, low: int, high: in
     return int(raw)
 
 
+def _subscription(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if value and not (value.startswith("projects/") and "/subscriptions/" in value):
+        raise ConfigError(
+            f"{name} must be a subscription path like projects/P/subscriptions/S, got {value!r}"
+        )
+    return value
+
+
 def _topic(env: Mapping[str, str], name: str) -> str:
     value = env.get(name, "").strip()
     if value and not (value.startswith("projects/") and "/topics/" in value):
@@ -218,6 +227,11 @@ class Settings:
     consent_policy: str = "ignore"  # ignore | drop | ldu
     ldu_states: tuple[str, ...] = ()  # US states whose LDU code the relay sets (CA -> 1000)
     dlq_subscription: str = ""  # capi replay's default DLQ pull subscription
+    # The draining forwarder (capi.forward.drainer): the pull subscription POST /drain empties,
+    # how long one drain may run, and the ack deadline it keeps extending while Meta answers.
+    drain_subscription: str = ""
+    drain_budget_s: float = 50.0
+    drain_ack_deadline_s: int = 60
     # CAPI_* variables that settings name indirectly: a webhook mapping's secret_env.
     named: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -296,5 +310,8 @@ class Settings:
             consent_policy=_consent_policy(env),
             ldu_states=_states(env, "CAPI_LDU_STATES"),
             dlq_subscription=env.get("CAPI_DLQ_SUBSCRIPTION", "").strip(),
+            drain_subscription=_subscription(env, "CAPI_DRAIN_SUBSCRIPTION"),
+            drain_budget_s=_number(env, "CAPI_DRAIN_BUDGET", 50.0),
+            drain_ack_deadline_s=_bounded(env, "CAPI_DRAIN_ACK_DEADLINE", 60, 10, 600),
             named=_secret_settings(env),
         )

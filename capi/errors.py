@@ -101,6 +101,11 @@ class PublishError(CapiError, RuntimeError):
     code = "queue_unavailable"
 
 
+class QueueError(CapiError, RuntimeError):
+    """A pull subscription call (Pull, Acknowledge, ModifyAckDeadline) failed: what was not acked
+    comes back after its ack deadline."""
+
+
 class NoToken(CapiError, LookupError):
     """No Meta token is configured for a pixel."""
 

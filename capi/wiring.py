@@ -7,7 +7,7 @@ Each builder imports its own target's modules, so a target never loads the other
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from capi import logs
 from capi.config import ConfigError, Settings, split_keys
@@ -213,4 +213,23 @@ def build_forwarder(
         dry_run=dry_run,
         dry_run_stream=dry_run_stream,
         in_flight_wait_s=worst,
+    )
+
+
+def build_forward(settings: Settings, **kwargs: Any) -> Any:
+    """What the forward function serves: the forwarder (Pub/Sub pushes), wrapped in the drainer
+    (POST /drain, Cloud Scheduler) when CAPI_DRAIN_SUBSCRIPTION names a pull subscription. Both
+    answer `handle(request)`."""
+    forwarder = build_forwarder(settings, **kwargs)
+    if not settings.drain_subscription:
+        return forwarder
+    from capi.forward.drainer import Drainer
+    from capi.queueing.pull import PubSubSubscription
+
+    subscription = PubSubSubscription(settings.drain_subscription)
+    return Drainer(
+        forwarder,
+        subscription,
+        budget_s=settings.drain_budget_s,
+        ack_deadline_s=settings.drain_ack_deadline_s,
     )

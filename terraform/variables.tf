@@ -157,14 +157,14 @@ variable "webhook_signing_secrets" {
 
   # Neither <name> nor <name>_SECRET may be a setting of the relay: ingest would read the secret's
   # version path as that setting (or a setting as the signing secret). Every CAPI_* name the code
-  # reads is listed (tests/terraform/test_tf_security.py checks this list against capi/).
+  # reads is listed (tests/terraform/test_tf_rules.py checks this list against capi/).
   validation {
     condition = length(setintersection(
       setunion(var.webhook_signing_secrets, [for name in var.webhook_signing_secrets : "${name}_SECRET"]),
       [
         "CAPI_ACCESS_TOKEN", "CAPI_ACCESS_TOKEN_SECRET", "CAPI_ACK_DEADLINE", "CAPI_ALLOW_UNAUTHENTICATED", "CAPI_API_KEYS",
         "CAPI_API_KEYS_SECRET", "CAPI_BATCH_MAX_EVENTS", "CAPI_BATCH_MIN_INFLIGHT", "CAPI_BATCH_WINDOW_MS", "CAPI_CONSENT_POLICY", "CAPI_CORS_ORIGINS", "CAPI_DATE_ORDER",
-        "CAPI_DEFAULT_COUNTRY", "CAPI_DLQ_SUBSCRIPTION", "CAPI_DRY_RUN", "CAPI_DLQ_TOPIC", "CAPI_GRAPH_TIMEOUT",
+        "CAPI_DEFAULT_COUNTRY", "CAPI_DLQ_SUBSCRIPTION", "CAPI_DRAIN_ACK_DEADLINE", "CAPI_DRAIN_BUDGET", "CAPI_DRAIN_SUBSCRIPTION", "CAPI_DRY_RUN", "CAPI_DLQ_TOPIC", "CAPI_GRAPH_TIMEOUT",
         "CAPI_GRAPH_URL", "CAPI_GRAPH_VERSION", "CAPI_LDU_STATES", "CAPI_MAX_BODY_BYTES",
         "CAPI_MAX_DELIVERY_ATTEMPTS", "CAPI_NORMALIZE_CACHE_SIZE", "CAPI_PIXELS", "CAPI_PIXEL_ID",
         "CAPI_PUBLISH_MAX_INFLIGHT", "CAPI_PUBLISH_TIMEOUT", "CAPI_SECRET_MANAGER_ENDPOINT", "CAPI_SECRET_TIMEOUT", "CAPI_SECRET_TTL",

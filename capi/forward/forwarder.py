@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -41,6 +41,7 @@ from capi.meta.answers import Outcome
 from capi.meta.contract import CONTRACT_VERSION, Contract
 from capi.meta.graph import GraphClient, GraphResult, build_payload
 from capi.meta.match import Match, assess
+from capi.meta.rules import MAX_EVENTS_PER_REQUEST
 from capi.queueing.messages import Message, Publisher, attribute_value
 from capi.secret_store import SecretError
 from capi.web import IncomingRequest, Reply, error_reply
@@ -60,6 +61,19 @@ class Delivery:
     attempt: int = 1  # Pub/Sub's deliveryAttempt (1 when unknown)
     problem: str = ""  # set when the message itself is unusable (poison)
     published_at: float | None = None  # Pub/Sub's publishTime, Unix seconds, when given
+
+
+@dataclass
+class _Ready:
+    """A delivery checked and claimed, waiting for Meta's answer."""
+
+    delivery: Delivery
+    event: dict[str, Any]  # as queued (its raw values redact Meta's text)
+    prepared: dict[str, Any]  # normalized and hashed, as sent
+    pixel: str
+    event_id: str
+    test_code: str
+    key: bytes | None  # its DeliveryMemory key, claimed (None: no event_id)
 
 
 DRY_RUN_MESSAGE = "dry run: payload printed, NOTHING sent to Meta"
@@ -244,6 +258,9 @@ class Forwarder:
 
     # -- push endpoint -------------------------------------------------------------------------
 
+    def handle(self, request: IncomingRequest) -> Reply:
+        return self.handle_push(request)
+
     def handle_push(self, request: IncomingRequest) -> Reply:
         with logs.request_context(request.headers):
             return self._handle_push(request)
@@ -269,6 +286,53 @@ class Forwarder:
     # -- one delivery --------------------------------------------------------------------------
 
     def process(self, delivery: Delivery) -> Decision:
+        """One pushed delivery: checked, sent (with the concurrent pushes the batcher gathers),
+        settled."""
+        ready = self._admit(delivery, self.in_flight_wait_s)
+        if isinstance(ready, Decision):
+            return ready
+        try:
+            sent = self._send(ready.pixel, ready.prepared, ready.test_code)
+        except BaseException:
+            if ready.key is not None:
+                self.memory.release(ready.key, delivered=False)
+            raise
+        return self._settle(ready, sent, redacted=False)
+
+    def process_many(self, deliveries: Sequence[Delivery]) -> list[Decision]:
+        """Deliveries pulled together (the drainer): each checked as `process` does, then one
+        Graph request per (pixel, test code) and up to 1,000 events, and each delivery settled
+        by its own event's result. A rejected or miscounted request is split in halves until
+        the events at fault are alone, so no good event is retried or dead-lettered for another's
+        fault. The same delivery twice in one pull is sent once (the other is retried, then
+        acked as delivered)."""
+        decisions: list[Decision | None] = [None] * len(deliveries)
+        groups: dict[tuple[str, str], list[tuple[int, _Ready]]] = {}
+        for index, delivery in enumerate(deliveries):
+            ready = self._admit(delivery, 0.0)
+            if isinstance(ready, Decision):
+                decisions[index] = ready
+            else:
+                groups.setdefault((ready.pixel, ready.test_code), []).append((index, ready))
+        try:
+            for (pixel, test_code), members in groups.items():
+                for start in range(0, len(members), MAX_EVENTS_PER_REQUEST):
+                    chunk = members[start : start + MAX_EVENTS_PER_REQUEST]
+                    results = self._send_group(pixel, test_code, [r for _, r in chunk])
+                    for (index, ready), sent in zip(chunk, results, strict=True):
+                        decisions[index] = self._settle(ready, sent, redacted=True)
+        finally:
+            for members in groups.values():  # an unexpected error: release what is unsettled
+                for index, ready in members:
+                    if decisions[index] is None:
+                        if ready.key is not None:
+                            self.memory.release(ready.key, delivered=False)
+                        decisions[index] = Decision.RETRY
+        return [d if d is not None else Decision.RETRY for d in decisions]
+
+    def _admit(self, delivery: Delivery, wait_s: float) -> Decision | _Ready:
+        """The delivery checked and claimed, ready to send; or its decision when it is not to be
+        sent (poison, no pixel, invalid, already delivered, a dry run)."""
         attrs = delivery.message.attributes
         event_id = attrs.get("event_id", "")
         if delivery.problem:
@@ -290,60 +354,126 @@ class Forwarder:
         test_code = attrs.get("test_event_code") or self.test_event_code
         event_name = str(event.get("event_name") or attrs.get("event_name") or "")
         key = DeliveryMemory.key(pixel, event_name, event_id, test_code)
-        if key is None:
-            return self._deliver(delivery, event, pixel, event_id, test_code)[0]
-        claim = self.memory.claim(key, self.in_flight_wait_s)
-        if claim != "claimed":
-            reason = (
-                "already delivered by this instance (same pixel, event_name, event_id and "
-                "test_event_code)"
-                if claim == "delivered"
-                else "another delivery of the same event is still in progress"
-            )
-            logs.info(
-                "send suppressed" if claim == "delivered" else "redelivery postponed",
-                event_id=event_id,
-                event_name=event_name,
-                pixel_id=pixel,
-                reason=reason,
-            )
-            return Decision.ACK if claim == "delivered" else Decision.RETRY
-        delivered = False
+        if key is not None:
+            claim = self.memory.claim(key, wait_s)
+            if claim != "claimed":
+                reason = (
+                    "already delivered by this instance (same pixel, event_name, event_id and "
+                    "test_event_code)"
+                    if claim == "delivered"
+                    else "another delivery of the same event is still in progress"
+                )
+                logs.info(
+                    "send suppressed" if claim == "delivered" else "redelivery postponed",
+                    event_id=event_id,
+                    event_name=event_name,
+                    pixel_id=pixel,
+                    reason=reason,
+                )
+                return Decision.ACK if claim == "delivered" else Decision.RETRY
         try:
-            decision, delivered = self._deliver(delivery, event, pixel, event_id, test_code)
-        finally:
-            self.memory.release(key, delivered=delivered)
+            shaped = attrs.get("contract") == CONTRACT_VERSION
+            prepared, errors, _ = self.contract.recheck(event, now=self.clock(), shaped=shaped)
+            if errors:
+                text = "; ".join(f"{p.path}: {p.message}" for p in errors)
+                reason = DeadLetterReason("invalid", text, extra={"error_paths": _paths(errors)})
+                decision = self.dead_letter(delivery, reason)
+            elif self.dry_run:
+                assert prepared is not None
+                decision = self._print_dry_run(pixel, prepared, test_code, event_id)
+            else:
+                assert prepared is not None  # an object without errors
+                return _Ready(delivery, event, prepared, pixel, event_id, test_code, key)
+        except BaseException:
+            if key is not None:
+                self.memory.release(key, delivered=False)
+            raise
+        if key is not None:
+            self.memory.release(key, delivered=False)
         return decision
 
-    def _deliver(
+    def _settle(
         self,
-        delivery: Delivery,
-        event: dict[str, Any],
+        ready: _Ready,
+        sent: tuple[GraphResult, tuple[dict[str, Any], ...]] | None,
+        *,
+        redacted: bool,
+    ) -> Decision:
+        """The decision for a sent delivery, from its event's result (None: the token could not
+        be read); releases its claim. `redacted`: Meta's text was already cleaned."""
+        delivered = False
+        try:
+            if sent is None:  # the token could not be read: transient
+                return self._retry_or_exhaust(ready.delivery, "token secret could not be read")
+            result, batch = sent
+            if not redacted and (result.error is not None or result.messages):
+                # Meta's free text may quote what it was sent: no raw value of this event, nor
+                # of any event it was sent with, may reach a log line or a DLQ attribute.
+                mates = [e for e in batch if e is not ready.prepared]
+                redact = Redactor.for_event(ready.event, ready.prepared, *mates)
+                result = _without_customer_data(result, redact)
+            decision = self._decide(
+                ready.delivery, ready.pixel, ready.event_id, result, assess(ready.prepared)
+            )
+            delivered = result.outcome is Outcome.DELIVERED
+            return decision
+        finally:
+            if ready.key is not None:
+                self.memory.release(ready.key, delivered=delivered)
+
+    def _send_group(
+        self, pixel: str, test_code: str, members: Sequence[_Ready]
+    ) -> list[tuple[GraphResult, tuple[dict[str, Any], ...]] | None]:
+        """Each member's result, from one Graph request (split when rejected or miscounted);
+        None for all when the token could not be read. Results come redacted."""
+        assert self.graph is not None, "a GraphClient is needed when a token is configured"
+        events = [m.prepared for m in members]
+        try:
+            token = self.tokens.get(pixel)
+        except SecretError:
+            return [None] * len(members)
+        except NoToken as exc:
+            result = GraphResult(Outcome.CONFIG, network_error=str(exc))
+            return [(result, (event,)) for event in events]
+        result = self.graph.send(pixel, token, events, test_event_code=test_code)
+        if result.outcome is Outcome.TOKEN and self.tokens.refresh(pixel):
+            logs.warning("Meta rejected the token (190); re-reading it once", pixel_id=pixel)
+            try:
+                fresh = self.tokens.get(pixel)
+            except SecretError:
+                return [None] * len(members)
+            if fresh != token:
+                token = fresh
+                result = self.graph.send(pixel, token, events, test_event_code=test_code)
+        raw = {id(m.prepared): m.event for m in members}
+        return self._split(pixel, token, test_code, events, result, raw)
+
+    def _split(
+        self,
         pixel: str,
-        event_id: str,
+        token: str,
         test_code: str,
-    ) -> tuple[Decision, bool]:
-        """The decision for one delivery, and whether Meta confirmed it."""
-        shaped = delivery.message.attributes.get("contract") == CONTRACT_VERSION
-        prepared, errors, _ = self.contract.recheck(event, now=self.clock(), shaped=shaped)
-        if errors:
-            text = "; ".join(f"{p.path}: {p.message}" for p in errors)
-            reason = DeadLetterReason("invalid", text, extra={"error_paths": _paths(errors)})
-            return self.dead_letter(delivery, reason), False
-        assert prepared is not None  # an object without errors
-        if self.dry_run:
-            return self._print_dry_run(pixel, prepared, test_code, event_id), False
-        sent = self._send(pixel, prepared, test_code)
-        if sent is None:  # the token could not be read: transient
-            return self._retry_or_exhaust(delivery, "token secret could not be read"), False
-        result, batch = sent
+        events: list[dict[str, Any]],
+        result: GraphResult,
+        raw: dict[int, dict[str, Any]],
+    ) -> list[tuple[GraphResult, tuple[dict[str, Any], ...]]]:
+        if (result.outcome is Outcome.REJECTED or result.miscounted) and len(events) > 1:
+            # Meta names no event: halve until the events at fault are alone. Events Meta had
+            # counted in a miscounted request reach it again with the same event_id and name,
+            # which it deduplicates.
+            assert self.graph is not None
+            middle = len(events) // 2
+            out: list[tuple[GraphResult, tuple[dict[str, Any], ...]]] = []
+            for half in (events[:middle], events[middle:]):
+                answer = self.graph.send(pixel, token, half, test_event_code=test_code)
+                out += self._split(pixel, token, test_code, half, answer, raw)
+            return out
+        batch = tuple(events)
         if result.error is not None or result.messages:
-            # Meta's free text may quote what it was sent: no raw value of this event, nor of
-            # any event it was sent with, may reach a log line or a DLQ attribute through it.
-            mates = [e for e in batch if e is not prepared]
-            result = _without_customer_data(result, Redactor.for_event(event, prepared, *mates))
-        decision = self._decide(delivery, pixel, event_id, result, assess(prepared))
-        return decision, result.outcome is Outcome.DELIVERED
+            # One redactor for the request: Meta's text may quote any event it was sent.
+            values = [raw[id(e)] for e in events if id(e) in raw]
+            result = _without_customer_data(result, Redactor.for_event(*values, *events))
+        return [(result, batch)] * len(events)
 
     def _send(
         self, pixel: str, event: dict[str, Any], test_code: str

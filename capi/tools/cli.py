@@ -440,7 +440,7 @@ def cmd_emulator_setup(args: argparse.Namespace) -> int:
     try:
         names = setup(
             args.project,
-            push_endpoint=args.push_endpoint,
+            push_endpoint=None if args.drain else args.push_endpoint,
             max_delivery_attempts=args.max_delivery_attempts,
         )
     except RuntimeError as exc:
@@ -448,7 +448,10 @@ def cmd_emulator_setup(args: argparse.Namespace) -> int:
         return 2
     for key, value in names.items():
         print(f"{key}: {value}")
-    print(f"export CAPI_TOPIC={names['topic']} CAPI_DLQ_TOPIC={names['dlq_topic']}")
+    exports = f"CAPI_TOPIC={names['topic']} CAPI_DLQ_TOPIC={names['dlq_topic']}"
+    if names["drain_subscription"]:
+        exports += f" CAPI_DRAIN_SUBSCRIPTION={names['drain_subscription']}"
+    print(f"export {exports}")
     return 0
 
 
@@ -597,6 +600,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--project", default=os.environ.get("PUBSUB_PROJECT_ID", "capi-local"))
     p.add_argument("--push-endpoint", default="http://127.0.0.1:8081/")
     p.add_argument("--max-delivery-attempts", type=int, default=5)
+    p.add_argument(
+        "--drain",
+        action="store_true",
+        help="a pull subscription for the draining forwarder (POST /drain) instead of push",
+    )
     p.set_defaults(func=cmd_emulator_setup)
     return parser
 

@@ -14,6 +14,7 @@ from typing import Any
 TOPIC = "capi-events"
 DLQ_TOPIC = "capi-events-dlq"
 PUSH_SUBSCRIPTION = "capi-events-forward"
+DRAIN_SUBSCRIPTION = "capi-events-drain"
 DLQ_SUBSCRIPTION = "capi-events-dlq-replay"
 
 
@@ -41,7 +42,7 @@ def _create(call: Any, **kwargs: Any) -> bool:
 def setup(
     project: str,
     *,
-    push_endpoint: str,
+    push_endpoint: str | None,
     max_delivery_attempts: int = 5,
     ack_deadline_s: int = 30,
     min_backoff_s: int = 1,
@@ -68,11 +69,20 @@ def setup(
             topic=names.topic(DLQ_TOPIC),
             ack_deadline_seconds=60,
         )
+        # Push to the forward target, or (push_endpoint None) a pull subscription its drainer
+        # empties: never both, or every event would be delivered twice.
+        mode: dict[str, Any] = (
+            {
+                "name": names.subscription(PUSH_SUBSCRIPTION),
+                "push_config": {"push_endpoint": push_endpoint},
+            }
+            if push_endpoint
+            else {"name": names.subscription(DRAIN_SUBSCRIPTION)}
+        )
         _create(
             subscriber.create_subscription,
-            name=names.subscription(PUSH_SUBSCRIPTION),
+            **mode,
             topic=names.topic(TOPIC),
-            push_config={"push_endpoint": push_endpoint},
             ack_deadline_seconds=ack_deadline_s,
             retry_policy={
                 "minimum_backoff": {"seconds": min_backoff_s},
@@ -88,7 +98,8 @@ def setup(
     return {
         "topic": names.topic(TOPIC),
         "dlq_topic": names.topic(DLQ_TOPIC),
-        "push_subscription": names.subscription(PUSH_SUBSCRIPTION),
+        "push_subscription": names.subscription(PUSH_SUBSCRIPTION) if push_endpoint else "",
+        "drain_subscription": "" if push_endpoint else names.subscription(DRAIN_SUBSCRIPTION),
         "dlq_subscription": names.subscription(DLQ_SUBSCRIPTION),
-        "push_endpoint": push_endpoint,
+        "push_endpoint": push_endpoint or "",
     }
