@@ -41,6 +41,7 @@ DEPLOYER_ROLES=(
   roles/artifactregistry.admin
   roles/cloudfunctions.admin
   roles/run.admin
+  roles/cloudscheduler.admin
   roles/logging.configWriter
   roles/monitoring.editor
   roles/logging.logWriter

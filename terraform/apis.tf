@@ -18,6 +18,7 @@ locals {
       "storage.googleapis.com",
     ],
     var.kms_key_name == null ? [] : ["cloudkms.googleapis.com"],
+    local.drain ? ["cloudscheduler.googleapis.com"] : [],
   ))
 }
 

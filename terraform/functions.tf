@@ -118,6 +118,12 @@ locals {
     # sends, or waiting pushes would queue instead of joining a batch.
     CAPI_BATCH_WINDOW_MS = tostring(var.forward.batch_window_ms)
     THREADS              = tostring(var.forward.concurrency)
+    }, !local.drain ? {} : {
+    # The drain (capi/forward/drainer.py): the subscription's path is built from its name, not
+    # read from the resource, which depends on forward's URI in push mode.
+    CAPI_DRAIN_SUBSCRIPTION = "projects/${var.project_id}/subscriptions/${local.push_subscription_name}"
+    CAPI_DRAIN_BUDGET       = tostring(var.drain.budget_seconds)
+    CAPI_DRAIN_ACK_DEADLINE = tostring(var.forward.timeout_seconds)
   })
 }
 
@@ -183,7 +189,7 @@ resource "google_cloudfunctions2_function" "forward" {
   project     = var.project_id
   location    = var.region
   name        = local.forward_function_name
-  description = "capi-relay forward: Pub/Sub push handler that delivers events to the Meta Conversions API."
+  description = "capi-relay forward: delivers queued events to the Meta Conversions API (drains its subscription, or takes Pub/Sub pushes)."
   labels      = local.labels
 
   build_config {
@@ -202,8 +208,9 @@ resource "google_cloudfunctions2_function" "forward" {
 
   service_config {
     service_account_email = google_service_account.forward.email
-    # Only reachable from inside the project (Pub/Sub push counts as internal when it targets the
-    # run.app URL), and even then only with an OIDC token of the push service account (iam.tf).
+    # Only reachable from inside the project (Cloud Scheduler and Pub/Sub push of the same project
+    # count as internal when they call the run.app URL), and even then only with an OIDC token of
+    # the invoker account (iam.tf).
     ingress_settings                 = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision   = true
     min_instance_count               = var.forward.min_instances
@@ -211,8 +218,9 @@ resource "google_cloudfunctions2_function" "forward" {
     max_instance_request_concurrency = var.forward.concurrency
     available_cpu                    = var.forward.cpu
     available_memory                 = var.forward.memory
-    timeout_seconds                  = var.forward.timeout_seconds
-    environment_variables            = local.forward_env
+    # Drain: one call lasts the drain's budget and one batch; push: one delivery.
+    timeout_seconds       = local.drain ? var.drain.timeout_seconds : var.forward.timeout_seconds
+    environment_variables = local.forward_env
   }
 
   # The build account's grants, applied everywhere (iam.tf).

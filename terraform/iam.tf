@@ -6,11 +6,13 @@
 #   forward SA  publisher on topic <prefix>-events-dlq (permanent failures, with the reason);
 #               secretAccessor on the Meta token secret and on each additional pixel's token secret
 #               (var.pixels: one grant per secret)
-#   push SA     run.invoker on the forward function's Cloud Run service: the only identity that may
-#               call forward
+#   forward SA  (drain) subscriber on the events subscription: pull, ack, modify ack deadlines
+#   push SA     the invoker account (account id <prefix>-push): run.invoker on the forward function's
+#               Cloud Run service, the only identity that may call forward; it is in the OIDC token
+#               of Cloud Scheduler's /drain call (drain) or of Pub/Sub's pushes (push)
 #   build SA    builds the function images: log writer (project: logs have no finer resource),
 #               writer on the module's image repository, reader of the function sources
-#   Pub/Sub service agent (Google-managed): publisher on the DLQ topic and subscriber on the push
+#   Pub/Sub service agent (Google-managed): publisher on the DLQ topic and subscriber on the events
 #               subscription (needed to dead-letter), token creator on the push SA (OIDC), and
 #               encrypt/decrypt on the CMEK key when var.kms_key_name is set
 #
@@ -48,8 +50,8 @@ resource "google_service_account" "forward" {
 resource "google_service_account" "push" {
   project      = var.project_id
   account_id   = "${local.prefix}-push"
-  display_name = "capi-relay Pub/Sub push"
-  description  = "Identity in the OIDC token of the ${local.push_subscription_name} push subscription; may only invoke ${local.forward_function_name}."
+  display_name = "capi-relay forward invoker"
+  description  = "Identity in the OIDC token of Cloud Scheduler's drain call or of the ${local.push_subscription_name} push subscription; may only invoke ${local.forward_function_name}."
 
   depends_on = [google_project_service.apis]
 }
@@ -150,7 +152,7 @@ resource "google_secret_manager_secret_iam_member" "pixel_token_accessor_forward
   member    = google_service_account.forward.member
 }
 
-# Only the push subscription's identity may invoke forward.
+# Only the invoker account (Cloud Scheduler's drain call, or Pub/Sub's pushes) may invoke forward.
 resource "google_cloud_run_v2_service_iam_member" "forward_invoker_push" {
   project  = var.project_id
   location = var.region
@@ -186,9 +188,19 @@ resource "google_pubsub_topic_iam_member" "dlq_publisher_pubsub_agent" {
 
 resource "google_pubsub_subscription_iam_member" "push_subscriber_pubsub_agent" {
   project      = var.project_id
-  subscription = google_pubsub_subscription.push.name
+  subscription = google_pubsub_subscription.forward.name
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_service_agent
+}
+
+# The drain pulls, acks and extends ack deadlines on the events subscription, and nothing else.
+resource "google_pubsub_subscription_iam_member" "forward_subscriber_drain" {
+  count = local.drain ? 1 : 0
+
+  project      = var.project_id
+  subscription = google_pubsub_subscription.forward.name
+  role         = "roles/pubsub.subscriber"
+  member       = google_service_account.forward.member
 }
 
 # The service agent mints the push OIDC tokens as the push SA. Projects created after 2021-04-08

@@ -1,10 +1,13 @@
 # capi-relay: a self-hosted Meta Conversions API relay.
 #
 #   sGTM / webhooks --HTTPS--> ingest (public, API keys) --> topic <prefix>-events
-#     --> push subscription (OIDC, backoff, dead-letter) --> forward (private) --> Graph API
+#     --> subscription <prefix>-events-forward (backoff, dead-letter) --> forward (private) --> Graph API
+#         drain (default): Cloud Scheduler calls forward's /drain every minute; forward pulls in
+#         batches of up to 1,000 events per Graph request (scheduler.tf)
+#         push: Pub/Sub pushes each event to forward (OIDC)
 #   permanently failed or undeliverable events --> topic <prefix>-events-dlq --> pull subscription
 #
-# Files: apis.tf (services), storage.tf (function source), functions.tf, pubsub.tf, secrets.tf,
+# Files: apis.tf (services), storage.tf (function source), functions.tf, pubsub.tf, scheduler.tf, secrets.tf,
 # iam.tf (every grant, resource by resource), monitoring.tf (alerts).
 
 locals {
@@ -23,7 +26,9 @@ locals {
 
   topic_name             = "${local.prefix}-events"
   dlq_topic_name         = "${local.prefix}-events-dlq"
-  push_subscription_name = "${local.prefix}-events-forward"
+  push_subscription_name = "${local.prefix}-events-forward" # push or pull (var.delivery)
+  drain                  = var.delivery == "drain"
+  drain_job_name         = "${local.prefix}-drain"
   dlq_subscription_name  = "${local.prefix}-events-dlq-replay"
   ingest_function_name   = "${local.prefix}-ingest"
   forward_function_name  = "${local.prefix}-forward"

@@ -57,7 +57,7 @@ resource "google_monitoring_alert_policy" "delivery_backlog" {
     display_name = "Oldest unacked event older than ${var.alert_oldest_unacked_age_seconds}s"
 
     condition_threshold {
-      filter          = "resource.type = \"pubsub_subscription\" AND resource.labels.subscription_id = \"${google_pubsub_subscription.push.name}\" AND metric.type = \"pubsub.googleapis.com/subscription/oldest_unacked_message_age\""
+      filter          = "resource.type = \"pubsub_subscription\" AND resource.labels.subscription_id = \"${google_pubsub_subscription.forward.name}\" AND metric.type = \"pubsub.googleapis.com/subscription/oldest_unacked_message_age\""
       comparison      = "COMPARISON_GT"
       threshold_value = var.alert_oldest_unacked_age_seconds
       duration        = "300s"

@@ -34,8 +34,13 @@ output "dlq_topic_name" {
 }
 
 output "push_subscription_name" {
-  description = "Push subscription that delivers events to forward."
-  value       = google_pubsub_subscription.push.name
+  description = "The events subscription forward reads: pulled by its drain (delivery = \"drain\") or pushing to it (\"push\"). The name is kept from when it was always a push subscription."
+  value       = google_pubsub_subscription.forward.name
+}
+
+output "drain_job_name" {
+  description = "The Cloud Scheduler job that calls forward's /drain (empty when delivery = \"push\")."
+  value       = local.drain ? google_cloud_scheduler_job.drain[0].name : ""
 }
 
 output "dlq_subscription_name" {

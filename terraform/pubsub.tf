@@ -1,9 +1,10 @@
 # The queue between ingest and forward.
 #
-# A push subscription of our own rather than the function's built-in (Eventarc) trigger: the
-# built-in trigger cannot be given a dead-letter topic in Terraform, keeps messages 24 hours and does
-# not retry by default. This one retries with exponential backoff, keeps undelivered events for
-# var.message_retention_duration and dead-letters after var.max_delivery_attempts.
+# A subscription of our own rather than the function's built-in (Eventarc) trigger: the built-in
+# trigger cannot be given a dead-letter topic in Terraform, keeps messages 24 hours and does not
+# retry by default. This one keeps undelivered events for var.message_retention_duration and
+# dead-letters after var.max_delivery_attempts. It is a pull subscription that forward drains
+# (var.delivery = "drain", scheduler.tf) or a push subscription to forward ("push").
 
 resource "google_pubsub_topic" "events" {
   # checkov:skip=CKV_GCP_83:Customer-managed encryption is offered through var.kms_key_name (see the production example); without it Pub/Sub encrypts with Google-managed keys. Making CMEK mandatory would force every user to run Cloud KMS.
@@ -27,28 +28,38 @@ resource "google_pubsub_topic" "dlq" {
   depends_on = [google_project_service.apis, time_sleep.pubsub_agent_grants]
 }
 
-# Delivers every event to forward. Pub/Sub signs each push with an OIDC token of the push service
-# account; Cloud Run checks it (roles/run.invoker on the forward service only, iam.tf).
-resource "google_pubsub_subscription" "push" {
+# Holds every event for forward. Drain: forward pulls (roles/pubsub.subscriber on this subscription
+# only) and gives back what is to be retried with its own backoff (capi/forward/drainer.py). Push:
+# Pub/Sub signs each push with an OIDC token of the invoker account; Cloud Run checks it
+# (roles/run.invoker on the forward service only, iam.tf). Switching var.delivery changes the push
+# configuration in place: the events waiting in the subscription stay.
+resource "google_pubsub_subscription" "forward" {
   project = var.project_id
   name    = local.push_subscription_name
   topic   = google_pubsub_topic.events.id
   labels  = local.labels
 
-  # forward answers within its timeout; Pub/Sub waits that long before it counts a delivery as failed.
+  # Push: forward answers within its timeout; Pub/Sub waits that long before it counts a delivery
+  # as failed. Drain: forward extends the deadline while Meta answers; one delivery fits in it.
   ack_deadline_seconds       = var.forward.timeout_seconds
   message_retention_duration = var.message_retention_duration
   retain_acked_messages      = false
 
-  push_config {
-    push_endpoint = google_cloudfunctions2_function.forward.service_config[0].uri
+  dynamic "push_config" {
+    for_each = local.drain ? [] : [google_cloudfunctions2_function.forward.service_config[0].uri]
 
-    oidc_token {
-      service_account_email = google_service_account.push.email
-      audience              = google_cloudfunctions2_function.forward.service_config[0].uri
+    content {
+      push_endpoint = push_config.value
+
+      oidc_token {
+        service_account_email = google_service_account.push.email
+        audience              = push_config.value
+      }
     }
   }
 
+  # Pub/Sub's backoff for nacked pushes; the drain applies the same bounds itself (it gives a
+  # message back with a deadline of 10 s doubling to 600 s: an explicit nack's backoff).
   retry_policy {
     minimum_backoff = var.retry_minimum_backoff
     maximum_backoff = var.retry_maximum_backoff
@@ -68,6 +79,11 @@ resource "google_pubsub_subscription" "push" {
     google_cloud_run_v2_service_iam_member.forward_invoker_push,
     google_pubsub_topic_iam_member.dlq_publisher_pubsub_agent,
   ]
+}
+
+moved {
+  from = google_pubsub_subscription.push
+  to   = google_pubsub_subscription.forward
 }
 
 # Holds dead-lettered events (undeliverable after max_delivery_attempts, or rejected by Meta for good

@@ -335,6 +335,39 @@ variable "forward" {
   }
 }
 
+variable "delivery" {
+  description = "How forward gets the events. \"drain\" (the default): Cloud Scheduler calls forward's /drain on var.drain.schedule (every minute), and forward empties a pull subscription, up to 1,000 events per Graph request; events reach Meta within about a minute, at a fraction of push's cost (docs/PERFORMANCE.md, bench/cost_model.py). \"push\": Pub/Sub pushes each event to forward as it arrives, for callers who need sub-second delivery; one push per event."
+  type        = string
+  default     = "drain"
+
+  validation {
+    condition     = contains(["drain", "push"], var.delivery)
+    error_message = "delivery must be \"drain\" or \"push\"."
+  }
+}
+
+variable "drain" {
+  description = "The drain (var.delivery = \"drain\"): the Cloud Scheduler schedule that calls forward's /drain (cron, UTC), how long one drain keeps pulling (budget_seconds) and forward's request timeout in this mode (timeout_seconds: the budget plus one batch's worst case, at most 1800, Cloud Scheduler's longest attempt deadline)."
+  type = object({
+    schedule        = optional(string, "* * * * *")
+    budget_seconds  = optional(number, 45)
+    timeout_seconds = optional(number, 180)
+  })
+  default = {}
+
+  validation {
+    condition     = var.drain.budget_seconds >= 5 && var.drain.timeout_seconds <= 1800
+    error_message = "drain: budget_seconds must be at least 5 and timeout_seconds at most 1800 (Cloud Scheduler's longest attempt deadline for HTTP targets)."
+  }
+
+  validation {
+    # A drain stops pulling at its budget; the batch it is sending then may take one delivery's
+    # worst case (capi/config.py, Settings.delivery_worst_case_s, with the default timeouts).
+    condition     = var.drain.timeout_seconds >= var.drain.budget_seconds + 52
+    error_message = "drain: timeout_seconds must be at least budget_seconds + 52 (one batch's worst case with the default timeouts)."
+  }
+}
+
 variable "max_delivery_attempts" {
   description = "Deliveries of one message to forward before Pub/Sub moves it to the dead-letter topic."
   type        = number
@@ -369,7 +402,7 @@ variable "retry_maximum_backoff" {
 }
 
 variable "message_retention_duration" {
-  description = "How long the push subscription keeps undelivered events (Meta outage, bad token) before they are lost: 10m to 31 days."
+  description = "How long the events subscription keeps undelivered events (Meta outage, bad token) before they are lost: 10m to 31 days."
   type        = string
   default     = "604800s"
 }

@@ -185,6 +185,9 @@ run "single_pixel_environment" {
       CAPI_PUBLISH_TIMEOUT       = "10"
       CAPI_BATCH_WINDOW_MS       = "100"
       THREADS                    = "250"
+      CAPI_DRAIN_SUBSCRIPTION    = "projects/my-project/subscriptions/capi-events-forward"
+      CAPI_DRAIN_BUDGET          = "45"
+      CAPI_DRAIN_ACK_DEADLINE    = "60"
     })
     error_message = "forward's environment is not the single-pixel contract"
   }
@@ -230,7 +233,7 @@ run "several_pixels" {
   }
 
   assert {
-    condition     = length(google_cloudfunctions2_function.ingest.service_config[0].environment_variables) == 7 && length(google_cloudfunctions2_function.forward.service_config[0].environment_variables) == 12
+    condition     = length(google_cloudfunctions2_function.ingest.service_config[0].environment_variables) == 7 && length(google_cloudfunctions2_function.forward.service_config[0].environment_variables) == 15
     error_message = "several pixels add CAPI_PIXELS and nothing else"
   }
 
@@ -288,7 +291,7 @@ run "webhook_mappings_signing_secrets_and_consent_reach_ingest_only" {
   }
 
   assert {
-    condition     = length(google_cloudfunctions2_function.forward.service_config[0].environment_variables) == 11
+    condition     = length(google_cloudfunctions2_function.forward.service_config[0].environment_variables) == 14
     error_message = "forward gets none of them"
   }
 
@@ -414,6 +417,7 @@ run "grants_are_the_reviewed_table" {
         google_pubsub_topic_iam_member.dlq_publisher_forward,
         google_secret_manager_secret_iam_member.meta_token_accessor_forward,
         google_secret_manager_secret_iam_member.pixel_token_accessor_forward["222222222222"],
+        google_pubsub_subscription_iam_member.forward_subscriber_drain[0],
         google_cloud_run_v2_service_iam_member.forward_invoker_push,
         google_pubsub_topic_iam_member.dlq_publisher_pubsub_agent,
         google_pubsub_subscription_iam_member.push_subscriber_pubsub_agent,
@@ -436,6 +440,7 @@ run "grants_are_the_reviewed_table" {
       "roles/pubsub.publisher serviceAccount:capi-forward@my-project.iam.gserviceaccount.com",
       "roles/secretmanager.secretAccessor serviceAccount:capi-forward@my-project.iam.gserviceaccount.com",
       "roles/secretmanager.secretAccessor serviceAccount:capi-forward@my-project.iam.gserviceaccount.com",
+      "roles/pubsub.subscriber serviceAccount:capi-forward@my-project.iam.gserviceaccount.com",
       "roles/run.invoker serviceAccount:capi-push@my-project.iam.gserviceaccount.com",
       "roles/pubsub.publisher serviceAccount:service-123456789012@gcp-sa-pubsub.iam.gserviceaccount.com",
       "roles/pubsub.subscriber serviceAccount:service-123456789012@gcp-sa-pubsub.iam.gserviceaccount.com",
@@ -464,7 +469,8 @@ run "grants_are_the_reviewed_table" {
       && google_secret_manager_secret_iam_member.webhook_signing_accessor_ingest["CAPI_TYPEFORM_SECRET"].secret_id == google_secret_manager_secret.webhook_signing["CAPI_TYPEFORM_SECRET"].secret_id
       && google_cloud_run_v2_service_iam_member.ingest_invoker["allUsers"].name == "projects/my-project/locations/europe-west1/services/capi-ingest"
       && google_cloud_run_v2_service_iam_member.forward_invoker_push.name == "projects/my-project/locations/europe-west1/services/capi-forward"
-      && google_pubsub_subscription_iam_member.push_subscriber_pubsub_agent.subscription == google_pubsub_subscription.push.name
+      && google_pubsub_subscription_iam_member.push_subscriber_pubsub_agent.subscription == google_pubsub_subscription.forward.name
+      && google_pubsub_subscription_iam_member.forward_subscriber_drain[0].subscription == google_pubsub_subscription.forward.name
       && google_pubsub_subscription_iam_member.dlq_subscriber_operators["group:ops@example.com"].subscription == google_pubsub_subscription.dlq.name
       && google_service_account_iam_member.push_token_creator_pubsub_agent.service_account_id == google_service_account.push.name
       && google_kms_crypto_key_iam_member.pubsub_topics[0].crypto_key_id == "projects/my-project/locations/europe-west1/keyRings/r/cryptoKeys/k"
@@ -498,33 +504,92 @@ run "only_ingest_is_public_and_forward_is_invoked_by_the_push_identity_alone" {
   }
 }
 
-run "push_subscription_delivers_with_oidc_backoff_and_dead_letter" {
+run "drain_is_the_default_scheduler_calls_forward_which_pulls" {
   command = plan
 
   assert {
     condition = (
-      google_pubsub_subscription.push.topic == "projects/my-project/topics/capi-events"
-      && google_pubsub_subscription.push.push_config[0].push_endpoint == google_cloudfunctions2_function.forward.service_config[0].uri
-      && google_pubsub_subscription.push.push_config[0].oidc_token[0].service_account_email == "capi-push@my-project.iam.gserviceaccount.com"
-      && google_pubsub_subscription.push.push_config[0].oidc_token[0].audience == google_cloudfunctions2_function.forward.service_config[0].uri
+      length(google_pubsub_subscription.forward.push_config) == 0
+      && google_pubsub_subscription.forward.topic == "projects/my-project/topics/capi-events"
+      && try(google_pubsub_subscription.forward.dead_letter_policy[0].max_delivery_attempts == 10, false)
+      && try(google_pubsub_subscription.forward.expiration_policy[0].ttl == "", false)
+    )
+    error_message = "drain: a pull subscription with the dead-letter policy and retention the push one has"
+  }
+
+  assert {
+    condition = (
+      google_cloud_scheduler_job.drain[0].schedule == "* * * * *"
+      && google_cloud_scheduler_job.drain[0].region == "europe-west1"
+      && google_cloud_scheduler_job.drain[0].http_target[0].http_method == "POST"
+      && google_cloud_scheduler_job.drain[0].http_target[0].uri == format("%s/drain", google_cloudfunctions2_function.forward.service_config[0].uri)
+      && google_cloud_scheduler_job.drain[0].http_target[0].oidc_token[0].service_account_email == "capi-push@my-project.iam.gserviceaccount.com"
+      && google_cloud_scheduler_job.drain[0].http_target[0].oidc_token[0].audience == google_cloudfunctions2_function.forward.service_config[0].uri
+      && google_cloud_scheduler_job.drain[0].retry_config[0].retry_count == 0
+    )
+    error_message = "Cloud Scheduler POSTs /drain every minute with an OIDC token of the invoker account, audience forward's URL"
+  }
+
+  assert {
+    condition = (
+      google_cloudfunctions2_function.forward.service_config[0].environment_variables["CAPI_DRAIN_SUBSCRIPTION"] == "projects/my-project/subscriptions/capi-events-forward"
+      && google_cloudfunctions2_function.forward.service_config[0].environment_variables["CAPI_DRAIN_BUDGET"] == "45"
+      && google_cloudfunctions2_function.forward.service_config[0].environment_variables["CAPI_DRAIN_ACK_DEADLINE"] == tostring(google_pubsub_subscription.forward.ack_deadline_seconds)
+      && google_cloudfunctions2_function.forward.service_config[0].timeout_seconds == 180
+      && google_cloud_scheduler_job.drain[0].attempt_deadline == "180s"
+      && contains(keys(google_cloudfunctions2_function.ingest.service_config[0].environment_variables), "CAPI_DRAIN_SUBSCRIPTION") == false
+    )
+    error_message = "forward drains the subscription within its budget; its timeout and the job's deadline cover the budget and one batch"
+  }
+
+  assert {
+    condition     = contains(keys(google_project_service.apis), "cloudscheduler.googleapis.com") && output.drain_job_name == "capi-drain"
+    error_message = "the Cloud Scheduler API is enabled for the drain"
+  }
+}
+
+run "push_subscription_delivers_with_oidc_backoff_and_dead_letter" {
+  command = plan
+
+  variables {
+    delivery = "push"
+  }
+
+  assert {
+    condition = (
+      length(google_cloud_scheduler_job.drain) == 0
+      && length(google_pubsub_subscription_iam_member.forward_subscriber_drain) == 0
+      && contains(keys(google_project_service.apis), "cloudscheduler.googleapis.com") == false
+      && contains(keys(google_cloudfunctions2_function.forward.service_config[0].environment_variables), "CAPI_DRAIN_SUBSCRIPTION") == false
+      && output.drain_job_name == ""
+    )
+    error_message = "push: no scheduler job, no pull grant, no drain setting"
+  }
+
+  assert {
+    condition = (
+      google_pubsub_subscription.forward.topic == "projects/my-project/topics/capi-events"
+      && google_pubsub_subscription.forward.push_config[0].push_endpoint == google_cloudfunctions2_function.forward.service_config[0].uri
+      && google_pubsub_subscription.forward.push_config[0].oidc_token[0].service_account_email == "capi-push@my-project.iam.gserviceaccount.com"
+      && google_pubsub_subscription.forward.push_config[0].oidc_token[0].audience == google_cloudfunctions2_function.forward.service_config[0].uri
     )
     error_message = "the push subscription must deliver to forward with an OIDC token of the push identity"
   }
 
   assert {
     condition = (
-      try(google_pubsub_subscription.push.retry_policy[0].minimum_backoff == "10s", false)
-      && try(google_pubsub_subscription.push.retry_policy[0].maximum_backoff == "600s", false)
-      && try(google_pubsub_subscription.push.dead_letter_policy[0].dead_letter_topic == "projects/my-project/topics/capi-events-dlq", false)
-      && try(google_pubsub_subscription.push.dead_letter_policy[0].max_delivery_attempts == 10, false)
-      && try(google_pubsub_subscription.push.expiration_policy[0].ttl == "", false)
+      try(google_pubsub_subscription.forward.retry_policy[0].minimum_backoff == "10s", false)
+      && try(google_pubsub_subscription.forward.retry_policy[0].maximum_backoff == "600s", false)
+      && try(google_pubsub_subscription.forward.dead_letter_policy[0].dead_letter_topic == "projects/my-project/topics/capi-events-dlq", false)
+      && try(google_pubsub_subscription.forward.dead_letter_policy[0].max_delivery_attempts == 10, false)
+      && try(google_pubsub_subscription.forward.expiration_policy[0].ttl == "", false)
     )
     error_message = "retry with backoff, a dead-letter policy, never expire"
   }
 
   assert {
     # the forwarder's worst case (capi/config.py, Settings.delivery_worst_case_s) with the defaults
-    condition     = google_pubsub_subscription.push.ack_deadline_seconds >= ceil(2 * 5 + 2 * (3.05 + 10) + 10 + 5) && google_pubsub_subscription.push.ack_deadline_seconds == google_cloudfunctions2_function.forward.service_config[0].timeout_seconds
+    condition     = google_pubsub_subscription.forward.ack_deadline_seconds >= ceil(2 * 5 + 2 * (3.05 + 10) + 10 + 5) && google_pubsub_subscription.forward.ack_deadline_seconds == google_cloudfunctions2_function.forward.service_config[0].timeout_seconds
     error_message = "the ack deadline must cover one delivery's worst case, and equal forward's timeout"
   }
 
@@ -574,7 +639,7 @@ run "source_bucket_private_object_named_by_content_and_apis_never_disabled" {
       strcontains(google_monitoring_alert_policy.dlq_not_empty.conditions[0].condition_threshold[0].filter, "num_undelivered_messages")
       && strcontains(google_monitoring_alert_policy.dlq_not_empty.conditions[0].condition_threshold[0].filter, google_pubsub_subscription.dlq.name)
       && strcontains(google_monitoring_alert_policy.delivery_backlog.conditions[0].condition_threshold[0].filter, "oldest_unacked_message_age")
-      && strcontains(google_monitoring_alert_policy.delivery_backlog.conditions[0].condition_threshold[0].filter, google_pubsub_subscription.push.name)
+      && strcontains(google_monitoring_alert_policy.delivery_backlog.conditions[0].condition_threshold[0].filter, google_pubsub_subscription.forward.name)
     )
     error_message = "alerts watch the dead-letter queue and the delivery backlog"
   }

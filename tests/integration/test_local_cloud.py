@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -33,9 +34,11 @@ def alive(pid: int) -> bool:
     return True
 
 
-@pytest.mark.parametrize("mode", ["dry-run", "delivering"])
+@pytest.mark.parametrize(
+    ("mode", "delivery"), [("dry-run", "drain"), ("delivering", "drain"), ("delivering", "push")]
+)
 def test_the_documented_local_cloud_runs_an_event_through_and_stops_cleanly(
-    tmp_path, graph_standin, mode
+    tmp_path, graph_standin, mode, delivery
 ):
     if shutil.which("gcloud") is None:
         missing("the Pub/Sub emulator (gcloud) is needed")
@@ -43,6 +46,8 @@ def test_the_documented_local_cloud_runs_an_event_through_and_stops_cleanly(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CAPI_", "PUBSUB_EMULATOR"))}
     env.update({f"CAPI_LOCAL_{k}_PORT": str(v) for k, v in ports.items()})
     env["CAPI_LOCAL_DIR"] = str(tmp_path)
+    env["CAPI_LOCAL_DELIVERY"] = delivery
+    env["CAPI_LOCAL_DRAIN_INTERVAL"] = "1"  # the scheduler stand-in calls /drain every second
     if mode == "delivering":
         env.update(
             CAPI_ACCESS_TOKEN="EAAtesttoken",
@@ -52,7 +57,8 @@ def test_the_documented_local_cloud_runs_an_event_through_and_stops_cleanly(
     started = run("start", env)
     try:
         assert started.returncode == 0, started.stdout + started.stderr
-        pids = [int((tmp_path / f"{n}.pid").read_text()) for n in ("emulator", "forward", "ingest")]
+        names = ["emulator", "forward", "ingest"] + (["scheduler"] if delivery == "drain" else [])
+        pids = [int((tmp_path / f"{n}.pid").read_text()) for n in names]
         answer = requests.post(
             f"http://127.0.0.1:{ports['INGEST']}/events",
             json=purchase(event_id="local-cloud-1"),
@@ -63,6 +69,12 @@ def test_the_documented_local_cloud_runs_an_event_through_and_stops_cleanly(
         if mode == "delivering":
             (event,) = graph_standin.wait_for_events(1, timeout=30)
             assert event["event_id"] == "local-cloud-1"
+            if delivery == "drain":  # Cloud Scheduler's stand-in called POST /drain
+                calls = tmp_path / "scheduler.log"
+                deadline = time.monotonic() + 10
+                while not re.search(r'"acked":\s*1', calls.read_text()):
+                    assert time.monotonic() < deadline, calls.read_text()
+                    time.sleep(0.2)
         else:
             deadline = time.monotonic() + 30
             log = tmp_path / "forward.log"

@@ -184,9 +184,9 @@ def deployed_files(terraform, tree) -> list[str]:
 def imported_by_the_functions() -> set[str]:
     """Every capi module main.py reaches for either target, lazy imports included."""
     sys.path.insert(0, str(REPO / "tests" / "unit"))
-    from test_layout import GRAPH, runtime_imports
+    from test_layout import GRAPH, imports_of
 
-    pending = [m for m in runtime_imports(REPO / "main.py") if m in GRAPH]
+    pending = [m for m in imports_of(REPO / "main.py") if m in GRAPH]
     seen: set[str] = set()
     while pending:
         module = pending.pop()
