@@ -1,42 +1,46 @@
-"""The relay's monthly Google Cloud bill for a number of events, from measured figures and list
-prices (a script, not a test; docs/PERFORMANCE.md explains every input).
+"""The relay's monthly Google Cloud bill for a number of events, per delivery design, from measured
+figures and list prices (a script, not a test; docs/PERFORMANCE.md, "Cost model", explains every
+input and where it comes from).
 
-    .venv/bin/python bench/cost_model.py [--events 1e6 1e7 1e8] [--graph-latency-ms 150]
-        [--ingest-cpu-ms 3.0] [--forward-cpu-ms 1.01] ...
+    .venv/bin/python bench/cost_model.py [--events 1e6 1e7 1e8] [--graph-latency-ms 150 300 500]
+        [--json] [--ingest-cpu-ms 1.40] [--push-cpu-ms 0.68] [--drain-cpu-ms 0.13] ...
 
-Cloud Run (request-based billing, which Cloud Run functions use) bills an instance's vCPU and
-memory while it has at least one request in flight, each such period rounded up to 100 ms, plus
-a fee per request. So the bill follows how long instances are busy, not the CPU our code burns,
-until an instance's CPU fills up:
+Designs (forward's side; ingest is the same in all: one HTTPS request per event, as sGTM and
+webhooks send them):
 
-- busy share of one instance, requests arriving at random at R per second, each keeping the
-  instance busy d seconds (at least the 100 ms rounding): 1 - exp(-R x d) (the share of time
-  an M/G/infinity queue is not empty);
-- instances that the CPU needs: R x CPU-seconds per request / 0.6 (Cloud Run adds instances
-  above about 60% CPU);
-- billed instance-seconds = a month x the larger of the two.
+- push, before issue 25: Pub/Sub pushes each event; an instance is busy while a push waits for
+  Meta (plus the batch window when at least 4 other pushes are in flight, capi/forward/
+  batcher.py); Cloud Run's request log of every request stored;
+- drain (Terraform's default): Cloud Scheduler calls POST /drain every minute; one drain pulls
+  the minute's events, sends one Graph request per 1,000, acks; the instance is busy for the
+  drain alone; request logs of successful requests excluded (exclude_successful_request_logs);
+- drain, one delivery line per Graph request: the same with the relay's per-event "event
+  delivered" line replaced by one line per Graph request. NOT BUILT: the row shows what it would
+  save (docs/PERFORMANCE.md says why it is not built yet).
 
-The forwarder's push lasts the Graph API's answer, plus the batch window when at least 4 other
-pushes are in flight (capi/forward/batcher.py: a push with less traffic is sent at once); under
-load its CPU per event is the batched one. Pub/Sub bills at least 1,000 bytes per publish and
-per push request; our messages are smaller (553 bytes median on the test corpus), so 2,000
-bytes per event. Traffic is taken as spread evenly over the month; peaks need more instances
-only when they exceed what one instance serves (measured: forward 495 events/s, ingest 365 to
-438 requests/s).
+Cloud Run request-based billing (what Cloud Run functions use): an instance's vCPU and memory
+while at least one request is in flight, each busy period rounded up to 100 ms, plus a fee per
+request. Busy share of one instance for requests arriving at random at R per second, each busy d
+seconds: 1 - exp(-R x max(d, 0.1)); instances the CPU needs: R x CPU-seconds per request / 0.6;
+billed instance-seconds = a month x the larger. Cloud Logging bills every entry's bytes, its
+metadata included (about 790 bytes per entry), and Cloud Run writes one request log entry per
+request unless excluded. Pub/Sub bills at least 1,000 bytes per publish, push or pull request.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 
 MONTH_S = 30 * 86400
-PRICES = {  # USD, Tier 1 regions, as published on 2026-11-27 (docs/PERFORMANCE.md, "Prices")
+PRICES = {  # USD, Tier 1 regions (docs/PERFORMANCE.md, "Prices")
     "vcpu_s": 0.000024,
     "gib_s": 0.0000025,
     "request": 0.40 / 1e6,
     "pubsub_tib": 40.0,
     "logging_gib": 0.50,
+    "scheduler_job": 0.10,  # per job per month beyond 3 free jobs per billing account
 }
 FREE = {  # per month: Cloud Run per billing account, Pub/Sub and Logging per project
     "vcpu_s": 180_000,
@@ -47,88 +51,158 @@ FREE = {  # per month: Cloud Run per billing account, Pub/Sub and Logging per pr
 }
 ROUNDING_S = 0.1
 CPU_TARGET = 0.6
+DRAINS_PER_MONTH = MONTH_S / 60  # Cloud Scheduler, every minute
+DESIGNS = ("push, before issue 25", "drain", "drain, one delivery line per request (not built)")
+DEFAULT_DESIGN = "drain"  # what the docs recommend at every volume (and Terraform deploys)
 
 
 def busy_instance_seconds(rate: float, duration_s: float, cpu_s: float) -> float:
     """Billed instance-seconds in a month for requests at `rate` per second."""
-    busy = 1 - math.exp(-rate * max(duration_s, ROUNDING_S))
+    busy = 1 - math.exp(-rate * max(duration_s, ROUNDING_S, 1e-9))
     by_cpu = rate * cpu_s / CPU_TARGET
     return MONTH_S * max(busy, by_cpu)
 
 
-def month(events: float, args: argparse.Namespace) -> dict[str, float]:
+def push_forward(events: float, latency: float, args: argparse.Namespace) -> tuple[float, float]:
+    """(billed instance-seconds, Graph requests) of forward in push mode."""
     rate = events / MONTH_S
-    latency = args.graph_latency_ms / 1000
     window = args.window_ms / 1000
-    # a push waits the window only when at least --min-inflight other pushes are in flight
-    # (each at Meta for `latency`): a Poisson tail
     inflight = rate * latency
     below = sum(
         math.exp(-inflight) * inflight**k / math.factorial(k) for k in range(args.min_inflight)
     )
-    traffic = 1.0 if args.fixed_window else 1 - below
-    push_s = latency + window * traffic
-    forward_cpu = args.forward_cpu_ms / 1000 if rate * window >= 1 else args.alone_cpu_ms / 1000
+    waits = 1 - below  # a push waits the window only when others are in flight
+    push_s = latency + window * waits
+    cpu = args.push_cpu_ms / 1000 if rate * window >= 1 else args.alone_cpu_ms / 1000
+    graph = events / (1 + rate * window * waits)
+    return busy_instance_seconds(rate, push_s, cpu), graph
+
+
+def drain_forward(events: float, latency: float, args: argparse.Namespace) -> tuple[float, float]:
+    """(billed instance-seconds, Graph requests) of forward draining once a minute."""
+    per_drain = events / DRAINS_PER_MONTH
+    graph_per_drain = math.ceil(per_drain / 1000) if per_drain >= 1 else per_drain
+    duration = (
+        args.drain_base_ms / 1000 + graph_per_drain * latency + per_drain * args.drain_cpu_ms / 1000
+    )
+    return DRAINS_PER_MONTH * max(duration, ROUNDING_S), DRAINS_PER_MONTH * graph_per_drain
+
+
+def month(design: str, events: float, latency_ms: float, args: argparse.Namespace) -> dict:
+    latency = latency_ms / 1000
+    rate = events / MONTH_S
     ingest_requests = events / args.events_per_request
     ingest_s = busy_instance_seconds(
         ingest_requests / MONTH_S, args.ingest_ms / 1000, args.ingest_cpu_ms / 1000
     )
-    forward_s = busy_instance_seconds(rate, push_s, forward_cpu)
+    push = design.startswith("push")
+    request_logs = push  # the drain designs exclude successful requests' logs (Terraform)
+    per_batch_lines = design.startswith("drain, one delivery line")
+    if push:
+        forward_s, graph = push_forward(events, latency, args)
+        forward_requests = events  # one push per event
+        pubsub_requests = ingest_requests + events  # each publish and each push >= 1,000 bytes
+        pubsub_bytes = pubsub_requests * max(1000, args.message_bytes)
+    else:
+        forward_s, graph = drain_forward(events, latency, args)
+        forward_requests = DRAINS_PER_MONTH
+        pulls = max(DRAINS_PER_MONTH, graph)
+        pubsub_bytes = ingest_requests * max(1000, args.message_bytes) + max(
+            events * args.message_bytes, pulls * 1000
+        )
     instance_s = ingest_s + forward_s
-    requests = ingest_requests + events  # one push per event
+    requests = ingest_requests + forward_requests
     vcpu_s = instance_s * args.vcpu
     gib_s = instance_s * args.memory_gib
-    cloud_run = (
-        max(0.0, vcpu_s - FREE["vcpu_s"]) * PRICES["vcpu_s"]
-        + max(0.0, gib_s - FREE["gib_s"]) * PRICES["gib_s"]
-        + max(0.0, requests - FREE["requests"]) * PRICES["request"]
-    )
-    pubsub_gib = (ingest_requests + events) * max(1000, args.message_bytes) / 2**30
-    pubsub = max(0.0, pubsub_gib - FREE["pubsub_gib"]) / 1024 * PRICES["pubsub_tib"]
-    logging_gib = events * args.log_bytes_per_event / 2**30
-    logging = max(0.0, logging_gib - FREE["logging_gib"]) * PRICES["logging_gib"]
-    # a waiting push gathers the pushes of its window; one that found no traffic goes alone
-    graph_per_1000 = 1000 / (1 + rate * window * traffic)
+    cpu_usd = max(0.0, vcpu_s - FREE["vcpu_s"]) * PRICES["vcpu_s"]
+    memory_usd = max(0.0, gib_s - FREE["gib_s"]) * PRICES["gib_s"]
+    request_usd = max(0.0, requests - FREE["requests"]) * PRICES["request"]
+    pubsub_usd = max(0.0, pubsub_bytes / 2**30 - FREE["pubsub_gib"]) / 1024 * PRICES["pubsub_tib"]
+    meta = args.log_metadata_bytes
+    log_bytes = events * (args.ingest_line_bytes + meta)
+    if request_logs:
+        log_bytes += requests * (args.request_log_bytes + meta)
+    if per_batch_lines:
+        log_bytes += graph * (args.batch_line_bytes + meta)
+    else:
+        log_bytes += events * (args.delivered_line_bytes + meta)
+    logging_usd = max(0.0, log_bytes / 2**30 - FREE["logging_gib"]) * PRICES["logging_gib"]
+    egress_usd = events / 1e6 * args.egress_usd_per_million
+    scheduler_usd = 0.0 if push else PRICES["scheduler_job"] * args.scheduler_paid
+    items = {
+        "graph_latency_ms": latency_ms,
+        "events_per_s": rate,
+        "instance_hours": instance_s / 3600,
+        "graph_requests_per_1000": 1000 * graph / events if events else 0.0,
+        "cloud_run_cpu_usd": cpu_usd,
+        "cloud_run_memory_usd": memory_usd,
+        "cloud_run_requests_usd": request_usd,
+        "pubsub_usd": pubsub_usd,
+        "logging_usd": logging_usd,
+        "egress_usd": egress_usd,
+        "scheduler_usd": scheduler_usd,
+    }
+    total = sum(v for k, v in items.items() if k.endswith("_usd"))
     return {
-        "events/s (average)": rate,
-        "instance-hours (both functions)": instance_s / 3600,
-        "vCPU-seconds": vcpu_s,
-        "requests (ingest + pushes)": requests,
-        "Graph requests": events * graph_per_1000 / 1000,
-        "Cloud Run $": cloud_run,
-        "Pub/Sub $": pubsub,
-        "Logging $": logging,
-        "total $": cloud_run + pubsub + logging,
+        "design": design,
+        "default": design == DEFAULT_DESIGN,
+        "events_per_month": events,
+        "total_usd": round(total, 2),
+        "items": {k: round(v, 4) for k, v in items.items()},
     }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=float, nargs="+", default=[1e6, 1e7, 1e8])
-    parser.add_argument("--graph-latency-ms", type=float, default=150)
+    parser.add_argument("--graph-latency-ms", type=float, nargs="+", default=[150, 300, 500])
+    parser.add_argument("--json", action="store_true", help="rows as JSON (the first latency)")
     parser.add_argument("--window-ms", type=float, default=100)
     parser.add_argument("--min-inflight", type=int, default=4)
-    parser.add_argument("--forward-cpu-ms", type=float, default=1.01, help="batched, per event")
+    parser.add_argument("--push-cpu-ms", type=float, default=0.68, help="push, batched, per event")
     parser.add_argument("--alone-cpu-ms", type=float, default=2.30, help="one push per request")
+    parser.add_argument("--drain-cpu-ms", type=float, default=0.13, help="drain, per event")
+    parser.add_argument("--drain-base-ms", type=float, default=50, help="a drain's pulls and acks")
     parser.add_argument("--ingest-cpu-ms", type=float, default=1.40, help="per request")
     parser.add_argument("--ingest-ms", type=float, default=13.4, help="request duration (p50)")
     parser.add_argument("--events-per-request", type=float, default=1.0)
     parser.add_argument("--vcpu", type=float, default=1.0)
     parser.add_argument("--memory-gib", type=float, default=0.5)
     parser.add_argument("--message-bytes", type=float, default=553)
-    parser.add_argument("--log-bytes-per-event", type=float, default=1100)
+    parser.add_argument("--ingest-line-bytes", type=float, default=360)
+    parser.add_argument("--delivered-line-bytes", type=float, default=381)
+    parser.add_argument("--batch-line-bytes", type=float, default=600)
+    parser.add_argument("--request-log-bytes", type=float, default=400)
+    parser.add_argument("--log-metadata-bytes", type=float, default=790)
+    parser.add_argument("--egress-usd-per-million", type=float, default=0.11)
     parser.add_argument(
-        "--fixed-window", action="store_true", help="every push waits the window (before)"
+        "--scheduler-paid", type=float, default=0, help="1 when the account has 3 jobs already"
+    )
+    parser.add_argument(
+        "--rounding-ms",
+        type=float,
+        default=100,
+        help="each busy period's rounding (100, Cloud Run's; 0: billed time as measured)",
     )
     args = parser.parse_args()
-    results = [month(n, args) for n in args.events]
-    print(f"{'events per month':34s}" + "".join(f"{n:>16,.0f}" for n in args.events))
-    for key in results[0]:
-        cells = "".join(
-            f"{r[key]:16,.2f}" if key.endswith("$") or "/s" in key else f"{r[key]:16,.0f}"
-            for r in results
-        )
-        print(f"{key:34s}{cells}")
+    global ROUNDING_S
+    ROUNDING_S = args.rounding_ms / 1000
+    if args.json:
+        latency = args.graph_latency_ms[0]
+        rows = [month(d, n, latency, args) for n in args.events for d in DESIGNS]
+        print(json.dumps(rows, indent=1))
+        return 0
+    for latency in args.graph_latency_ms:
+        print(f"\n# Meta answering in {latency:g} ms; total USD a month (USD per 1M events)")
+        print(f"{'design':50s}" + "".join(f"{n:>24,.0f}" for n in args.events))
+        for design in DESIGNS:
+            rows = [month(design, n, latency, args) for n in args.events]
+            cells = "".join(
+                f"{r['total_usd']:>14,.2f} ({r['total_usd'] / (n / 1e6):5.2f})"
+                for r, n in zip(rows, args.events, strict=True)
+            )
+            print(f"{design + (' *' if design == DEFAULT_DESIGN else ''):50s}{cells}")
+    print('\n* the default (Terraform\'s delivery = "drain")')
     return 0
 
 

@@ -331,3 +331,16 @@ resource "google_monitoring_dashboard" "relay" {
     google_logging_metric.delivery_latency,
   ]
 }
+
+# Cloud Run writes one request log entry per request: per ingest request and, with delivery =
+# "push", per push. Stored, they cost more than the relay's own lines at volume (docs/PERFORMANCE.md,
+# "Cost model"): successful ones are excluded from storage; 4xx and 5xx stay, and so does every line
+# the relay writes (the metrics above read those).
+resource "google_logging_project_exclusion" "successful_requests" {
+  count = var.exclude_successful_request_logs ? 1 : 0
+
+  project     = var.project_id
+  name        = "${local.prefix}-successful-requests"
+  description = "capi-relay: Cloud Run's request logs of the relay's successful requests (status < 400)."
+  filter      = "resource.type=\"cloud_run_revision\" AND resource.labels.service_name=(\"${local.ingest_function_name}\" OR \"${local.forward_function_name}\") AND log_id(\"run.googleapis.com/requests\") AND httpRequest.status<400"
+}

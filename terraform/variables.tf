@@ -368,6 +368,12 @@ variable "drain" {
   }
 }
 
+variable "exclude_successful_request_logs" {
+  description = "Exclude Cloud Run's request logs of the relay's successful requests (HTTP status < 400) from storage: one entry per ingest request (and per push), each billed with its metadata. Failed requests and every line the relay writes are kept."
+  type        = bool
+  default     = true
+}
+
 variable "max_delivery_attempts" {
   description = "Deliveries of one message to forward before Pub/Sub moves it to the dead-letter topic."
   type        = number

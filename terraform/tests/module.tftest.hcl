@@ -548,6 +548,21 @@ run "drain_is_the_default_scheduler_calls_forward_which_pulls" {
   }
 }
 
+run "successful_request_logs_are_excluded_failed_ones_kept" {
+  command = plan
+
+  assert {
+    condition = (
+      length(google_logging_project_exclusion.successful_requests) == 1
+      && strcontains(google_logging_project_exclusion.successful_requests[0].filter, "log_id(\"run.googleapis.com/requests\")")
+      && strcontains(google_logging_project_exclusion.successful_requests[0].filter, "httpRequest.status<400")
+      && strcontains(google_logging_project_exclusion.successful_requests[0].filter, "\"capi-ingest\" OR \"capi-forward\"")
+      && strcontains(google_logging_project_exclusion.successful_requests[0].filter, "jsonPayload") == false
+    )
+    error_message = "only Cloud Run's request logs of the relay's successful requests are excluded; the relay's own lines stay"
+  }
+}
+
 run "push_subscription_delivers_with_oidc_backoff_and_dead_letter" {
   command = plan
 
