@@ -363,9 +363,13 @@ class LocalQueue:
         max_backoff_s: float = 60.0,
         store_retry_s: tuple[float, float] = STORE_RETRY_S,
         busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+        batch_size: int = 1,
     ) -> None:
         self.forwarder: Forwarder | None = None
         self.workers = workers
+        # Due messages a worker takes at once and hands to Forwarder.process_many: one Graph
+        # request per pixel and test code for all of them (capi serve: 1,000). 1: one at a time.
+        self.batch_size = max(1, min(batch_size, 1000))
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self.retry_horizon_s = retry_horizon_s
@@ -453,7 +457,9 @@ class LocalQueue:
             if not self._stopping:
                 self._cond.wait(max(0.0, seconds))
 
-    def _next(self) -> tuple[int, Delivery] | None:
+    def _next(self, *, wait: bool = True) -> tuple[int, Delivery] | None:
+        """The next due message, marked busy; None when stopping, or (`wait` False) when none is
+        due right now."""
         while True:
             with self._cond:
                 if self._stopping:
@@ -466,11 +472,15 @@ class LocalQueue:
                 found = self._store.earliest(exclude)
             except sqlite3.Error as exc:
                 self._store_failed("be read", exc)
+                if not wait:
+                    return None
                 self._wait(self._store_delay)
                 continue
             candidates = [c for c in (found, min(retries, default=None)) if c is not None]
             now = time.time()
             if not candidates or min(candidates)[0] > now:
+                if not wait:
+                    return None
                 due = min(candidates)[0] - now if candidates else POLL_S
                 self._wait(min(POLL_S, due))
                 continue
@@ -486,6 +496,8 @@ class LocalQueue:
                 with self._cond:
                     self._busy.discard(key)
                 self._store_failed("be read", exc)
+                if not wait:
+                    return None
                 self._wait(self._store_delay)
                 continue
             if row is None:  # deleted meanwhile (an outcome written by another worker)
@@ -500,19 +512,28 @@ class LocalQueue:
     def _work(self) -> None:
         assert self.forwarder is not None
         while (item := self._next()) is not None:
-            key, delivery = item
+            items = [item]
+            while len(items) < self.batch_size and (more := self._next(wait=False)) is not None:
+                items.append(more)
             try:
-                decision = self.forwarder.process(delivery)
-            except Exception as exc:  # a bug must not kill the worker or lose the message
-                logs.error("forwarder raised; message will be retried", error=repr(exc)[:300])
-                decision = Decision.RETRY
-            outcome: tuple[int, float] | None = None
-            if decision is not Decision.ACK:
-                delay = min(self.backoff_s * 2 ** (delivery.attempt - 1), self.max_backoff_s)
-                outcome = (delivery.attempt + 1, time.time() + delay)
+                if len(items) == 1:
+                    decisions = [self.forwarder.process(item[1])]
+                else:
+                    decisions = self.forwarder.process_many([d for _, d in items])
+            except Exception as exc:  # a bug must not kill the worker or lose the messages
+                logs.error("forwarder raised; messages will be retried", error=repr(exc)[:300])
+                decisions = [Decision.RETRY] * len(items)
+            now = time.time()
             with self._cond:
-                self._busy.discard(key)
-                self._settled[key] = outcome
+                for (key, delivery), decision in zip(items, decisions, strict=True):
+                    outcome: tuple[int, float] | None = None
+                    if decision is not Decision.ACK:
+                        delay = min(
+                            self.backoff_s * 2 ** (delivery.attempt - 1), self.max_backoff_s
+                        )
+                        outcome = (delivery.attempt + 1, now + delay)
+                    self._busy.discard(key)
+                    self._settled[key] = outcome
                 self._cond.notify_all()
             if time.monotonic() >= self._store_next_try:
                 self._flush()

@@ -125,7 +125,12 @@ class LocalRelay:
             )
         self.max_connections = max_connections
         self.read_timeout_s = read_timeout_s
-        self.queue = LocalQueue(journal=journal, workers=workers, retry_horizon_s=retry_horizon_s)
+        self.queue = LocalQueue(
+            journal=journal,
+            workers=workers,
+            retry_horizon_s=retry_horizon_s,
+            batch_size=1000,  # what is due goes to Meta together: one request per 1,000 events
+        )
         # Batching gathers concurrent pushes; the local queue delivers with `workers` (2) threads,
         # so a batch window would only add its wait to every delivery.
         settings = replace(settings, batch_window_ms=0)

@@ -232,3 +232,35 @@ def test_the_retry_horizon_sets_the_attempts_and_backoff_is_capped():
     assert q.max_attempts == 16
     assert sum(min(2**i, 60) for i in range(q.max_attempts - 1)) >= 600
     assert sum(min(2**i, 60) for i in range(q.max_attempts - 2)) < 600
+
+
+def test_capi_serve_sends_what_is_due_together_one_request_per_batch():
+    """Issue 25: `capi serve` batches what it drains. 300 events waiting in the journal go to
+    Meta in one request per worker's batch, not 300; each is delivered once and acked."""
+    from capi.meta.answers import Outcome
+    from capi.meta.graph import GraphResult
+    from capi.queueing.messages import event_message
+    from tests.factories import purchase
+
+    class Graph:
+        def __init__(self):
+            self.sizes: list[int] = []
+            self.ids: list[str] = []
+            self.lock = threading.Lock()
+
+        def send(self, pixel_id, token, events, *, test_event_code=""):
+            with self.lock:
+                self.sizes.append(len(events))
+                self.ids += [e["event_id"] for e in events]
+            return GraphResult(Outcome.DELIVERED, 200, len(events), "trace")
+
+    graph = Graph()
+    q = LocalQueue(workers=2, batch_size=1000)
+    q.attach(Forwarder(tokens=TokenSource(token="EAAt"), dead_letters=None, graph=graph))
+    q.publish_all([event_message(purchase(event_id=f"s-{i}"), pixel_id="1") for i in range(300)])
+    q.start()
+    assert q.drain(10)
+    q.stop()
+    assert sorted(graph.ids) == sorted(f"s-{i}" for i in range(300))
+    assert len(graph.sizes) <= 2 and sum(graph.sizes) == 300
+    assert q.pending() == 0
