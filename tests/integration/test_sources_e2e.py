@@ -77,7 +77,9 @@ def test_shopify_webhook_is_verified_delivered_once_and_redeliveries_are_not_res
     (event,) = graph_standin.wait_for_events(1, timeout=30)
     assert event["event_id"] == "1001"
     assert EMAIL_HASH in event["user_data"]["em"]
-    assert event["custom_data"]["order_id"] == "820982911946154508"
+    # the order as the store's pages name it (CAPI_SHOPIFY_ORDER_KEY, order_number): the same
+    # order_id as the Pixel's Purchase (docs/SOURCES.md, "One order, one Purchase")
+    assert event["custom_data"]["order_id"] == "1001"
     # Shopify redelivers (our 202 was lost on the way): taken as a duplicate, not queued again
     again = post_raw(relay, "/webhooks/shopify", body, headers)
     assert again.status_code == 200 and again.json()["status"] == "duplicate"
@@ -121,7 +123,8 @@ def test_stripe_webhook_with_its_secret_in_secret_manager(
     (event,) = graph_standin.wait_for_events(1, timeout=30)
     assert event["event_id"] == "checkout-7f3a2c"
     assert event["custom_data"] == {
-        "order_id": "cs_live_a1YS1URlnyQCN5fUUduORoQ7Pw41PJqDWkIVQCpJPqkfIhd6tVY8XB1OLY",
+        # the payment intent names the order (docs/SOURCES.md, "One order, one Purchase")
+        "order_id": "pi_3QfGzqLkdIwHu7ix0mHvmXcS",
         "value": 53.9,
         "currency": "USD",
     }
