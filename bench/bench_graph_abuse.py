@@ -16,13 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
 FORM = "application/x-www-form-urlencoded"
 PART = b'--b\r\nContent-Disposition: form-data; name="a"\r\n\r\n\r\n'
 CASES = {
@@ -58,17 +53,6 @@ def measure(repeat: int) -> dict[str, dict[str, float]]:
     return figures
 
 
-def child(capi_root: str, repeat: int) -> dict[str, dict[str, float]]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", "--repeat", str(repeat)],
-        env={**os.environ, "PYTHONPATH": capi_root, "CAPI_LOG_LEVEL": "ERROR"},
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(out)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=5)
@@ -78,12 +62,13 @@ def main() -> int:
     if args.child:
         print(json.dumps(measure(args.repeat)))
         return 0
-    trees = {"now": str(ROOT)}
-    if args.baseline:
-        from bench_normalize_process import baseline_tree
+    from revisions import run_child, trees
 
-        trees[args.baseline] = str(baseline_tree(args.baseline))
-    results = {name: child(tree, args.repeat) for name, tree in trees.items()}
+    quiet = {"CAPI_LOG_LEVEL": "ERROR"}
+    results = {
+        name: run_child(__file__, tree, ["--repeat", str(args.repeat)], quiet)
+        for name, tree in trees(args.baseline).items()
+    }
     print(f"# best CPU ms of {args.repeat} per request; ratio to the same body on /events")
     print(f"{'':10s}{'case':28s}{'graph ms':>10s}{'status':>8s}{'/events ms':>12s}{'ratio':>8s}")
     for name, figures in results.items():

@@ -16,13 +16,7 @@ import argparse
 import io
 import json
 import logging
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
 
 FIELDS = {
     "pixel_id": "123456789012345",
@@ -60,18 +54,6 @@ def measure(lines: int, repeat: int) -> dict[str, float]:
     return {"line_us": best_line / lines * 1e6, "filter_us": best_filter / lines * 1e6}
 
 
-def child(capi_root: str, lines: int, repeat: int) -> dict[str, float]:
-    """measure() in a new process whose capi comes from `capi_root`."""
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", "--lines", str(lines), "--repeat", str(repeat)],
-        env={**os.environ, "PYTHONPATH": capi_root},
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(out)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lines", type=int, default=20_000)
@@ -82,18 +64,11 @@ def main() -> int:
     if args.child:
         print(json.dumps(measure(args.lines, args.repeat)))
         return 0
-    trees = {"now": str(ROOT)}
-    if args.baseline:
-        from bench_normalize_process import baseline_tree
+    from revisions import best_of_rounds
 
-        trees[args.baseline] = str(baseline_tree(args.baseline))
-    best: dict[str, dict[str, float]] = {}
-    for _ in range(2):  # alternating rounds, each contestant's best
-        for name, tree in trees.items():
-            figures = child(tree, args.lines, args.repeat)
-            if name in best:
-                figures = {k: min(v, best[name][k]) for k, v in figures.items()}
-            best[name] = figures
+    best = best_of_rounds(
+        __file__, ["--lines", str(args.lines), "--repeat", str(args.repeat)], args.baseline
+    )
     print(f"# {args.lines} lines x {args.repeat}, best CPU time per line, two alternating rounds")
     print(f"{'':16s}{'log line µs':>13s}{'redaction µs':>14s}")
     for name, figures in best.items():

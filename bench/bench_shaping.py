@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -74,17 +72,6 @@ def measure(events: int, repeat: int) -> dict[str, float]:
     return {k: v / events * 1e6 for k, v in best.items()} | {"queued": len(queue.messages)}
 
 
-def child(capi_root: str, events: int, repeat: int) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", "--events", str(events), "--repeat", str(repeat)],
-        env={**os.environ, "PYTHONPATH": capi_root},
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=4000)
@@ -95,18 +82,11 @@ def main() -> int:
     if args.child:
         print(json.dumps(measure(args.events, args.repeat)))
         return 0
-    trees = {"now": str(ROOT)}
-    if args.baseline:
-        from bench_normalize_process import baseline_tree
+    from revisions import best_of_rounds
 
-        trees[args.baseline] = str(baseline_tree(args.baseline))
-    best: dict[str, dict[str, float]] = {}
-    for _ in range(2):  # alternating rounds, each contestant's best
-        for name, tree in trees.items():
-            figures = child(tree, args.events, args.repeat)
-            if name in best:
-                figures = {k: min(v, best[name][k]) for k, v in figures.items()}
-            best[name] = figures
+    best = best_of_rounds(
+        __file__, ["--events", str(args.events), "--repeat", str(args.repeat)], args.baseline
+    )
     print(f"# {args.events} corpus events, one per request; best CPU of {args.repeat} x 2 rounds")
     print(f"{'':12s}{'ingest µs/event':>17s}{'forward µs/event':>18s}{'queued':>8s}")
     for name, f in best.items():

@@ -50,7 +50,7 @@ class DrainReport:
     batches: int = 0
     acked: int = 0
     retried: int = 0
-    stopped: str = ""  # empty | budget | transient | queue_error
+    stopped: str = ""  # empty | budget | transient | queue_error (already_draining: not run)
 
 
 class _DeadlineKeeper:
@@ -110,13 +110,13 @@ class Drainer:
             return error_reply(405, "method_not_allowed", "a drain is a POST")
         with logs.request_context(request.headers):
             if not self._lock.acquire(blocking=False):
-                return Reply(200, {"status": "already draining"})
+                return Reply(200, {"stopped": "already_draining"})
             try:
                 report = self.drain()
             finally:
                 self._lock.release()
         status = 503 if report.stopped == "queue_error" else 200
-        return Reply(status, {"status": report.stopped, **asdict(report)})
+        return Reply(status, asdict(report))
 
     def drain(self) -> DrainReport:
         report = DrainReport()

@@ -371,26 +371,22 @@ class Forwarder:
                     reason=reason,
                 )
                 return Decision.ACK if claim == "delivered" else Decision.RETRY
+        handed_out = False  # the claim goes with the _Ready; otherwise it is released here
         try:
             shaped = attrs.get("contract") == CONTRACT_VERSION
             prepared, errors, _ = self.contract.recheck(event, now=self.clock(), shaped=shaped)
             if errors:
                 text = "; ".join(f"{p.path}: {p.message}" for p in errors)
                 reason = DeadLetterReason("invalid", text, extra={"error_paths": _paths(errors)})
-                decision = self.dead_letter(delivery, reason)
-            elif self.dry_run:
-                assert prepared is not None
-                decision = self._print_dry_run(pixel, prepared, test_code, event_id)
-            else:
-                assert prepared is not None  # an object without errors
-                return _Ready(delivery, event, prepared, pixel, event_id, test_code, key)
-        except BaseException:
-            if key is not None:
+                return self.dead_letter(delivery, reason)
+            assert prepared is not None  # an object without errors
+            if self.dry_run:
+                return self._print_dry_run(pixel, prepared, test_code, event_id)
+            handed_out = True
+            return _Ready(delivery, event, prepared, pixel, event_id, test_code, key)
+        finally:
+            if key is not None and not handed_out:
                 self.memory.release(key, delivered=False)
-            raise
-        if key is not None:
-            self.memory.release(key, delivered=False)
-        return decision
 
     def _settle(
         self,
@@ -436,44 +432,60 @@ class Forwarder:
             result = GraphResult(Outcome.CONFIG, network_error=str(exc))
             return [(result, (event,)) for event in events]
         result = self.graph.send(pixel, token, events, test_event_code=test_code)
-        if result.outcome is Outcome.TOKEN and self.tokens.refresh(pixel):
-            logs.warning("Meta rejected the token (190); re-reading it once", pixel_id=pixel)
-            try:
-                fresh = self.tokens.get(pixel)
-            except SecretError:
-                return [None] * len(members)
-            if fresh != token:
-                token = fresh
-                result = self.graph.send(pixel, token, events, test_event_code=test_code)
-        raw = {id(m.prepared): m.event for m in members}
-        return self._split(pixel, token, test_code, events, result, raw)
+        renewed = self._after_190(pixel, token, result, events, test_code)
+        if renewed is None:
+            return [None] * len(members)
+        result, token = renewed
+        return self._split(pixel, token, test_code, list(members), result)
+
+    def _after_190(
+        self,
+        pixel: str,
+        token: str,
+        result: GraphResult,
+        events: list[dict[str, Any]],
+        test_code: str,
+    ) -> tuple[GraphResult, str] | None:
+        """Meta rejected the token (190): re-read it once (a rotated secret is picked up) and
+        resend with it. The result and token to go on with; None when it cannot be read."""
+        if result.outcome is not Outcome.TOKEN or not self.tokens.refresh(pixel):
+            return result, token
+        logs.warning("Meta rejected the token (190); re-reading it once", pixel_id=pixel)
+        try:
+            fresh = self.tokens.get(pixel)
+        except SecretError:
+            return None
+        if fresh == token:
+            return result, token
+        assert self.graph is not None
+        return self.graph.send(pixel, fresh, events, test_event_code=test_code), fresh
 
     def _split(
         self,
         pixel: str,
         token: str,
         test_code: str,
-        events: list[dict[str, Any]],
+        members: list[_Ready],
         result: GraphResult,
-        raw: dict[int, dict[str, Any]],
     ) -> list[tuple[GraphResult, tuple[dict[str, Any], ...]]]:
-        if (result.outcome is Outcome.REJECTED or result.miscounted) and len(events) > 1:
+        if (result.outcome is Outcome.REJECTED or result.miscounted) and len(members) > 1:
             # Meta names no event: halve until the events at fault are alone. Events Meta had
             # counted in a miscounted request reach it again with the same event_id and name,
             # which it deduplicates.
             assert self.graph is not None
-            middle = len(events) // 2
+            middle = len(members) // 2
             out: list[tuple[GraphResult, tuple[dict[str, Any], ...]]] = []
-            for half in (events[:middle], events[middle:]):
-                answer = self.graph.send(pixel, token, half, test_event_code=test_code)
-                out += self._split(pixel, token, test_code, half, answer, raw)
+            for half in (members[:middle], members[middle:]):
+                events = [m.prepared for m in half]
+                answer = self.graph.send(pixel, token, events, test_event_code=test_code)
+                out += self._split(pixel, token, test_code, half, answer)
             return out
-        batch = tuple(events)
+        batch = tuple(m.prepared for m in members)
         if result.error is not None or result.messages:
             # One redactor for the request: Meta's text may quote any event it was sent.
-            values = [raw[id(e)] for e in events if id(e) in raw]
-            result = _without_customer_data(result, Redactor.for_event(*values, *events))
-        return [(result, batch)] * len(events)
+            redact = Redactor.for_event(*(m.event for m in members), *batch)
+            result = _without_customer_data(result, redact)
+        return [(result, batch)] * len(members)
 
     def _send(
         self, pixel: str, event: dict[str, Any], test_code: str
@@ -500,15 +512,11 @@ class Forwarder:
             # could outlast the delivery budget. Pub/Sub redelivers it (same event_id).
             error = "token rejected while isolating"
             return GraphResult(Outcome.TRANSIENT, network_error=error), batch
-        if result.outcome is Outcome.TOKEN and self.tokens.refresh(pixel):
-            logs.warning("Meta rejected the token (190); re-reading it once", pixel_id=pixel)
-            try:
-                fresh = self.tokens.get(pixel)
-            except SecretError:
-                return None
-            if fresh != token:
-                result = self.graph.send(pixel, fresh, [event], test_event_code=test_code)
-                batch = (event,)
+        renewed = self._after_190(pixel, token, result, [event], test_code)
+        if renewed is None:
+            return None
+        if renewed[1] != token:  # sent again, alone, with the fresh token
+            return renewed[0], (event,)
         return result, batch
 
     def _decide(

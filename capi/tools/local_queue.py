@@ -138,6 +138,7 @@ def attempts_for(horizon_s: float, backoff_s: float, max_backoff_s: float) -> in
 class _Store(Protocol):
     def add(self, messages: Sequence[Message], due: float) -> list[int]: ...
     def earliest(self, exclude: set[int] | Any) -> tuple[float, int] | None: ...
+    def due(self, exclude: set[int] | Any, now: float, limit: int) -> list[int]: ...
     def load(self, key: int) -> tuple[Message, int] | None: ...
     def settle(self, done: Sequence[int], again: Sequence[tuple[int, int, float]]) -> None: ...
     def count(self) -> int: ...
@@ -182,6 +183,14 @@ class _MemoryStore:
                 if wanted >= len(self._heap):
                     return None
                 wanted *= 2
+
+    def due(self, exclude: set[int] | Any, now: float, limit: int) -> list[int]:
+        """Up to `limit` keys due by `now`, earliest first, none of `exclude`."""
+        with self._lock:
+            entries = heapq.nsmallest(limit + len(exclude), self._heap)
+        return [k for d, k in entries if d <= now and k not in exclude and self._live((d, k))][
+            :limit
+        ]
 
     def load(self, key: int) -> tuple[Message, int] | None:
         with self._lock:
@@ -288,6 +297,15 @@ class _SqliteStore:
             if int(key) not in exclude:
                 return float(due), int(key)
         return None
+
+    def due(self, exclude: set[int] | Any, now: float, limit: int) -> list[int]:
+        """Up to `limit` keys due by `now`, earliest first, none of `exclude`."""
+        with self._read_lock:
+            rows = self._reader.execute(
+                "SELECT id FROM messages WHERE due <= ? ORDER BY due LIMIT ?",
+                (now, limit + len(exclude)),
+            ).fetchall()
+        return [int(k) for (k,) in rows if int(k) not in exclude][:limit]
 
     def load(self, key: int) -> tuple[Message, int] | None:
         with self._read_lock:
@@ -457,9 +475,7 @@ class LocalQueue:
             if not self._stopping:
                 self._cond.wait(max(0.0, seconds))
 
-    def _next(self, *, wait: bool = True) -> tuple[int, Delivery] | None:
-        """The next due message, marked busy; None when stopping, or (`wait` False) when none is
-        due right now."""
+    def _next(self) -> tuple[int, Delivery] | None:
         while True:
             with self._cond:
                 if self._stopping:
@@ -472,15 +488,11 @@ class LocalQueue:
                 found = self._store.earliest(exclude)
             except sqlite3.Error as exc:
                 self._store_failed("be read", exc)
-                if not wait:
-                    return None
                 self._wait(self._store_delay)
                 continue
             candidates = [c for c in (found, min(retries, default=None)) if c is not None]
             now = time.time()
             if not candidates or min(candidates)[0] > now:
-                if not wait:
-                    return None
                 due = min(candidates)[0] - now if candidates else POLL_S
                 self._wait(min(POLL_S, due))
                 continue
@@ -496,8 +508,6 @@ class LocalQueue:
                 with self._cond:
                     self._busy.discard(key)
                 self._store_failed("be read", exc)
-                if not wait:
-                    return None
                 self._wait(self._store_delay)
                 continue
             if row is None:  # deleted meanwhile (an outcome written by another worker)
@@ -509,12 +519,43 @@ class LocalQueue:
                 attempt = settled[0]
             return key, Delivery(message, message_id=f"local-{key}", attempt=attempt)
 
+    def _more(self, limit: int) -> list[tuple[int, Delivery]]:
+        """Up to `limit` more messages due now, marked busy, from one journal query (the rest of
+        a batch; retries whose outcome is only in memory wait for `_next`)."""
+        with self._cond:
+            if self._stopping or limit <= 0:
+                return []
+            exclude = self._busy | self._settled.keys()
+        try:
+            keys = self._store.due(exclude, time.time(), limit)
+        except sqlite3.Error as exc:
+            self._store_failed("be read", exc)
+            return []
+        taken: list[tuple[int, Delivery]] = []
+        for key in keys:
+            with self._cond:
+                if key in self._busy or key in self._settled:
+                    continue
+                self._busy.add(key)
+            try:
+                row = self._store.load(key)
+            except sqlite3.Error as exc:
+                with self._cond:
+                    self._busy.discard(key)
+                self._store_failed("be read", exc)
+                break  # the journal cannot be read now: send what was taken
+            if row is None:  # deleted meanwhile (an outcome written by another worker)
+                with self._cond:
+                    self._busy.discard(key)
+                continue
+            message, attempt = row
+            taken.append((key, Delivery(message, message_id=f"local-{key}", attempt=attempt)))
+        return taken
+
     def _work(self) -> None:
         assert self.forwarder is not None
         while (item := self._next()) is not None:
-            items = [item]
-            while len(items) < self.batch_size and (more := self._next(wait=False)) is not None:
-                items.append(more)
+            items = [item, *self._more(self.batch_size - 1)]
             try:
                 if len(items) == 1:
                     decisions = [self.forwarder.process(item[1])]

@@ -23,7 +23,7 @@ from tests.factories import EMAIL_HASH, RAW_EMAIL, purchase
 pytestmark = pytest.mark.integration
 
 
-def start_serve(tmp_path, env, *args, port=None):
+def start_serve(tmp_path, env, *args, port=None, queue_file=None):
     port = port or free_port()
     out = (tmp_path / "stdout").open("ab")
     err = (tmp_path / "stderr").open("ab")
@@ -36,7 +36,7 @@ def start_serve(tmp_path, env, *args, port=None):
             "--dlq-file",
             str(tmp_path / "dlq"),
             "--queue-file",
-            str(tmp_path / "queue.db"),
+            str(queue_file or tmp_path / "queue.db"),
             *args,
         ],
         cwd=ROOT,
@@ -342,26 +342,8 @@ def test_a_full_disk_gives_503_and_the_relay_recovers_when_space_is_freed(
     tmp_path, graph_standin, small_disk
 ):
     graph_standin.fail_next(1000, status=503)  # Meta down: the journal keeps every event
-    port = free_port()
     env = delivering(graph_standin)
-    proc = subprocess.Popen(
-        [
-            str(BIN / "capi"),
-            "serve",
-            "--port",
-            str(port),
-            "--dlq-file",
-            str(tmp_path / "dlq"),
-            "--queue-file",
-            str(small_disk / "queue.db"),
-        ],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=(tmp_path / "stdout").open("ab"),
-        stderr=(tmp_path / "stderr").open("ab"),
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_for_http(url + "/healthz", proc=proc)
+    proc, url = start_serve(tmp_path, env, queue_file=small_disk / "queue.db")
     filler = small_disk / "filler"
     try:
         with filler.open("wb") as f:  # the disk full but for about 100 KiB

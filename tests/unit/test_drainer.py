@@ -247,3 +247,28 @@ def test_a_pull_failure_is_a_503_for_the_scheduler_to_report():
 def test_the_drain_route_and_the_push_route_share_the_function(method, path, status):
     drainer = Drainer(forwarder(Graph()), InMemorySubscription())
     assert drainer.handle(IncomingRequest(method, path, {}, b"")).status == status
+
+
+def test_a_rejected_token_is_read_again_once_and_the_batch_resent_with_it():
+    class Rotated(TokenSource):
+        def __init__(self):
+            super().__init__(token="unused")
+            self.current = "EAAold"
+
+        def get(self, pixel_id):
+            return self.current
+
+        def refresh(self, pixel_id):
+            self.current = "EAAnew"  # the secret was rotated meanwhile
+            return True
+
+    body = {"error": {"message": "Invalid OAuth access token.", "code": 190}}
+    error = MetaError.from_response(401, body)
+    graph = Graph(fail_first=GraphResult(classify(error), 401, error=error))
+    fw = forwarder(graph, tokens=Rotated())
+    decisions = fw.process_many(deliveries([purchase(event_id=f"r-{i}") for i in range(4)]))
+    assert decisions == [Decision.ACK] * 4
+    assert [(r["token"], len(r["events"])) for r in graph.requests] == [
+        ("EAAold", 4),
+        ("EAAnew", 4),
+    ]
