@@ -11,12 +11,20 @@ webhooks send them):
 - push, before issue 25: Pub/Sub pushes each event; an instance is busy while a push waits for
   Meta (plus the batch window when at least 4 other pushes are in flight, capi/forward/
   batcher.py); Cloud Run's request log of every request stored;
-- drain (Terraform's default): Cloud Scheduler calls POST /drain every minute; one drain pulls
-  the minute's events, sends one Graph request per 1,000, acks; the instance is busy for the
-  drain alone; request logs of successful requests excluded (exclude_successful_request_logs);
-- drain, one delivery line per Graph request: the same with the relay's per-event "event
-  delivered" line replaced by one line per Graph request. NOT BUILT: the row shows what it would
-  save (docs/PERFORMANCE.md says why it is not built yet).
+- drain, a delivery line per event: Cloud Scheduler calls POST /drain every minute; one drain
+  pulls the minute's events, sends one Graph request per 1,000, acks; the instance is busy for
+  the drain alone; request logs of successful requests excluded (exclude_successful_request_logs);
+  every delivered event logged on a line of its own (the drain as first built);
+- drain (Terraform's default): the same with one `events delivered` line per Graph request (its
+  count and its events' ids, capi/forward/delivery_log.py) and a line of their own for a sample
+  of delivered events (CAPI_DELIVERED_LOG_SAMPLE, 1%);
+- drain, lingering (low latency): the default with each drain polling the empty subscription for
+  `--linger-s` (45) seconds (CAPI_DRAIN_LINGER): events reach Meta about a second after they are
+  queued while it lingers; forward is busy that long every minute;
+- drain, ingest on instance-based billing: the default with ingest billed for its instances'
+  whole lives (no request fee, lower unit prices, idle instances billed until Cloud Run stops
+  them, up to 15 minutes after their last request). NOT OFFERED by the Terraform module: Cloud
+  Run functions (google_cloudfunctions2_function) have no billing setting (docs/PERFORMANCE.md).
 
 Cloud Run request-based billing (what Cloud Run functions use): an instance's vCPU and memory
 while at least one request is in flight, each busy period rounded up to 100 ms, plus a fee per
@@ -41,6 +49,9 @@ PRICES = {  # USD, Tier 1 regions (docs/PERFORMANCE.md, "Prices")
     "pubsub_tib": 40.0,
     "logging_gib": 0.50,
     "scheduler_job": 0.10,  # per job per month beyond 3 free jobs per billing account
+    # instance-based billing ("CPU always allocated"), no request fee
+    "instance_vcpu_s": 0.000018,
+    "instance_gib_s": 0.000002,
 }
 FREE = {  # per month: Cloud Run per billing account, Pub/Sub and Logging per project
     "vcpu_s": 180_000,
@@ -48,11 +59,20 @@ FREE = {  # per month: Cloud Run per billing account, Pub/Sub and Logging per pr
     "requests": 2_000_000,
     "pubsub_gib": 10,
     "logging_gib": 50,
+    "instance_vcpu_s": 240_000,
+    "instance_gib_s": 450_000,
 }
+IDLE_BILLED_S = 900  # instance-based billing: an idle instance may live (and bill) 15 minutes
 ROUNDING_S = 0.1
 CPU_TARGET = 0.6
 DRAINS_PER_MONTH = MONTH_S / 60  # Cloud Scheduler, every minute
-DESIGNS = ("push, before issue 25", "drain", "drain, one delivery line per request (not built)")
+DESIGNS = (
+    "push, before issue 25",
+    "drain, a delivery line per event",
+    "drain",
+    "drain, lingering (low latency)",
+    "drain, ingest on instance-based billing",
+)
 DEFAULT_DESIGN = "drain"  # what the docs recommend at every volume (and Terraform deploys)
 
 
@@ -78,52 +98,67 @@ def push_forward(events: float, latency: float, args: argparse.Namespace) -> tup
     return busy_instance_seconds(rate, push_s, cpu), graph
 
 
-def drain_forward(events: float, latency: float, args: argparse.Namespace) -> tuple[float, float]:
-    """(billed instance-seconds, Graph requests) of forward draining once a minute."""
+def drain_forward(
+    events: float, latency: float, args: argparse.Namespace, linger_s: float = 0.0
+) -> tuple[float, float]:
+    """(billed instance-seconds, Graph requests) of forward draining once a minute, each drain
+    lasting at least `linger_s`."""
     per_drain = events / DRAINS_PER_MONTH
     graph_per_drain = math.ceil(per_drain / 1000) if per_drain >= 1 else per_drain
     duration = (
         args.drain_base_ms / 1000 + graph_per_drain * latency + per_drain * args.drain_cpu_ms / 1000
     )
-    return DRAINS_PER_MONTH * max(duration, ROUNDING_S), DRAINS_PER_MONTH * graph_per_drain
+    busy = max(duration, linger_s, ROUNDING_S)
+    if linger_s:  # events are sent as they arrive: a request per poll that finds some
+        polls = max(1.0, linger_s / args.poll_s)
+        graph_per_drain = max(graph_per_drain, min(per_drain, polls))
+    return DRAINS_PER_MONTH * busy, DRAINS_PER_MONTH * graph_per_drain
 
 
 def month(design: str, events: float, latency_ms: float, args: argparse.Namespace) -> dict:
     latency = latency_ms / 1000
     rate = events / MONTH_S
     ingest_requests = events / args.events_per_request
+    instance_billed = design.endswith("instance-based billing")
     ingest_s = busy_instance_seconds(
-        ingest_requests / MONTH_S, args.ingest_ms / 1000, args.ingest_cpu_ms / 1000
+        ingest_requests / MONTH_S,
+        IDLE_BILLED_S if instance_billed else args.ingest_ms / 1000,
+        args.ingest_cpu_ms / 1000,
     )
     push = design.startswith("push")
     request_logs = push  # the drain designs exclude successful requests' logs (Terraform)
-    per_batch_lines = design.startswith("drain, one delivery line")
+    per_batch_lines = design != "drain, a delivery line per event" and not push
     if push:
         forward_s, graph = push_forward(events, latency, args)
         forward_requests = events  # one push per event
         pubsub_requests = ingest_requests + events  # each publish and each push >= 1,000 bytes
         pubsub_bytes = pubsub_requests * max(1000, args.message_bytes)
     else:
-        forward_s, graph = drain_forward(events, latency, args)
+        linger = args.linger_s if design.startswith("drain, lingering") else 0.0
+        forward_s, graph = drain_forward(events, latency, args, linger)
         forward_requests = DRAINS_PER_MONTH
-        pulls = max(DRAINS_PER_MONTH, graph)
+        pulls = max(DRAINS_PER_MONTH * max(1.0, linger / args.poll_s), graph)
         pubsub_bytes = ingest_requests * max(1000, args.message_bytes) + max(
             events * args.message_bytes, pulls * 1000
         )
     instance_s = ingest_s + forward_s
-    requests = ingest_requests + forward_requests
-    vcpu_s = instance_s * args.vcpu
-    gib_s = instance_s * args.memory_gib
-    cpu_usd = max(0.0, vcpu_s - FREE["vcpu_s"]) * PRICES["vcpu_s"]
-    memory_usd = max(0.0, gib_s - FREE["gib_s"]) * PRICES["gib_s"]
+    by_request_s = forward_s if instance_billed else instance_s
+    requests = forward_requests + (0 if instance_billed else ingest_requests)
+    cpu_usd = max(0.0, by_request_s * args.vcpu - FREE["vcpu_s"]) * PRICES["vcpu_s"]
+    memory_usd = max(0.0, by_request_s * args.memory_gib - FREE["gib_s"]) * PRICES["gib_s"]
+    if instance_billed:
+        free_cpu, free_gib = FREE["instance_vcpu_s"], FREE["instance_gib_s"]
+        cpu_usd += max(0.0, ingest_s * args.vcpu - free_cpu) * PRICES["instance_vcpu_s"]
+        memory_usd += max(0.0, ingest_s * args.memory_gib - free_gib) * PRICES["instance_gib_s"]
     request_usd = max(0.0, requests - FREE["requests"]) * PRICES["request"]
     pubsub_usd = max(0.0, pubsub_bytes / 2**30 - FREE["pubsub_gib"]) / 1024 * PRICES["pubsub_tib"]
     meta = args.log_metadata_bytes
     log_bytes = events * (args.ingest_line_bytes + meta)
     if request_logs:
-        log_bytes += requests * (args.request_log_bytes + meta)
+        log_bytes += (ingest_requests + forward_requests) * (args.request_log_bytes + meta)
     if per_batch_lines:
-        log_bytes += graph * (args.batch_line_bytes + meta)
+        log_bytes += graph * (args.batch_line_bytes + meta) + events * args.id_bytes
+        log_bytes += events * args.delivered_sample * (args.delivered_line_bytes + meta)
     else:
         log_bytes += events * (args.delivered_line_bytes + meta)
     logging_usd = max(0.0, log_bytes / 2**30 - FREE["logging_gib"]) * PRICES["logging_gib"]
@@ -171,7 +206,13 @@ def main() -> int:
     parser.add_argument("--message-bytes", type=float, default=553)
     parser.add_argument("--ingest-line-bytes", type=float, default=360)
     parser.add_argument("--delivered-line-bytes", type=float, default=381)
-    parser.add_argument("--batch-line-bytes", type=float, default=600)
+    parser.add_argument(
+        "--batch-line-bytes", type=float, default=310, help="an events delivered line, less its ids"
+    )
+    parser.add_argument("--id-bytes", type=float, default=40, help="per event id on that line")
+    parser.add_argument("--delivered-sample", type=float, default=0.01)
+    parser.add_argument("--linger-s", type=float, default=45, help="the lingering drain's linger")
+    parser.add_argument("--poll-s", type=float, default=1, help="its pause between empty pulls")
     parser.add_argument("--request-log-bytes", type=float, default=400)
     parser.add_argument("--log-metadata-bytes", type=float, default=790)
     parser.add_argument("--egress-usd-per-million", type=float, default=0.11)

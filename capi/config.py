@@ -32,6 +32,7 @@ DEFAULT_PUBLISH_MAX_INFLIGHT = 2
 DEFAULT_STRIPE_TOLERANCE_S = 300.0  # the official Stripe libraries' default
 DEFAULT_NORMALIZE_CACHE_SIZE = 4096
 CONSENT_POLICIES = ("ignore", "drop", "ldu")
+DEFAULT_DELIVERED_LOG_SAMPLE = 0.01
 SHOPIFY_PURCHASE_TOPICS = ("orders/create", "orders/paid")
 
 
@@ -49,6 +50,19 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
     if value <= 0:
         raise ConfigError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{name} must be a fraction from 0 to 1, got {raw!r}")
     return value
 
 
@@ -232,6 +246,12 @@ class Settings:
     drain_subscription: str = ""
     drain_budget_s: float = 50.0
     drain_ack_deadline_s: int = 60
+    # A lingering drain (low latency): an empty subscription does not end the drain until this
+    # many seconds of it have passed; it polls every second meanwhile (0: it ends at once).
+    drain_linger_s: float = 0.0
+    # The share of delivered events that also get a line of their own ("event delivered"); every
+    # Graph request gets one "events delivered" line with counts and ids (docs/ARCHITECTURE.md).
+    delivered_log_sample: float = DEFAULT_DELIVERED_LOG_SAMPLE
     # CAPI_* variables that settings name indirectly: a webhook mapping's secret_env.
     named: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -313,5 +333,9 @@ class Settings:
             drain_subscription=_subscription(env, "CAPI_DRAIN_SUBSCRIPTION"),
             drain_budget_s=_number(env, "CAPI_DRAIN_BUDGET", 50.0),
             drain_ack_deadline_s=_bounded(env, "CAPI_DRAIN_ACK_DEADLINE", 60, 10, 600),
+            drain_linger_s=_seconds_or_zero(env, "CAPI_DRAIN_LINGER", 0.0),
+            delivered_log_sample=_fraction(
+                env, "CAPI_DELIVERED_LOG_SAMPLE", DEFAULT_DELIVERED_LOG_SAMPLE
+            ),
             named=_secret_settings(env),
         )

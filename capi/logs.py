@@ -47,6 +47,10 @@ _SENSITIVE_KEYS = frozenset(
 _EMAIL = re.compile(r"[^\s@\"'<>]+@[^\s@\"'<>]+\.[A-Za-z]{2,}")
 _TOKENISH = re.compile(r"\b(EAA[A-Za-z0-9]{10,}|Bearer\s+\S+)")
 
+# A list field keeps at most this many items: a delivery line lists the ids of up to 1,000
+# events (capi.forward.delivery_log).
+MAX_LIST_ITEMS = 1000
+
 _stream: TextIO | None = None
 _trace: contextvars.ContextVar[str] = contextvars.ContextVar("capi_trace", default="")
 TRACE_FIELD = "logging.googleapis.com/trace"
@@ -83,7 +87,7 @@ def _scrub(value: Any, depth: int = 0) -> Any:
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
-        return [_scrub(v, depth + 1) for v in value[:50]]
+        return [_scrub(v, depth + 1) for v in value[:MAX_LIST_ITEMS]]
     if value is None or isinstance(value, bool | int | float):
         return value
     return scrub_text(str(value))

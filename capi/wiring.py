@@ -213,6 +213,7 @@ def build_forwarder(
         dry_run=dry_run,
         dry_run_stream=dry_run_stream,
         in_flight_wait_s=worst,
+        delivered_log_sample=settings.delivered_log_sample,
     )
 
 
@@ -232,4 +233,5 @@ def build_forward(settings: Settings, **kwargs: Any) -> Any:
         subscription,
         budget_s=settings.drain_budget_s,
         ack_deadline_s=settings.drain_ack_deadline_s,
+        linger_s=settings.drain_linger_s,
     )

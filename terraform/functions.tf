@@ -117,12 +117,15 @@ locals {
     # serves THREADS requests at once (default 4 per CPU); it must match the concurrency Cloud Run
     # sends, or waiting pushes would queue instead of joining a batch.
     CAPI_BATCH_WINDOW_MS = tostring(var.forward.batch_window_ms)
-    THREADS              = tostring(var.forward.concurrency)
+    # One delivery line per Graph request; this share of delivered events gets its own line.
+    CAPI_DELIVERED_LOG_SAMPLE = tostring(var.delivered_log_sample)
+    THREADS                   = tostring(var.forward.concurrency)
     }, !local.drain ? {} : {
     # The drain (capi/forward/drainer.py): the subscription's path is built from its name, not
     # read from the resource, which depends on forward's URI in push mode.
     CAPI_DRAIN_SUBSCRIPTION = "projects/${var.project_id}/subscriptions/${local.push_subscription_name}"
     CAPI_DRAIN_BUDGET       = tostring(var.drain.budget_seconds)
+    CAPI_DRAIN_LINGER       = tostring(var.drain.linger_seconds)
     CAPI_DRAIN_ACK_DEADLINE = tostring(var.forward.timeout_seconds)
   })
 }

@@ -1,7 +1,8 @@
 # Log-based metrics over the relay's structured log lines, and a Cloud Monitoring dashboard.
 #
-# The functions write one JSON line per event (capi/ingest/handler.py: "ingest event";
-# capi/forward/forwarder.py: "event delivered", "event dead-lettered"). Cloud Run keeps a JSON line
+# The functions write JSON lines (capi/ingest/intake.py: "ingest event", one per event;
+# capi/forward/delivery_log.py: "events delivered", one per Graph request with counts;
+# capi/forward/forwarder.py: "event dead-lettered", one per event). Cloud Run keeps a JSON line
 # as jsonPayload; the filters and label extractors below read its fields by name, and
 # tests/terraform/test_tf_metrics.py checks that every field named here is one the code writes.
 
@@ -13,7 +14,8 @@ locals {
   coverage_keys = ["em", "ph", "external_id", "fn", "ln", "zp", "client_ip_address", "client_user_agent", "fbp", "fbc"]
 
   metric_ingest_events   = "${local.prefix}/ingest_events"
-  metric_deliveries      = "${local.prefix}/deliveries"
+  metric_delivered       = "${local.prefix}/delivered_events"
+  metric_dead_letters    = "${local.prefix}/dead_letters"
   metric_latency         = "${local.prefix}/delivery_latency"
   metric_coverage_prefix = "${local.prefix}/accepted_with_"
 }
@@ -102,16 +104,54 @@ resource "google_logging_metric" "coverage" {
   depends_on = [google_project_service.apis]
 }
 
-resource "google_logging_metric" "deliveries" {
+# Delivered events are logged one line per Graph request ("events delivered", with `events`, the
+# count): a distribution of that count, whose sum is the number of events delivered (charted with
+# PromQL's `_sum` series, docs/ARCHITECTURE.md "Logs").
+resource "google_logging_metric" "delivered_events" {
+  project         = var.project_id
+  name            = local.metric_delivered
+  filter          = "${local.forward_logs} AND jsonPayload.message=\"events delivered\" AND jsonPayload.events>0"
+  value_extractor = "EXTRACT(jsonPayload.events)"
+
+  metric_descriptor {
+    metric_kind  = "DELTA"
+    value_type   = "DISTRIBUTION"
+    unit         = "1"
+    display_name = "capi-relay: events delivered to Meta, per Graph request"
+
+    labels {
+      key         = "pixel_id"
+      value_type  = "STRING"
+      description = "The pixel (dataset)"
+    }
+  }
+
+  label_extractors = {
+    pixel_id = "EXTRACT(jsonPayload.pixel_id)"
+  }
+
+  bucket_options {
+    exponential_buckets {
+      num_finite_buckets = 11
+      growth_factor      = 2
+      scale              = 1
+    }
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+# Dead letters keep a line per event (each one needs attention): a counter.
+resource "google_logging_metric" "dead_letters" {
   project = var.project_id
-  name    = local.metric_deliveries
-  filter  = "${local.forward_logs} AND jsonPayload.message=(\"event delivered\" OR \"event dead-lettered\")"
+  name    = local.metric_dead_letters
+  filter  = "${local.forward_logs} AND jsonPayload.message=\"event dead-lettered\""
 
   metric_descriptor {
     metric_kind  = "DELTA"
     value_type   = "INT64"
     unit         = "1"
-    display_name = "capi-relay: events delivered to Meta or dead-lettered"
+    display_name = "capi-relay: events dead-lettered"
 
     labels {
       key         = "pixel_id"
@@ -122,11 +162,6 @@ resource "google_logging_metric" "deliveries" {
       key         = "event_name"
       value_type  = "STRING"
       description = "Meta event name"
-    }
-    labels {
-      key         = "outcome"
-      value_type  = "STRING"
-      description = "delivered or dead_lettered"
     }
     labels {
       key         = "dlq_reason"
@@ -143,7 +178,6 @@ resource "google_logging_metric" "deliveries" {
   label_extractors = {
     pixel_id   = "EXTRACT(jsonPayload.pixel_id)"
     event_name = "EXTRACT(jsonPayload.event_name)"
-    outcome    = "EXTRACT(jsonPayload.outcome)"
     dlq_reason = "EXTRACT(jsonPayload.dlq_reason)"
     error_code = "EXTRACT(jsonPayload.error_code)"
   }
@@ -154,14 +188,14 @@ resource "google_logging_metric" "deliveries" {
 resource "google_logging_metric" "delivery_latency" {
   project         = var.project_id
   name            = local.metric_latency
-  filter          = "${local.forward_logs} AND jsonPayload.message=\"event delivered\" AND jsonPayload.latency_ms>=0"
+  filter          = "${local.forward_logs} AND jsonPayload.message=\"events delivered\" AND jsonPayload.latency_ms>=0"
   value_extractor = "EXTRACT(jsonPayload.latency_ms)"
 
   metric_descriptor {
     metric_kind  = "DELTA"
     value_type   = "DISTRIBUTION"
     unit         = "ms"
-    display_name = "capi-relay: delivery latency (published to delivered)"
+    display_name = "capi-relay: delivery latency, publish to Meta's answer (oldest event of each request)"
 
     labels {
       key         = "pixel_id"
@@ -188,37 +222,67 @@ resource "google_logging_metric" "delivery_latency" {
 locals {
   user_metric = "logging.googleapis.com/user"
 
-  # A chart of one log-based metric, summed per minute and grouped by the given labels.
+  # PromQL names of the metrics (Cloud Monitoring's mapping: the first "/" becomes ":", every
+  # other character that is not a letter, digit or "_" becomes "_"). A log-based metric can
+  # belong to several resource types, so the queries name the one the functions run as.
+  promql_delivered_sum = "logging_googleapis_com:user_${replace(local.metric_delivered, "/[^A-Za-z0-9_]/", "_")}_sum"
+  promql_dead_letters  = "logging_googleapis_com:user_${replace(local.metric_dead_letters, "/[^A-Za-z0-9_]/", "_")}"
+  promql_resource      = "{monitored_resource=\"cloud_run_revision\"}"
+
+  # Delivered events come from the per-request lines (the sum of their `events`), dead letters
+  # from the per-event lines: one query gives both, by pixel, with an `outcome` label.
+  promql_outcomes = join(" or ", [
+    "sum by (pixel_id, outcome) (label_replace(increase(${local.promql_delivered_sum}${local.promql_resource}[1m]), \"outcome\", \"delivered\", \"\", \"\"))",
+    "sum by (pixel_id, outcome) (label_replace(increase(${local.promql_dead_letters}${local.promql_resource}[1m]), \"outcome\", \"dead_lettered\", \"\", \"\"))",
+  ])
+
+  # Each chart of the grid: one query, a log-based metric summed per minute and grouped by labels,
+  # or PromQL.
+  per_minute = {
+    alignmentPeriod    = "60s"
+    perSeriesAligner   = "ALIGN_SUM"
+    crossSeriesReducer = "REDUCE_SUM"
+  }
   dashboard_tiles = [
     {
-      title  = "Events at ingest, by status"
-      metric = local.metric_ingest_events
-      filter = ""
-      group  = ["status"]
+      title = "Events at ingest, by status"
+      query = {
+        timeSeriesFilter = {
+          filter      = "metric.type=\"${local.user_metric}/${local.metric_ingest_events}\""
+          aggregation = merge(local.per_minute, { groupByFields = ["metric.label.\"status\""] })
+        }
+      }
     },
     {
-      title  = "Accepted events, by pixel and event name"
-      metric = local.metric_ingest_events
-      filter = " AND metric.label.\"status\"=\"accepted\""
-      group  = ["pixel_id", "event_name"]
+      title = "Accepted events, by pixel and event name"
+      query = {
+        timeSeriesFilter = {
+          filter      = "metric.type=\"${local.user_metric}/${local.metric_ingest_events}\" AND metric.label.\"status\"=\"accepted\""
+          aggregation = merge(local.per_minute, { groupByFields = ["metric.label.\"pixel_id\"", "metric.label.\"event_name\""] })
+        }
+      }
     },
     {
-      title  = "Delivered and dead-lettered, by pixel"
-      metric = local.metric_deliveries
-      filter = ""
-      group  = ["outcome", "pixel_id"]
+      title = "Delivered and dead-lettered, by pixel"
+      query = { prometheusQuery = local.promql_outcomes }
     },
     {
-      title  = "Match grade of accepted events"
-      metric = local.metric_ingest_events
-      filter = " AND metric.label.\"status\"=\"accepted\""
-      group  = ["grade"]
+      title = "Match grade of accepted events"
+      query = {
+        timeSeriesFilter = {
+          filter      = "metric.type=\"${local.user_metric}/${local.metric_ingest_events}\" AND metric.label.\"status\"=\"accepted\""
+          aggregation = merge(local.per_minute, { groupByFields = ["metric.label.\"grade\""] })
+        }
+      }
     },
     {
-      title  = "Meta errors of dead-lettered events, by code"
-      metric = local.metric_deliveries
-      filter = " AND metric.label.\"outcome\"=\"dead_lettered\""
-      group  = ["dlq_reason", "error_code"]
+      title = "Meta errors of dead-lettered events, by code"
+      query = {
+        timeSeriesFilter = {
+          filter      = "metric.type=\"${local.user_metric}/${local.metric_dead_letters}\""
+          aggregation = merge(local.per_minute, { groupByFields = ["metric.label.\"dlq_reason\"", "metric.label.\"error_code\""] })
+        }
+      }
     },
   ]
 
@@ -240,18 +304,8 @@ locals {
                 title = tile.title
                 xyChart = {
                   dataSets = [{
-                    plotType = "STACKED_BAR"
-                    timeSeriesQuery = {
-                      timeSeriesFilter = {
-                        filter = "metric.type=\"${local.user_metric}/${tile.metric}\"${tile.filter}"
-                        aggregation = {
-                          alignmentPeriod    = "60s"
-                          perSeriesAligner   = "ALIGN_SUM"
-                          crossSeriesReducer = "REDUCE_SUM"
-                          groupByFields      = [for label in tile.group : "metric.label.\"${label}\""]
-                        }
-                      }
-                    }
+                    plotType        = "STACKED_BAR"
+                    timeSeriesQuery = tile.query
                   }]
                   yAxis = { label = "events per minute", scale = "LINEAR" }
                 }
@@ -292,7 +346,7 @@ locals {
             width  = 48
             height = 16
             widget = {
-              title = "Delivery latency, published to delivered (p50, p95)"
+              title = "Delivery latency, publish to Meta's answer, oldest event of each request (p50, p95)"
               xyChart = {
                 dataSets = [
                   for p in ["50", "95"] : {
@@ -327,7 +381,8 @@ resource "google_monitoring_dashboard" "relay" {
   depends_on = [
     google_logging_metric.ingest_events,
     google_logging_metric.coverage,
-    google_logging_metric.deliveries,
+    google_logging_metric.delivered_events,
+    google_logging_metric.dead_letters,
     google_logging_metric.delivery_latency,
   ]
 }

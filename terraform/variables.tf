@@ -164,7 +164,7 @@ variable "webhook_signing_secrets" {
       [
         "CAPI_ACCESS_TOKEN", "CAPI_ACCESS_TOKEN_SECRET", "CAPI_ACK_DEADLINE", "CAPI_ALLOW_UNAUTHENTICATED", "CAPI_API_KEYS",
         "CAPI_API_KEYS_SECRET", "CAPI_BATCH_MAX_EVENTS", "CAPI_BATCH_MIN_INFLIGHT", "CAPI_BATCH_WINDOW_MS", "CAPI_CONSENT_POLICY", "CAPI_CORS_ORIGINS", "CAPI_DATE_ORDER",
-        "CAPI_DEFAULT_COUNTRY", "CAPI_DLQ_SUBSCRIPTION", "CAPI_DRAIN_ACK_DEADLINE", "CAPI_DRAIN_BUDGET", "CAPI_DRAIN_SUBSCRIPTION", "CAPI_DRY_RUN", "CAPI_DLQ_TOPIC", "CAPI_GRAPH_TIMEOUT",
+        "CAPI_DEFAULT_COUNTRY", "CAPI_DELIVERED_LOG_SAMPLE", "CAPI_DLQ_SUBSCRIPTION", "CAPI_DRAIN_ACK_DEADLINE", "CAPI_DRAIN_BUDGET", "CAPI_DRAIN_LINGER", "CAPI_DRAIN_SUBSCRIPTION", "CAPI_DRY_RUN", "CAPI_DLQ_TOPIC", "CAPI_GRAPH_TIMEOUT",
         "CAPI_GRAPH_URL", "CAPI_GRAPH_VERSION", "CAPI_LDU_STATES", "CAPI_MAX_BODY_BYTES",
         "CAPI_MAX_DELIVERY_ATTEMPTS", "CAPI_NORMALIZE_CACHE_SIZE", "CAPI_PIXELS", "CAPI_PIXEL_ID",
         "CAPI_PUBLISH_MAX_INFLIGHT", "CAPI_PUBLISH_TIMEOUT", "CAPI_SECRET_MANAGER_ENDPOINT", "CAPI_SECRET_TIMEOUT", "CAPI_SECRET_TTL",
@@ -347,10 +347,11 @@ variable "delivery" {
 }
 
 variable "drain" {
-  description = "The drain (var.delivery = \"drain\"): the Cloud Scheduler schedule that calls forward's /drain (cron, UTC), how long one drain keeps pulling (budget_seconds) and forward's request timeout in this mode (timeout_seconds: the budget plus one batch's worst case, at most 1800, Cloud Scheduler's longest attempt deadline)."
+  description = "The drain (var.delivery = \"drain\"): the Cloud Scheduler schedule that calls forward's /drain (cron, UTC), how long one drain keeps pulling (budget_seconds), how long it keeps polling an empty subscription for the low-latency drain (linger_seconds: 0 ends a drain when the subscription is empty; up to budget_seconds keeps one instance busy that long every run, about $44 a month at 45 s, for about a second from queue to Meta, docs/PERFORMANCE.md) and forward's request timeout in this mode (timeout_seconds: the budget plus one batch's worst case, at most 1800, Cloud Scheduler's longest attempt deadline)."
   type = object({
     schedule        = optional(string, "* * * * *")
     budget_seconds  = optional(number, 45)
+    linger_seconds  = optional(number, 0)
     timeout_seconds = optional(number, 180)
   })
   default = {}
@@ -358,6 +359,11 @@ variable "drain" {
   validation {
     condition     = var.drain.budget_seconds >= 5 && var.drain.timeout_seconds <= 1800
     error_message = "drain: budget_seconds must be at least 5 and timeout_seconds at most 1800 (Cloud Scheduler's longest attempt deadline for HTTP targets)."
+  }
+
+  validation {
+    condition     = var.drain.linger_seconds >= 0 && var.drain.linger_seconds <= var.drain.budget_seconds
+    error_message = "drain: linger_seconds must be from 0 to budget_seconds."
   }
 
   validation {
@@ -372,6 +378,16 @@ variable "exclude_successful_request_logs" {
   description = "Exclude Cloud Run's request logs of the relay's successful requests (HTTP status < 400) from storage: one entry per ingest request (and per push), each billed with its metadata. Failed requests and every line the relay writes are kept."
   type        = bool
   default     = true
+}
+
+variable "delivered_log_sample" {
+  description = "Share of delivered events that get a log line of their own (with match keys and grade), from 0 to 1. Every Graph request gets one line with its counts and event ids whatever this is; dead letters and transient failures always get a line per event."
+  type        = number
+  default     = 0.01
+  validation {
+    condition     = var.delivered_log_sample >= 0 && var.delivered_log_sample <= 1
+    error_message = "delivered_log_sample is a fraction from 0 to 1."
+  }
 }
 
 variable "max_delivery_attempts" {

@@ -14,6 +14,11 @@ One drain (`Drainer.drain`), e.g. every minute:
    failed transiently (Meta or the token is down: the next drain tries again, the rest waits in
    the queue instead of being pulled and given back).
 
+A lingering drain (`linger_s`, CAPI_DRAIN_LINGER) does not stop at an empty subscription during
+its first `linger_s` seconds: it polls every `poll_s` (1 s) and sends what arrives at once, so
+events reach Meta about a second after they are queued while it lingers, at the price of an
+instance busy for those seconds (docs/PERFORMANCE.md, "Low-latency drain").
+
 While a batch is being sent, a keeper thread extends its messages' ack deadline every third of
 the deadline: a slow Meta does not make Pub/Sub hand them to another drain. A drainer killed mid-
 batch acks nothing it had not settled: the messages come back after their deadline, and an event
@@ -35,6 +40,7 @@ from capi.web import IncomingRequest, Reply, error_reply
 
 DEFAULT_BUDGET_S = 50.0  # below Cloud Scheduler's one-minute interval
 DEFAULT_ACK_DEADLINE_S = 60
+DEFAULT_POLL_S = 1.0  # a lingering drain's pause between pulls of an empty subscription
 RETRY_MIN_S = 10  # the push subscription's retry policy, applied by the drainer
 RETRY_MAX_S = 600
 
@@ -93,6 +99,9 @@ class Drainer:
         max_batch: int = MAX_MESSAGES_PER_PULL,
         retry_backoff_s: tuple[float, float] = (RETRY_MIN_S, RETRY_MAX_S),
         clock: Callable[[], float] = time.monotonic,
+        linger_s: float = 0.0,
+        poll_s: float = DEFAULT_POLL_S,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.forwarder = forwarder
         self.subscription = subscription
@@ -101,6 +110,9 @@ class Drainer:
         self.max_batch = max(1, min(max_batch, MAX_MESSAGES_PER_PULL))
         self.retry_backoff_s = retry_backoff_s
         self.clock = clock
+        self.linger_s = min(max(0.0, linger_s), budget_s)
+        self.poll_s = poll_s
+        self.sleep = sleep
         self._lock = threading.Lock()  # one drain at a time per instance
 
     def handle(self, request: IncomingRequest) -> Reply:
@@ -120,7 +132,9 @@ class Drainer:
 
     def drain(self) -> DrainReport:
         report = DrainReport()
-        end = self.clock() + self.budget_s
+        start = self.clock()
+        end = start + self.budget_s
+        linger_end = start + self.linger_s
         while True:
             if self.clock() >= end:
                 report.stopped = "budget"
@@ -142,6 +156,10 @@ class Drainer:
                     report.stopped = "transient"
                     break
             if emptied:
+                now = self.clock()
+                if now + self.poll_s < linger_end:
+                    self.sleep(self.poll_s)  # lingering: look again in a second
+                    continue
                 report.stopped = "empty"
                 break
         logs.info("drain finished", **asdict(report))

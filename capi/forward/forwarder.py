@@ -11,6 +11,9 @@ Decisions (ARCHITECTURE.md and META-RULES §6):
   nothing is lost.
 - poison (data that is not an event): dead-lettered once with the reason, acked.
 
+Delivered events are logged one line per Graph request (capi.forward.delivery_log); dead letters
+and transient failures one line per event.
+
 Redelivery of an event that this instance already delivered (an ack lost on the way back) is
 acked without sending it again: the relay must not manufacture duplicates.
 """
@@ -22,6 +25,7 @@ import binascii
 import dataclasses
 import hashlib
 import json
+import random
 import sys
 import threading
 import time
@@ -35,6 +39,7 @@ from typing import Any, TextIO
 from capi import logs
 from capi.errors import PoisonMessage, PublishError
 from capi.forward.batcher import Batcher
+from capi.forward.delivery_log import SAMPLED_MESSAGE, Delivered, log_delivered
 from capi.forward.redact import Redactor
 from capi.forward.tokens import NoToken, TokenSource
 from capi.meta.answers import Outcome
@@ -238,6 +243,8 @@ class Forwarder:
         dry_run_stream: TextIO | None = None,
         clock: Callable[[], float] = time.time,
         in_flight_wait_s: float = 30.0,
+        delivered_log_sample: float = 0.0,
+        draw: Callable[[], float] = random.random,
     ) -> None:
         self.tokens = tokens
         self.dead_letters = dead_letters
@@ -255,6 +262,10 @@ class Forwarder:
         self.memory = DeliveryMemory()
         # How long a redelivery waits for an overlapping attempt of the same delivery.
         self.in_flight_wait_s = in_flight_wait_s
+        # Delivered events get one line per Graph request (capi.forward.delivery_log); this
+        # share of them a line of their own too. `draw`: the sampling's random numbers.
+        self.delivered_log_sample = delivered_log_sample
+        self.draw = draw
 
     # -- push endpoint -------------------------------------------------------------------------
 
@@ -320,7 +331,8 @@ class Forwarder:
                     chunk = members[start : start + MAX_EVENTS_PER_REQUEST]
                     results = self._send_group(pixel, test_code, [r for _, r in chunk])
                     for (index, ready), sent in zip(chunk, results, strict=True):
-                        decisions[index] = self._settle(ready, sent, redacted=True)
+                        decisions[index] = self._settle(ready, sent, redacted=True, line=False)
+                    self._log_requests(pixel, [r for _, r in chunk], results)
         finally:
             for members in groups.values():  # an unexpected error: release what is unsettled
                 for index, ready in members:
@@ -394,9 +406,11 @@ class Forwarder:
         sent: tuple[GraphResult, tuple[dict[str, Any], ...]] | None,
         *,
         redacted: bool,
+        line: bool = True,
     ) -> Decision:
         """The decision for a sent delivery, from its event's result (None: the token could not
-        be read); releases its claim. `redacted`: Meta's text was already cleaned."""
+        be read); releases its claim. `redacted`: Meta's text was already cleaned. `line`: write
+        its `events delivered` line (a push); the drain writes one per request instead."""
         delivered = False
         try:
             if sent is None:  # the token could not be read: transient
@@ -412,10 +426,37 @@ class Forwarder:
                 ready.delivery, ready.pixel, ready.event_id, result, assess(ready.prepared)
             )
             delivered = result.outcome is Outcome.DELIVERED
+            if delivered and line:
+                self._log_requests(ready.pixel, [ready], [(result, batch)])
             return decision
         finally:
             if ready.key is not None:
                 self.memory.release(ready.key, delivered=delivered)
+
+    def _log_requests(
+        self,
+        pixel: str,
+        members: Sequence[_Ready],
+        results: Sequence[tuple[GraphResult, tuple[dict[str, Any], ...]] | None],
+    ) -> None:
+        """One `events delivered` line per Graph request among `results` (the members of one
+        request share its result object), for the members it delivered."""
+        now = self.clock()
+        start = 0
+        for end in range(1, len(members) + 1):
+            if end < len(members) and results[end] is results[start]:
+                continue
+            sent = results[start]
+            if sent is not None and sent[0].outcome is Outcome.DELIVERED:
+                result = sent[0]
+                log_delivered(
+                    pixel,
+                    [_delivered(m) for m in members[start:end]],
+                    now=now,
+                    fbtrace_id=result.fbtrace_id,
+                    meta_messages=result.messages,
+                )
+            start = end
 
     def _send_group(
         self, pixel: str, test_code: str, members: Sequence[_Ready]
@@ -524,14 +565,16 @@ class Forwarder:
     ) -> Decision:
         attrs = delivery.message.attributes
         if result.outcome is Outcome.DELIVERED:
-            fields: dict[str, Any] = {}
+            if not self.delivered_log_sample or self.draw() >= self.delivered_log_sample:
+                return Decision.ACK
+            fields: dict[str, Any] = {"sampled": self.delivered_log_sample}
             if delivery.published_at is not None:
                 latency = max(0.0, self.clock() - delivery.published_at)
                 fields["latency_ms"] = round(latency * 1000, 1)
             if result.messages:
                 fields["meta_messages"] = list(result.messages)
             logs.info(
-                "event delivered",
+                SAMPLED_MESSAGE,
                 outcome="delivered",
                 event_id=event_id,
                 event_name=attrs.get("event_name", ""),
@@ -619,6 +662,17 @@ class Forwarder:
         stream.flush()
         logs.warning(DRY_RUN_MESSAGE, outcome="dry_run", event_id=event_id, pixel_id=pixel)
         return Decision.ACK
+
+
+def _delivered(ready: _Ready) -> Delivered:
+    attrs = ready.delivery.message.attributes
+    return Delivered(
+        ready.event_id,
+        str(ready.event.get("event_name") or attrs.get("event_name", "")),
+        attrs.get("source", ""),
+        ready.delivery.published_at,
+        ready.delivery.attempt,
+    )
 
 
 def _without_customer_data(result: GraphResult, redact: Redactor) -> GraphResult:

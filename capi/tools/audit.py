@@ -7,7 +7,8 @@ Inputs, mixed freely and told apart line by line:
 - the relay's dead letters: a line of the local dead-letter file, or of `--dlq-subscription`
   (`{"data": base64 event, "attributes": {...dlq_reason...}}`): the event, counted as dead-lettered;
 - an export of the relay's log lines (Cloud Logging's JSON export, one entry per line with a
-  `jsonPayload`, or the bare lines): `ingest event`, `event delivered` and `event dead-lettered`.
+  `jsonPayload`, or the bare lines): `ingest event`, `events delivered` (one line per Graph
+  request, with its events' ids), the sampled `event delivered` and `event dead-lettered`.
 
 The summary: events by status, coverage per identifier (overall and per event name), the grade
 distribution (capi.meta.match; the relay's estimate, not Meta's Event Match Quality), the three
@@ -39,6 +40,7 @@ from capi.tools.eventfile import parse_events
 
 EXAMPLES = 5  # example event ids kept per failure and per reason
 PROGRESS_FROM_BYTES = 5_000_000  # a progress bar (on a terminal) for inputs larger than this
+DELIVERED_LINE = "events delivered"  # capi.forward.delivery_log.DELIVERED_MESSAGE
 LOG_MESSAGES = {"ingest event", "event delivered", "event dead-lettered"}
 FAILURES = {
     "no_shared_event_id": (
@@ -284,16 +286,40 @@ def record_from_dead_letter(
     return record
 
 
-def classify(value: Any, index: int, now: float, contract: Contract | None = None) -> Record | None:
+def records_from_delivered_line(line: dict[str, Any]) -> list[Record]:
+    """The events an `events delivered` line settles, one record each (ids by event name);
+    a line without readable ids counts its `events` as id-less records."""
+    records = []
+    by_name = line.get("event_ids")
+    if isinstance(by_name, dict):
+        for name, ids in list(by_name.items())[:1000]:
+            if not isinstance(ids, list):
+                continue
+            for event_id in ids[:1000]:
+                if isinstance(event_id, str | int) and not isinstance(event_id, bool):
+                    one = {"message": "event delivered", "event_name": name, "event_id": event_id}
+                    records.append(record_from_log(one))
+    count = line.get("events")
+    if not records and isinstance(count, int) and not isinstance(count, bool):
+        records = [record_from_log({"message": "event delivered"}) for _ in range(min(count, 1000))]
+    return records
+
+
+def classify(
+    value: Any, index: int, now: float, contract: Contract | None = None
+) -> Record | list[Record] | None:
     """The record for one parsed JSON value of any input kind; None for a log line of no interest
-    (another message of the relay's logs). `contract`: ingest's checks with the same settings
-    (CAPI_DEFAULT_COUNTRY, CAPI_DATE_ORDER, the consent policy)."""
+    (another message of the relay's logs), a list for a line about several events. `contract`:
+    ingest's checks with the same settings (CAPI_DEFAULT_COUNTRY, CAPI_DATE_ORDER, the consent
+    policy)."""
     contract = contract or Contract()
     if isinstance(value, dict):
         payload = value.get("jsonPayload") if isinstance(value.get("jsonPayload"), dict) else None
         line = payload if payload is not None else value
         if line.get("message") in LOG_MESSAGES and "event_name" in line:
             return record_from_log(line)
+        if line.get("message") == DELIVERED_LINE:
+            return records_from_delivered_line(line)
         if payload is not None or ("severity" in value and "message" in value):
             return None  # some other log line
         if isinstance(value.get("data"), str) and isinstance(value.get("attributes"), dict):
@@ -379,8 +405,8 @@ def add_entry(
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
         result.skip(where, f"not readable as an event, a dead letter or a log line ({exc})")
         return
-    if record is not None:
-        result.add(record)
+    for one in record if isinstance(record, list) else [record] if record is not None else []:
+        result.add(one)
 
 
 class _NoProgress:

@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
+from capi.forward.delivery_log import DELIVERED_MESSAGE
 from capi.forward.forwarder import DRY_RUN_MESSAGE
 from capi.meta.contract import CONTRACT_VERSION, Contract
 from capi.queueing.messages import Message, Publisher
@@ -30,7 +31,7 @@ from capi.tools.audit import Audit, record_from_log
 
 LAST_EVENTS = 20
 _OUTCOMES = {
-    "event delivered": "delivered",
+    DELIVERED_MESSAGE: "delivered",  # one line per Graph request, with its events' ids
     "event dead-lettered": "dead_lettered",
     DRY_RUN_MESSAGE: "printed",  # a dry run (no token): the payload was printed, not sent
 }
@@ -64,12 +65,21 @@ class LiveStatus(logging.Handler):
                 self.received.add(record_from_log(fields))
                 return
             outcome = _OUTCOMES[message]
-            self.outcomes[outcome] += 1
+            if message == DELIVERED_MESSAGE:
+                ids = _ids_of(fields.get("event_ids"))
+                count = fields.get("events")
+                self.outcomes[outcome] += count if isinstance(count, int) else len(ids)
+            else:
+                ids = [str(fields.get("event_id", ""))]
+                self.outcomes[outcome] += 1
+            waiting = set(ids)
             for event in self.last:
-                if event["event_id"] == fields.get("event_id") and event["status"] == "queued":
+                if event["event_id"] in waiting and event["status"] == "queued":
                     event["status"] = outcome
                     event["updated"] = self.clock()
-                    break
+                    waiting.discard(event["event_id"])
+                    if not waiting:
+                        break
 
     def queued(self, messages: Sequence[Message]) -> None:
         """Keep the hashed form of each event just queued (what the forwarder will send)."""
@@ -114,6 +124,13 @@ class LiveStatus(logging.Handler):
                 "top_rejection_reasons": summary["top_rejection_reasons"],
                 "last_events": [dict(e) for e in self.last],
             }
+
+
+def _ids_of(by_name: Any) -> list[str]:
+    """The event ids of an `events delivered` line (ids by event name)."""
+    if not isinstance(by_name, dict):
+        return []
+    return [str(i) for ids in by_name.values() if isinstance(ids, list) for i in ids]
 
 
 class StatusPublisher:

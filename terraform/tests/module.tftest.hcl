@@ -184,9 +184,11 @@ run "single_pixel_environment" {
       CAPI_SECRET_TIMEOUT        = "5"
       CAPI_PUBLISH_TIMEOUT       = "10"
       CAPI_BATCH_WINDOW_MS       = "100"
+      CAPI_DELIVERED_LOG_SAMPLE  = "0.01"
       THREADS                    = "250"
       CAPI_DRAIN_SUBSCRIPTION    = "projects/my-project/subscriptions/capi-events-forward"
       CAPI_DRAIN_BUDGET          = "45"
+      CAPI_DRAIN_LINGER          = "0"
       CAPI_DRAIN_ACK_DEADLINE    = "60"
     })
     error_message = "forward's environment is not the single-pixel contract"
@@ -669,8 +671,18 @@ run "metrics_and_dashboard" {
   }
 
   assert {
-    condition     = strcontains(google_logging_metric.ingest_events.filter, "resource.labels.service_name=\"capi-ingest\"") && strcontains(google_logging_metric.deliveries.filter, "resource.labels.service_name=\"capi-forward\"")
+    condition     = strcontains(google_logging_metric.ingest_events.filter, "resource.labels.service_name=\"capi-ingest\"") && strcontains(google_logging_metric.delivered_events.filter, "resource.labels.service_name=\"capi-forward\"") && strcontains(google_logging_metric.dead_letters.filter, "resource.labels.service_name=\"capi-forward\"")
     error_message = "each metric reads the lines of its own function"
+  }
+
+  assert {
+    condition     = google_logging_metric.delivered_events.value_extractor == "EXTRACT(jsonPayload.events)" && google_logging_metric.delivered_events.metric_descriptor[0].value_type == "DISTRIBUTION"
+    error_message = "delivered events are counted from the per-request lines' events field"
+  }
+
+  assert {
+    condition     = strcontains(jsondecode(google_monitoring_dashboard.relay.dashboard_json).mosaicLayout.tiles[2].widget.xyChart.dataSets[0].timeSeriesQuery.prometheusQuery, "increase(logging_googleapis_com:user_capi_delivered_events_sum{monitored_resource=\"cloud_run_revision\"}[1m])")
+    error_message = "the delivered chart sums the per-request counts (the distribution's _sum series)"
   }
 
   assert {
@@ -702,7 +714,7 @@ run "metrics_and_dashboard" {
   assert {
     condition = alltrue([
       for tile in jsondecode(google_monitoring_dashboard.relay.dashboard_json).mosaicLayout.tiles :
-      alltrue([for ds in tile.widget.xyChart.dataSets : strcontains(ds.timeSeriesQuery.timeSeriesFilter.filter, "logging.googleapis.com/user/capi/")])
+      alltrue([for ds in tile.widget.xyChart.dataSets : strcontains(try(ds.timeSeriesQuery.timeSeriesFilter.filter, ds.timeSeriesQuery.prometheusQuery), can(ds.timeSeriesQuery.prometheusQuery) ? "logging_googleapis_com:user_capi_" : "logging.googleapis.com/user/capi/")])
     ])
     error_message = "every chart reads one of the module's log-based metrics"
   }

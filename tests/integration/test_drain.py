@@ -133,6 +133,38 @@ def test_a_burst_of_600_reaches_meta_in_a_few_requests(drain_rig, graph_standin)
     assert rig.left_in_queue() == [] and rig.dead_letters() == []
 
 
+def test_a_lingering_drain_delivers_events_about_a_second_after_they_are_queued(
+    drain_rig, graph_standin
+):
+    """The low-latency drain (CAPI_DRAIN_LINGER): a drain that keeps polling the empty
+    subscription sends each event published meanwhile about a second later, not at the next
+    scheduled drain; it ends when its linger does, not at its budget."""
+    graph_standin.latency_s = 0.15
+    rig = drain_rig(env={"CAPI_DRAIN_BUDGET": "30", "CAPI_DRAIN_LINGER": "9"})
+    with ThreadPoolExecutor(1) as pool:
+        started = time.monotonic()
+        running = pool.submit(rig.drainer.drain)
+        published: dict[str, float] = {}
+        for i in range(6):
+            time.sleep(1.0)
+            (event_id,) = rig.publish([purchase(event_id=f"linger-{i}")])
+            published[event_id] = time.time()
+        report = running.result(timeout=60)
+        took = time.monotonic() - started
+    assert report.acked == 6 and report.stopped == "empty"
+    assert 8 <= took < 15  # it lingered about 9 s (its last poll a second before), not 30
+    arrival = {
+        event["event_id"]: request.arrival
+        for request in graph_standin.accepted_requests()
+        for event in request.events
+    }
+    latencies = sorted(arrival[i] - published[i] for i in published)
+    print(f"\nlingering drain: publish to Meta, s: {[round(x, 2) for x in latencies]}")
+    assert latencies[-1] <= 2.5, latencies  # a 1 s poll, the emulator, Meta's 150 ms
+    assert_each_once(graph_standin.event_ids(), [], list(published))
+    assert rig.left_in_queue() == [] and rig.dead_letters() == []
+
+
 @pytest.mark.parametrize(
     "inject",
     [

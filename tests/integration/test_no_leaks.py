@@ -182,7 +182,7 @@ def test_no_raw_pii_or_secret_in_logs_answers_or_dlq_attributes(start_relay, gra
 
     # The run did go through the paths it claims to cover.
     forward_log = relay.forward.logs()
-    for text in ("event delivered", "transient failure", "event dead-lettered"):
+    for text in ("events delivered", "transient failure", "event dead-lettered"):
         assert text in forward_log
     reasons = sorted(m.attributes.get("dlq_reason") for m in letters)
     assert reasons == ["config", "invalid", "poison", "rejected", "rejected"]

@@ -148,9 +148,9 @@ def test_logs_are_structured_and_carry_no_pii_or_token(start_relay, graph_standi
     relay.post(purchase(event_id="logged"))
     graph_standin.wait_for_events(1, timeout=30)
     deadline = time.monotonic() + 10  # the forwarder logs after Meta answered
-    while "event delivered" not in relay.forward.logs() and time.monotonic() < deadline:
+    while "events delivered" not in relay.forward.logs() and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert "event delivered" in relay.forward.logs()
+    assert "events delivered" in relay.forward.logs()
     raw = [RAW_EMAIL, RAW_EMAIL.lower(), RAW_PHONE, "6505551212", "John", "Smith", TOKEN]
     for proc in (relay.ingest, relay.forward):
         text = proc.logs()

@@ -23,9 +23,9 @@ from capi.ingest.auth import ApiKeyAuth
 from capi.ingest.handler import Ingest
 from capi.meta.answers import MetaError, Outcome, classify
 from capi.meta.graph import GraphResult
+from capi.queueing.memory import InMemoryPublisher
 from capi.queueing.messages import event_message
 from capi.web import IncomingRequest
-from capi.queueing.memory import InMemoryPublisher
 from tests.factories import purchase
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,7 +100,11 @@ def log_lines(capture_logs):
     rejected = GraphResult(classify(error), 400, error=error)
 
     forwarder = Forwarder(
-        tokens=TokenSource(token="EAAx"), dead_letters=InMemoryPublisher(), graph=Graph(delivered, rejected)
+        tokens=TokenSource(token="EAAx"),
+        dead_letters=InMemoryPublisher(),
+        graph=Graph(delivered, rejected),
+        delivered_log_sample=0.5,
+        draw=lambda: 0.25,  # sampled: the per-event line is written too
     )
     published = time.strftime("%Y-%m-%dT%H:%M:%S.123456789Z", time.gmtime(time.time() - 2))
     assert forwarder.handle_push(push(purchase(event_id="a"), published)).status == 204
@@ -113,7 +117,13 @@ def test_every_metric_reads_fields_its_log_lines_carry(log_lines):
     for line in log_lines:
         by_message.setdefault(line["message"], []).append(line)
     defined = metrics()
-    assert {"ingest_events", "coverage", "deliveries", "delivery_latency"} <= set(defined)
+    assert {
+        "ingest_events",
+        "coverage",
+        "delivered_events",
+        "dead_letters",
+        "delivery_latency",
+    } <= set(defined)
     for name, metric in defined.items():
         selected = selected_messages(metric["filter"])
         for message in selected:
@@ -130,10 +140,13 @@ def test_the_lines_carry_what_the_dashboard_groups_by(log_lines):
     assert accepted["grade"] == "strong" and "em" in accepted["match_keys"]
     assert accepted["pixel_id"] == "123" and accepted["event_name"] == "Purchase"
     assert "@" not in json.dumps(events)  # names of keys, never values
-    (delivered,) = [line for line in log_lines if line["message"] == "event delivered"]
-    assert delivered["outcome"] == "delivered" and delivered["grade"] == "strong"
+    (delivered,) = [line for line in log_lines if line["message"] == "events delivered"]
+    assert delivered["outcome"] == "delivered" and delivered["events"] == 1
+    assert delivered["event_ids"] == {"Purchase": ["a"]} and delivered["pixel_id"] == "123"
     assert 1500 <= delivered["latency_ms"] <= 60_000  # published two seconds earlier
     assert delivered["meta_messages"] == ["a note"]
+    (sampled,) = [line for line in log_lines if line["message"] == "event delivered"]
+    assert sampled["grade"] == "strong" and sampled["event_id"] == "a" and sampled["sampled"] == 0.5
     (dead,) = [line for line in log_lines if line["message"] == "event dead-lettered"]
     assert dead["outcome"] == "dead_lettered" and dead["error_code"] == 100
     assert dead["pixel_id"] == "123"
@@ -146,7 +159,39 @@ def test_the_coverage_keys_are_metas_and_the_dashboard_charts_defined_metrics():
     keys = json.loads(re.search(r"coverage_keys = (\[.*?\])", text).group(1))
     assert set(keys) <= USER_DATA_FIELDS
     labels = set(re.findall(r'key\s*=\s*"([a-z_]+)"', text))
-    for label in re.findall(r'group\s*=\s*\[([^\]]*)\]', text):
-        assert set(re.findall(r'"([a-z_]+)"', label)) <= labels
-    for quoted in re.findall(r'metric\.label\.\\"([a-z_]+)\\"', text):
-        assert quoted in labels
+    quoted = re.findall(r'metric\.label\.\\"([a-z_]+)\\"', text)
+    assert {"status", "grade", "dlq_reason", "error_code"} <= set(quoted)
+    assert set(quoted) <= labels
+
+
+def _labels_of(metric: dict) -> set[str]:
+    descriptor = _one(metric["metric_descriptor"])
+    found = descriptor.get("labels") or []
+    return {_one(_one(label)["key"]) for label in (found if isinstance(found, list) else [found])}
+
+
+def test_the_promql_chart_reads_defined_metrics_and_their_labels():
+    """The delivered/dead-lettered chart is PromQL: the names it queries are the module's metrics
+    under Cloud Monitoring's PromQL mapping, and it groups by labels both metrics have."""
+    text = METRICS_TF.read_text()
+    defined = metrics()
+    delivered = _one(defined["delivered_events"])
+    assert delivered["value_extractor"] == "EXTRACT(jsonPayload.events)"
+    assert _one(_one(delivered["metric_descriptor"])["value_type"]) == "DISTRIBUTION"
+    promql_names = dict(
+        re.findall(
+            r'(promql_[a-z_]+)\s*=\s*"logging_googleapis_com:user_\$\{replace\(local\.(metric_[a-z_]+)',
+            text,
+        )
+    )
+    assert promql_names == {
+        "promql_delivered_sum": "metric_delivered",
+        "promql_dead_letters": "metric_dead_letters",
+    }
+    for local, metric in (
+        ("metric_delivered", "delivered_events"),
+        ("metric_dead_letters", "dead_letters"),
+    ):
+        assert re.search(rf"name\s*=\s*local\.{local}\b", text)
+        assert "pixel_id" in _labels_of(defined[metric])
+    assert text.count("sum by (pixel_id, outcome)") == 2

@@ -272,3 +272,53 @@ def test_a_rejected_token_is_read_again_once_and_the_batch_resent_with_it():
         ("EAAold", 4),
         ("EAAnew", 4),
     ]
+
+
+def test_a_lingering_drain_sends_what_arrives_while_it_polls_and_stops_at_its_linger():
+    now = [0.0]
+    queue = InMemorySubscription(clock=lambda: now[0])
+    graph = Graph()
+    sent_at: dict[str, float] = {}
+    original = graph.send
+
+    def send(pixel_id, token, events, *, test_event_code=""):
+        for event in events:
+            sent_at[event["event_id"]] = now[0]
+        return original(pixel_id, token, events, test_event_code=test_event_code)
+
+    graph.send = send
+
+    def sleep(seconds):
+        now[0] += seconds
+        if now[0] in (3.0, 7.0):  # events queued while the drain lingers
+            queue.publish_all(
+                [event_message(purchase(event_id=f"late-{now[0]:g}"), pixel_id="123")]
+            )
+
+    drainer = Drainer(
+        forwarder(graph), queue, budget_s=50, linger_s=10, clock=lambda: now[0], sleep=sleep
+    )
+    report = drainer.drain()
+    assert (report.acked, report.stopped) == (2, "empty")
+    assert sent_at == {"late-3": 3.0, "late-7": 7.0}  # sent at the poll that found them
+    assert 9.0 <= now[0] <= 10.0  # it stopped when its linger ended, not at its budget
+    quick = Drainer(forwarder(Graph()), queue, clock=lambda: now[0], sleep=sleep).drain()
+    assert quick.stopped == "empty" and now[0] <= 10.0  # without linger: no sleep at all
+
+
+def test_the_linger_setting_is_seconds_and_reaches_the_drainer():
+    from capi.config import Settings
+    from capi.wiring import build_forward
+
+    settings = Settings.from_env(
+        {
+            "CAPI_ACCESS_TOKEN": "EAAx",
+            "CAPI_PIXEL_ID": "1",
+            "CAPI_DRAIN_SUBSCRIPTION": "projects/p/subscriptions/s",
+            "CAPI_DRAIN_LINGER": "40",
+        }
+    )
+    assert settings.drain_linger_s == 40.0
+    drainer = build_forward(settings)
+    assert isinstance(drainer, Drainer) and drainer.linger_s == 40.0
+    assert Settings.from_env({}).drain_linger_s == 0.0
