@@ -70,7 +70,7 @@ CITIES = {
 }  # fmt: skip
 STATES = {
     "US": ("California", "CA", "ca", "New York", "NY", "Texas", "tx", "Massachusetts", "MA",
-           "North Carolina", "District of Columbia", "Washington", " fl ", "Calif."),
+           "North Carolina", "District of Columbia", "Washington", " fl ", "Calif"),
     "CA": ("Ontario", "ON", "Québec", "QC", "British Columbia", "bc"),
     "GB": ("England", "Greater Manchester", "Scotland"),
     "DE": ("Berlin", "Bayern", "BY", "Nordrhein-Westfalen"),

@@ -134,6 +134,41 @@ def _is_emoji_part(ch: str) -> bool:
     return 0xFE00 <= code <= 0xFE0F or 0xE0100 <= code <= 0xE01EF or 0x1F3FB <= code <= 0x1F3FF
 
 
+def _fold_table() -> dict[int, str | None]:
+    table: dict[int, str | None] = dict.fromkeys(map(ord, _INVISIBLE), None)
+    table.update(dict.fromkeys(_DASHES, "-"))
+    table.update({ord(ch): "'" for ch in "\u2018\u2019\u201a\u201b\u2032\u02bc\u02b9"})
+    table.update({ord(ch): '"' for ch in "\u201c\u201d\u201e\u201f\u2033"})
+    table[0x2212] = "-"  # the minus sign
+    table[0x0130] = "i"  # Turkish dotted capital I: lowercase i, not i + a combining dot
+    return table
+
+
+# Every dash of Unicode's BMP but "-" (category Pd; tests/unit/test_fidelity.py checks the list
+# against unicodedata): each counts as a hyphen.
+_DASHES = (
+    0x058A, 0x05BE, 0x1400, 0x1806, 0x2010, 0x2011, 0x2012, 0x2013, 0x2014, 0x2015, 0x2E17,
+    0x2E1A, 0x2E3A, 0x2E3B, 0x2E40, 0x2E5D, 0x301C, 0x3030, 0x30A0, 0xFE31, 0xFE32, 0xFE58,
+    0xFE63, 0xFF0D,
+)  # fmt: skip
+# The BOM and zero-width characters: invisible, typed or pasted into any value.
+_INVISIBLE = "\u00ad\u200b\u200c\u200d\u2060\ufeff"
+_FOLD = _fold_table()
+
+
+def fold_text(value: str) -> str:
+    """A value as a matcher reads it, before any field's rules: compatibility forms folded
+    (NFKC: full-width letters, digits, ``＋`` and ``＠``, ligatures), the BOM and zero-width
+    characters removed anywhere, Unicode dashes and curly quotes made ASCII punctuation, and
+    the Turkish dotted capital I made a plain ``i``. ASCII text is returned as it is."""
+    if value.isascii():
+        return value
+    text = unicodedata.normalize("NFKC", value).translate(_FOLD)
+    if "\u0307" in text:  # a combining dot above an i (decomposed Turkish I): one dot
+        text = text.replace("i\u0307", "i").replace("I\u0307", "i")
+    return text
+
+
 def _fold(text: str) -> str:
     """A lookup key: accents removed, lowercase ASCII letters only ("Côte d'Ivoire" ->
     "cotedivoire"). Only for matching against tables, never sent."""
@@ -159,7 +194,7 @@ def normalize_email(value: str) -> str | None:
     characters that is not all digits. Anything else ("n/a", "john@", "john at gmail dot com")
     raises NormalizationError: it would hash fine and never match anyone.
     """
-    text = value.strip().lower()
+    text = fold_text(value).strip().lower()
     if not text:
         return None
     if text.startswith("mailto:"):
@@ -226,6 +261,15 @@ def _read(text: str, region: str | None) -> tuple[int, str] | None:
     return number
 
 
+def _mexican_mobile(digits: str) -> tuple[int, str] | None:
+    """Mexico's mobile numbers before August 2019 carried a 1 after the country code
+    (+52 1 55 1234 5678); the same line is now +52 55 1234 5678, the form Meta matches."""
+    rest = digits[5:] if digits.startswith("00") else digits[3:]
+    if len(rest) != 10:
+        return None
+    return _read("+52" + rest, None)
+
+
 def normalize_phone(value: str, country: str = "", default_country: str = "") -> str | None:
     """``ph`` (META-RULES §3): digits only, no leading zeros, **with the country code**.
 
@@ -238,7 +282,7 @@ def normalize_phone(value: str, country: str = "", default_country: str = "") ->
     are recognised, so normalizing an output again returns it unchanged. A number that cannot be
     made valid raises NormalizationError: it is never hashed as garbage.
     """
-    return _phone(value.strip(), region_code(country), region_code(default_country))
+    return _phone(fold_text(value).strip(), region_code(country), region_code(default_country))
 
 
 @_memoize
@@ -256,6 +300,8 @@ def _phone(text: str, country: str, default_country: str) -> str | None:
         if international.startswith("+00"):  # "+001 (616)...": the 00 prefix written after a +
             international = "+" + international[3:]
         number = _read(international, None)
+        if number is None and digits.startswith(("521", "00521")):
+            number = _mexican_mobile(digits)
         if number is None and "(0)" in international:  # "+1 (0)650...": a trunk zero misplaced
             number = _read(international.replace("(0)", " "), None)
         for region in regions:  # other international call prefixes (011, 0011...)
@@ -278,6 +324,8 @@ def _phone(text: str, country: str, default_country: str) -> str | None:
         return result
     if digits and digits[0] != "0":
         number = _read("+" + text, None)  # already E.164 without '+'
+        if number is None and digits.startswith("521"):
+            number = _mexican_mobile(digits)
         if number is not None:
             return f"{number[0]}{number[1]}"
     if not regions:
@@ -306,7 +354,7 @@ def normalize_name(value: str) -> str | None:
     Devanagari) and digits of any script are kept; punctuation, spaces, symbols and invisible
     format characters are removed. Nothing left -> NormalizationError.
     """
-    text = value.strip()
+    text = fold_text(value).strip()
     if not text:
         return None
     result = _keep(text, "LMN")
@@ -322,7 +370,7 @@ def normalize_city(value: str) -> str | None:
     ``Menlo Park`` -> ``menlopark``, ``Saint-Étienne`` -> ``saintétienne``. Letters only (of any
     script, NFC); digits, punctuation and spaces are removed. Nothing left -> NormalizationError.
     """
-    text = value.strip()
+    text = fold_text(value).strip()
     if not text:
         return None
     result = _keep(text, "LM")
@@ -380,6 +428,21 @@ def _state_tables() -> dict[str, dict[str, str]]:
 
 _STATE_WORDS = {"US": "a US state", "CA": "a Canadian province"}
 
+# The traditional abbreviations of US states (the AP stylebook's, and the GPO's Tex. and
+# Penn.), read only when written with their period and the country is the US: without the
+# period several are words or names (Miss, Ind, La, Wash).
+_US_ABBREVIATIONS = {
+    "ala": "al", "ariz": "az", "ark": "ar", "calif": "ca", "cal": "ca", "colo": "co",
+    "conn": "ct", "del": "de", "fla": "fl", "ga": "ga", "ill": "il", "ind": "in", "kan": "ks",
+    "kans": "ks", "ky": "ky", "la": "la", "md": "md", "mass": "ma", "mich": "mi", "minn": "mn",
+    "miss": "ms", "mo": "mo", "mont": "mt", "neb": "ne", "nebr": "ne", "nev": "nv", "nh": "nh",
+    "nj": "nj", "nm": "nm", "ny": "ny", "nc": "nc", "nd": "nd", "okla": "ok", "ore": "or",
+    "oreg": "or", "pa": "pa", "penn": "pa", "penna": "pa", "ri": "ri", "sc": "sc", "sd": "sd",
+    "tenn": "tn", "tex": "tx", "vt": "vt", "va": "va", "wash": "wa", "wva": "wv", "wis": "wi",
+    "wisc": "wi", "wyo": "wy",
+}  # fmt: skip
+_COMPASS = {"n": "north", "s": "south", "w": "west"}
+
 
 def normalize_state(value: str, country: str = "") -> str | None:
     """``st`` (META-RULES §3): US 2-letter code, lowercase; elsewhere lowercase without
@@ -392,7 +455,7 @@ def normalize_state(value: str, country: str = "") -> str | None:
     other countries, are lowercased with letters and digits kept
     (``New South Wales`` -> ``newsouthwales``). ``country`` is alpha-2 or a name.
     """
-    return _state(value.strip(), region_code(country))
+    return _state(fold_text(value).strip(), region_code(country))
 
 
 @_memoize
@@ -404,6 +467,8 @@ def _state(text: str, country: str) -> str | None:
         tables = _state_tables()
         if country:
             code = tables[country].get(key)
+            if code is None and country == "US" and "." in text:
+                code = _us_abbreviation(text)
             if code is None:
                 raise NormalizationError(
                     f"not {_STATE_WORDS[country]} name or 2-letter code (only the code can match)"
@@ -421,10 +486,23 @@ def _state(text: str, country: str) -> str | None:
     return result
 
 
+def _us_abbreviation(text: str) -> str | None:
+    """``Calif.``, ``Mass.``, ``N.C.``, ``N. Carolina`` -> the state's code, or None."""
+    compact = _fold(text)
+    code = _US_ABBREVIATIONS.get(compact)
+    if code is not None:
+        return code
+    head, _, rest = text.partition(".")
+    direction = _COMPASS.get(_fold(head))
+    if direction and rest.strip():  # "N. Carolina", "W. Virginia"
+        return _state_tables()["US"].get(direction + _fold(rest))
+    return None
+
+
 # --------------------------------------------------------------------------------------------------
 # zp
 
-_ZIP_PLUS_4 = re.compile(r"(\d{5})\s*-\s*\d{4}")
+_FIVE_DIGITS_DASH = re.compile(r"(\d{5})\s*-")
 
 
 def normalize_zip(value: str, country: str = "") -> str | None:
@@ -433,11 +511,12 @@ def normalize_zip(value: str, country: str = "") -> str | None:
     ``94025-1234`` -> ``94025``, ``M1 1AE`` -> ``m11ae``. All punctuation and spaces are removed.
     US: 5 or 9 digits keep the first 5; 3 or 4 digits are a ZIP code that lost its leading zeros
     (a spreadsheet or a JSON number) and are padded back (``2134`` -> ``02134``); anything else
-    raises NormalizationError. Country unknown: ``12345-6789`` (the ZIP+4 shape, US only) keeps
-    the first 5 digits; ``12345 6789`` loses its space only, as Meta's Python SDK does.
+    raises NormalizationError. Country unknown: five digits and a dash (``12345-6789``, the ZIP+4
+    shape, or ``12345-6789-0000``) keep the first 5 digits, as every Meta library does;
+    ``12345 6789`` loses its space only, as Meta's Python SDK does.
     ``country`` is alpha-2 or a name.
     """
-    return _zip(value.strip(), region_code(country))
+    return _zip(fold_text(value).strip(), region_code(country))
 
 
 @_memoize
@@ -453,8 +532,8 @@ def _zip(text: str, country: str) -> str | None:
         if digits.isdigit() and len(digits) in (3, 4) and "-" not in text:
             return digits.zfill(5)
         raise NormalizationError("not a US ZIP code (5 digits, or ZIP+4)")
-    if not country:
-        match = _ZIP_PLUS_4.fullmatch(text)
+    if not country:  # 12345-6789, 12345-6789-0000: the first five digits, as Meta's libraries
+        match = _FIVE_DIGITS_DASH.match(text)
         if match is not None:
             return match.group(1)
     result = _keep(text, "LN")
@@ -552,13 +631,39 @@ def normalize_country(value: str) -> str | None:
     common and official names from ISO 3166-1, accents and punctuation ignored), plus a few usual
     spellings (``USA``, ``UK``, ``Deutschland``...). Anything else raises NormalizationError.
     """
-    text = value.strip()
+    text = fold_text(value).strip()
     if not text:
         return None
-    code = _country_table().get(_fold(text))
+    key = _fold(text)
+    table = _country_table()
+    code = table.get(key)
+    if code is None:  # "Germany Europe", "Canada Country": a name and the word around it
+        for word in _COUNTRY_TAILS:
+            if key.endswith(word) and len(key) > len(word):
+                code = table.get(key[: -len(word)])
+                if code is not None and len(key) - len(word) > 3:  # a name, not a code
+                    break
+                code = None
     if code is None:
         raise NormalizationError("not an ISO 3166-1 country code or country name")
     return code
+
+
+# Words that may follow a country's name in a free-text field: the continent, or "country"
+# (longest first: "southamerica" before "america").
+_COUNTRY_TAILS = (
+    "centralamerica",
+    "northamerica",
+    "southamerica",
+    "antarctica",
+    "caribbean",
+    "oceania",
+    "america",
+    "country",
+    "europe",
+    "africa",
+    "asia",
+)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -581,6 +686,24 @@ _GENDERS = {
             "mr",
             "homme",
             "hombre",
+            # issue 26: every other word of Meta's parameter builder's list (genderUtil.js,
+            # facebook/capi-param-builder b0b6f0b), as it maps them
+            "guy",
+            "papa",
+            "groom",
+            "widower",
+            "king",
+            "prince",
+            "duke",
+            "count",
+            "emperor",
+            "god",
+            "lord",
+            "lad",
+            "fellow",
+            "chap",
+            "bloke",
+            "dude",
             # issue 14: words Meta's parameter builder maps, where the word names a man and has no
             # other common meaning (titles, pronouns, family words; several languages)
             "mister",
@@ -628,6 +751,22 @@ _GENDERS = {
             "frau",
             "femme",
             "mujer",
+            # issue 26: the rest of Meta's parameter builder's list (above)
+            "mama",
+            "bride",
+            "widow",
+            "queen",
+            "princess",
+            "duchess",
+            "countess",
+            "empress",
+            "goddess",
+            "maiden",
+            "lass",
+            "gal",
+            "chick",
+            "dame",
+            "belle",
             "mrs",
             "ms",
             "miss",
@@ -667,16 +806,18 @@ _GENDERS = {
 def normalize_gender(value: str) -> str | None:
     """``ge`` (META-RULES §3): ``f`` or ``m``.
 
-    ``Male`` -> ``m``. Words in English and several other languages that name a man or a woman
-    and have no other common meaning (male, man, Mr, he, father, homme, uomo; female, woman,
-    Mrs, she, mother, femme, donna...) map to ``m`` or ``f``. Words Meta's parameter builder
-    also maps but that mean something else too (count, god, chick, fellow, king...) are not:
-    docs/NORMALIZATION.md. Anything else (unknown, other, x) raises NormalizationError: Meta
-    accepts only these two values.
+    ``Male`` -> ``m``. Every word Meta's parameter builder maps (male, man, guy, king, he,
+    father...; female, woman, queen, bride, she, mother...), in any case, and words of several
+    other languages (homme, uomo; femme, donna...) map to ``m`` or ``f``; so does a word with
+    trailing punctuation (``male!``). A value with a digit or a space inside (``mal3e``,
+    ``m9``, ``ma le``) is garbage, not a reading. Anything else (unknown, other, x) raises
+    NormalizationError: Meta accepts only these two values.
     """
-    text = value.strip()
+    text = fold_text(value).strip()
     if not text:
         return None
+    if any(ch.isdigit() or ch.isspace() for ch in text):
+        raise NormalizationError("a gender with digits or spaces inside is not a reading")
     gender = _GENDERS.get(_fold(text))
     if gender is None:
         raise NormalizationError("not a recognised gender (Meta accepts only m or f)")
@@ -732,9 +873,20 @@ _DATE_NOISE = frozenset(
         "friday",
         "saturday",
         "sunday",
+        # Chinese and Japanese (年 月 日) and Korean (년 월 일) dates: 1997年2月16日
+        "年",
+        "月",
+        "日",
+        "년",
+        "월",
+        "일",
     ]
 )
-_ISO_DATE = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[t ].*)?")
+# A format note next to a date ("03/04/1990 (dd/mm/yyyy)"): its order settles day and month.
+_NOTE_PARTS = {"d": "D", "dd": "D", "m": "M", "mm": "M", "y": "Y", "yy": "Y", "yyyy": "Y"}
+_ISO_DATE = re.compile(
+    r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[t ].*|-\d{1,2}[-:.]\d{2}(?:[-:.]\d{2}(?:[.,]\d+)?)?)?"
+)
 _TIME_SUFFIX = re.compile(
     r"[t ]\s*\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:am|pm|z|[+-]\d{2}:?\d{2})?"
 )
@@ -754,7 +906,15 @@ def normalize_date_of_birth(value: str, date_order: str = "") -> str | None:
     date raises NormalizationError, as do impossible dates (``02/30/1990``), years before 1900
     and dates in the future.
     """
-    return _date(value.strip().lower(), date_order.strip().upper())
+    return _date(fold_text(value).strip().lower(), date_order.strip().upper())
+
+
+def _year_first(year: int, second: int, third: int) -> str:
+    """A date written year first: year-month-day, or year-day-month when the middle number
+    cannot be a month and the last can (1997-16-02)."""
+    if second > 12 >= third:
+        return _ymd(year, third, second)
+    return _ymd(year, second, third)
 
 
 def _ymd(year: int, month: int, day: int) -> str:
@@ -809,17 +969,26 @@ def _date(text: str, order: str) -> str | None:
         return _ymd(int(text[4:]), month, day)
     match = _ISO_DATE.fullmatch(text)
     if match is not None:
-        return _ymd(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+        return _year_first(int(match.group(1)), int(match.group(2)), int(match.group(3)))
     text = _TIME_SUFFIX.sub("", text, count=1) if ":" in text else text
     numbers: list[str] = []
     months: list[int] = []
+    words: list[str] = []  # a label ("dob", "born") or a format note ("dd/mm/yyyy")
     for token in _DATE_TOKEN.findall(text):
         if token[0].isdecimal():
             numbers.append(str(int(token)).zfill(len(token)) if not token.isascii() else token)
         elif token in _MONTHS:
             months.append(_MONTHS[token])
         elif token not in _DATE_NOISE:
+            words.append(token)
+    if words:
+        # Words are read as a label or a format note only around exactly one date's three
+        # parts; a note that names an order (dd mm yyyy) gives it.
+        if len(numbers) + len(months) != 3:
             raise NormalizationError("not a recognisable date (send YYYY-MM-DD)")
+        note = "".join(_NOTE_PARTS.get(word, "") for word in words)
+        if sorted(note) == ["D", "M", "Y"]:
+            order = note
     if len(months) == 1 and len(numbers) == 2:
         first, second = numbers
         if len(first) == 4 or (int(first) > 31 and len(second) != 4):
@@ -831,7 +1000,7 @@ def _date(text: str, order: str) -> str | None:
         raise NormalizationError("not a recognisable date (send YYYY-MM-DD)")
     a, b, c = numbers
     if len(a) == 4 or (len(c) <= 2 and (order == "YMD" or int(a) > 31)):
-        return _ymd(_full_year(a), int(b), int(c))
+        return _year_first(_full_year(a), int(b), int(c))
     if len(a) > 2 or len(b) > 2 or len(c) == 3:
         raise NormalizationError("not a recognisable date (send YYYY-MM-DD)")
     month, day = _day_month(a, b, order)
@@ -851,7 +1020,7 @@ def normalize_split_field(key: str, value: str) -> str | None:
     normalize them: ``f5first`` / ``f5last`` the first 5 letters of the normalized first / last
     name, ``fi`` its first letter; ``dobd`` / ``dobm`` two digits (``7`` -> ``07``) in range,
     ``doby`` four digits. Raises NormalizationError for a value that is none of these."""
-    text = value.strip()
+    text = fold_text(value).strip()
     if not text:
         return None
     if key in _SPLIT_LENGTH:
@@ -869,12 +1038,20 @@ def normalize_split_field(key: str, value: str) -> str | None:
     return text.zfill(2)
 
 
+# JavaScript's whitespace (`\s`, what String.prototype.trim removes): the BOM is whitespace there,
+# the information separators \x1c-\x1f and \x85 are not (Python's str.split() has it the other
+# way round).
+_JS_SPACE = re.compile("[\t\n\v\f\r \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]+")
+
+
 def normalize_external_id(value: str) -> str | None:
     """``external_id`` (META-RULES §3): lowercase, every whitespace character removed, as Meta's
     parameter builder and business SDKs do before hashing (``USER 456`` -> ``user456``), so that
-    the same id hashes the same from the relay, the Pixel and Meta's tooling. This changed on
-    2026-11-27: before, the case was kept (docs/NORMALIZATION.md)."""
-    text = "".join(value.split()).lower()
+    the same id hashes the same from the relay, the Pixel and Meta's tooling. Whitespace is
+    JavaScript's set, as in Meta's parameter builder: the BOM is removed, control separators
+    (``\x1c``-``\x1f``) are kept. This changed on 2026-11-27: before, the case was kept
+    (docs/NORMALIZATION.md)."""
+    text = _JS_SPACE.sub("", value).lower()
     return text or None
 
 
@@ -899,14 +1076,14 @@ def _split_outcome(text: str, key: str) -> tuple[str | None, str | None]:
 # its entry.
 NORMALIZERS: dict[str, Callable[[str, Any], tuple[str | None, str | None]]] = {
     "email": lambda text, _: _OUTCOMES["normalize_email"](text),
-    "phone": lambda text, regions: _OUTCOMES["_phone"](text, *regions),
+    "phone": lambda text, regions: _OUTCOMES["_phone"](fold_text(text).strip(), *regions),
     "name": lambda text, _: _OUTCOMES["normalize_name"](text),
     "city": lambda text, _: _OUTCOMES["normalize_city"](text),
-    "state": lambda text, region: _OUTCOMES["_state"](text, region),
-    "zip": lambda text, region: _OUTCOMES["_zip"](text, region),
+    "state": lambda text, region: _OUTCOMES["_state"](fold_text(text).strip(), region),
+    "zip": lambda text, region: _OUTCOMES["_zip"](fold_text(text).strip(), region),
     "country": lambda text, _: _OUTCOMES["normalize_country"](text),
     "gender": lambda text, _: _OUTCOMES["normalize_gender"](text),
-    "date": lambda text, order: _OUTCOMES["_date"](text.lower(), order),
+    "date": lambda text, order: _OUTCOMES["_date"](fold_text(text).strip().lower(), order),
     "external_id": lambda text, _: (normalize_external_id(text), None),
     "split": _split_outcome,
 }

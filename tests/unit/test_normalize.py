@@ -249,7 +249,8 @@ STATES = [
     ("Québec", "CA", "qc"),
     ("Quebec", "", "qc"),
     ("British Columbia", "", "bc"),
-    ("Calif.", "US", ERR),  # a US state must become its code: anything else never matches
+    ("Calif.", "US", "ca"),  # issue 26: a traditional abbreviation with its period
+    ("Calif", "US", ERR),  # a US state must become its code: anything else never matches
     ("Ontario", "US", ERR),
     ("Narnia", "US", ERR),
     ("New South Wales", "AU", "newsouthwales"),

@@ -68,7 +68,7 @@ DIFFERENCES: dict[str, tuple[str, object, str, str]] = {
         "Meta wants the 2-letter code for US states (ca); the SDK hashes california.",
     ),
     "we_drop_unrecognised_us_state": (
-        "st", "Calif.", "US",
+        "st", "Calif", "US",
         "Only the 2-letter code of a US state or Canadian province can match; anything else "
         "is dropped with a warning.",
     ),
