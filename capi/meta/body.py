@@ -166,8 +166,19 @@ def _parse_fast(text: str) -> Any:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
         return _UNSURE
+    colons = text.count(":")
+    if (
+        len(text) <= MAX_STRING_LENGTH  # then no string in it is too long
+        and text.count("{") + text.count("[") < MAX_DEPTH  # nor nested too deep
+    ):
+        # The usual event: orjson writes the value back, in C, with one ':' per key and the
+        # ':'s inside keys and strings; a duplicate key makes it fewer than the text's. A float
+        # from an integer beyond 64 bits is written with an exponent ("e+"): the walk decides.
+        written = orjson.dumps(value)
+        if b"e+" not in written:
+            return value if written.count(b":") == colons else _UNSURE
     expected = _expected_colons(value)
-    if expected is None or text.count(":") != expected:
+    if expected is None or colons != expected:
         return _UNSURE
     return value
 

@@ -221,6 +221,7 @@ _ASCII_DIGITS = re.compile(r"[0-9]")
 MIN_PHONE_DIGITS = 7
 _LETTER_RUN = re.compile(r"[^\W\d_]+")
 _NUMBER_START = re.compile(r"[+\d]")
+_EXTENSION = re.compile(r"\s*(?:#|x|ext\.?)\s*\d{1,6}\s*$", re.IGNORECASE)
 
 
 def region_code(country: str) -> str:
@@ -253,6 +254,12 @@ def _read(text: str, region: str | None) -> tuple[int, str] | None:
     path of capi.meta.phones; others are retried without words such as "(mobile)" (phonenumbers
     would read letters as a vanity number)."""
     fast = phone_fast.read(text, region)
+    if fast is None and ("x" in text or "#" in text):  # an extension: phonenumbers drops it
+        bare = _EXTENSION.sub("", text)
+        if bare != text:
+            found = phone_fast.read(bare, region)
+            if found is not None and found != phone_fast.INVALID:  # else phonenumbers decides
+                fast = found
     if fast is not None:
         return None if fast == phone_fast.INVALID else fast  # type: ignore[return-value]
     number = _try_parse(text, region)
@@ -502,7 +509,7 @@ def _us_abbreviation(text: str) -> str | None:
 # --------------------------------------------------------------------------------------------------
 # zp
 
-_FIVE_DIGITS_DASH = re.compile(r"(\d{5})\s*-")
+_FIVE_DIGITS_DASH = re.compile(r"(\d{5})\s*-\s*\d{4}(?!\d)")  # ZIP+4, maybe more after it
 
 
 def normalize_zip(value: str, country: str = "") -> str | None:
@@ -511,8 +518,8 @@ def normalize_zip(value: str, country: str = "") -> str | None:
     ``94025-1234`` -> ``94025``, ``M1 1AE`` -> ``m11ae``. All punctuation and spaces are removed.
     US: 5 or 9 digits keep the first 5; 3 or 4 digits are a ZIP code that lost its leading zeros
     (a spreadsheet or a JSON number) and are padded back (``2134`` -> ``02134``); anything else
-    raises NormalizationError. Country unknown: five digits and a dash (``12345-6789``, the ZIP+4
-    shape, or ``12345-6789-0000``) keep the first 5 digits, as every Meta library does;
+    raises NormalizationError. Country unknown: the ZIP+4 shape (``12345-6789``, also with more after
+    it: ``12345-6789-0000``) keeps the first 5 digits, as every Meta library does;
     ``12345 6789`` loses its space only, as Meta's Python SDK does.
     ``country`` is alpha-2 or a name.
     """

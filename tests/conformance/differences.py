@@ -225,3 +225,28 @@ def explain(field: str, raw: str, expected: str | None, ours: str) -> Difference
         if field in difference.fields and difference.applies(field, raw, expected, ours):
             return difference
     return None
+
+
+# Where each difference's rule comes from. "§3" is docs/META-RULES.md §3, our copy of Meta's
+# "Customer information parameters" page (the table of each field's normalization).
+_S3 = "Meta, Customer information parameters (docs/META-RULES.md §3)"
+SOURCES: dict[str, str] = {
+    "hash_of_empty": f"{_S3}: the hash of an empty string is never sent",
+    "two_letters_of_anything": f"{_S3}: country is ISO 3166-1 alpha-2; st is the US code",
+    "name_followed_by_other_words": f"{_S3}: country, st; ISO 3166-1 and 3166-2 names",
+    "not_an_iso_code": f"{_S3}: country is ISO 3166-1 alpha-2 (ISO's list of assigned codes)",
+    "non_ascii_letters": f"{_S3}: fn, ln, ct keep letters of every script (UTF-8)",
+    "symbols_kept": f"{_S3}: fn, ln, ct without punctuation; zp without spaces or dashes",
+    "digits_in_city": f"{_S3}: ct is lowercase letters without punctuation or spaces",
+    "date_guessed": f"{_S3}: db is YYYYMMDD (a day and month told apart, not guessed)",
+    "date_read_by_relay": f"{_S3}: db is YYYYMMDD",
+    "gender_read_by_relay": f"{_S3}: ge is f or m",
+    "phone_not_valid": f"{_S3}: ph with its country code; phonenumbers' metadata (ITU-T E.164)",
+    "phone_too_short": f"{_S3}: ph with its country code (ITU-T E.164 lengths)",
+    "phone_vanity_letters": "ITU-T E.161: the letters of a telephone keypad",
+    "zip_cut_at_dash": f"{_S3}: zp without spaces or dashes; the first 5 digits in the US only",
+    "zip_leading_dash": f"{_S3}: zp without spaces or dashes",
+    "id_read_as_a_date": f"{_S3}: external_id must equal what the Pixel sends",
+    "name_kept_as_name": f"{_S3}: country is ISO 3166-1 alpha-2; st the province's code",
+    "eight_digits_kept_as_given": f"{_S3}: db is YYYYMMDD",
+}

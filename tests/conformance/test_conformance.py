@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from capi.meta.user_data import is_sha256, prepare_user_data
-from tests.conformance.differences import DIFFERENCES, explain
+from tests.conformance.differences import DIFFERENCES, SOURCES, explain
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
 
@@ -87,8 +87,13 @@ def test_the_vectors_carry_their_source():
 
 
 @pytest.mark.parametrize("difference", DIFFERENCES, ids=lambda d: d.name)
-def test_each_difference_names_its_rule_and_an_example(difference):
+def test_each_difference_names_its_rule_its_source_and_an_example(difference):
     assert difference.rule and difference.why and "->" in difference.example
+    assert SOURCES.get(difference.name), difference.name
+
+
+def test_no_source_names_a_retired_difference():
+    assert set(SOURCES) == {d.name for d in DIFFERENCES}
 
 
 def test_the_documentation_lists_every_difference():

@@ -163,3 +163,20 @@ def test_non_finite_numbers_in_an_event_built_in_process_are_named_by_path():
     event["custom_data"]["contents"][0]["q"][1] = 2.5
     _, errors, _ = check_and_prepare(event, now=1_700_000_100)
     assert not [e for e in errors if e.code == "non_finite_number"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"event_name": "Purchase", "event_name": "Lead"}',  # a duplicate key, short document
+        '{"a": {"b": 1, "b": 2}, "c": "x:y"}',
+        '{"k:1": "v", "k:1": "w"}',  # the duplicate key holds a colon
+        '[{"a": 1}, {"a": 1, "a": 1}]',
+        '{"n": 12345678901234567890}',  # beyond 64 bits: the walk decides
+        '{"n": -9223372036854775809}',
+    ],
+)
+def test_the_short_document_path_is_the_strict_parser(text):
+    """Short, shallow documents without long digit runs are checked by orjson writing the value
+    back (issue 26's speed work): the same outcome as the strict parser."""
+    assert outcome(text) == strict(text)

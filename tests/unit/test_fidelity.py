@@ -187,11 +187,13 @@ def test_dates_still_refused(given):
 
 @pytest.mark.parametrize(
     ("given", "zip_code"),
-    [("12345-6789", "12345"), ("12345-6789-0000", "12345"), ("12345 - 678", "12345")],
+    [("12345-6789", "12345"), ("12345-6789-0000", "12345"), ("12345 - 6789 x", "12345")],
 )
-def test_five_digits_and_a_dash_keep_the_first_five_without_a_country(given, zip_code):
-    """zipCodeUtil.js cuts at the first dash; Meta's Python SDK and PHP builder do the same."""
+def test_zip_plus_four_and_more_keep_the_first_five_without_a_country(given, zip_code):
+    """zipCodeUtil.js cuts at the first dash; Meta's Python SDK and PHP builder do the same. A
+    Brazilian CEP (5 digits, a dash, 3) is not a ZIP+4: it keeps its eight digits."""
     assert hashed("zp", given) == [sha(zip_code)]
+    assert hashed("zp", "01310-100") == [sha("01310100")]
 
 
 def test_external_id_trims_javascripts_whitespace():

@@ -147,3 +147,23 @@ def test_equivalent_on_random_clean_strings(body, plus, region):
     fast = phone_fast.read(text, region)
     if fast is not None:
         assert fast == slow(text, region)
+
+
+@pytest.mark.parametrize(
+    ("text", "region"),
+    [
+        ("(312) 933-3001 #4", "US"),
+        ("03-1234-4042 x301", "JP"),
+        ("0121 234 4423 ext. 12", "GB"),
+        ("(506) 234-7680 x301", "CA"),
+        ("0412 346 191 #4", "AU"),
+        ("+1 650 555 1212 x12", None),
+        ("(555) 123-4567 x1", "US"),  # invalid either way
+    ],
+)
+def test_an_extension_is_read_as_phonenumbers_reads_it(text, region):
+    """capi.meta.normalize._read strips `x301`, `#4`, `ext. 12` and takes the fast path: the same
+    (country code, national number) or refusal as phonenumbers on the whole text."""
+    from capi.meta import normalize as n
+
+    assert n._read(text, region) == n._try_parse(text, region)
