@@ -518,8 +518,8 @@ def normalize_zip(value: str, country: str = "") -> str | None:
     ``94025-1234`` -> ``94025``, ``M1 1AE`` -> ``m11ae``. All punctuation and spaces are removed.
     US: 5 or 9 digits keep the first 5; 3 or 4 digits are a ZIP code that lost its leading zeros
     (a spreadsheet or a JSON number) and are padded back (``2134`` -> ``02134``); anything else
-    raises NormalizationError. Country unknown: the ZIP+4 shape (``12345-6789``, also with more after
-    it: ``12345-6789-0000``) keeps the first 5 digits, as every Meta library does;
+    raises NormalizationError. Country unknown: the ZIP+4 shape (``12345-6789``, also with more
+    after it: ``12345-6789-0000``) keeps the first 5 digits, as every Meta library does;
     ``12345 6789`` loses its space only, as Meta's Python SDK does.
     ``country`` is alpha-2 or a name.
     """
