@@ -249,6 +249,12 @@ class Settings:
     # A lingering drain (low latency): an empty subscription does not end the drain until this
     # many seconds of it have passed; it polls every second meanwhile (0: it ends at once).
     drain_linger_s: float = 0.0
+    # No raw customer information at rest (docs/PRIVACY.md): ingest queues events normalized and
+    # hashed. And the Pub/Sub endpoint the clients call: a locational one
+    # ("europe-west1-pubsub.googleapis.com:443") keeps requests in the region, as a topic's
+    # message storage policy with enforce_in_transit requires.
+    hash_at_ingest: bool = False
+    pubsub_endpoint: str = ""
     # The share of delivered events that also get a line of their own ("event delivered"); every
     # Graph request gets one "events delivered" line with counts and ids (docs/ARCHITECTURE.md).
     delivered_log_sample: float = DEFAULT_DELIVERED_LOG_SAMPLE
@@ -334,6 +340,8 @@ class Settings:
             drain_budget_s=_number(env, "CAPI_DRAIN_BUDGET", 50.0),
             drain_ack_deadline_s=_bounded(env, "CAPI_DRAIN_ACK_DEADLINE", 60, 10, 600),
             drain_linger_s=_seconds_or_zero(env, "CAPI_DRAIN_LINGER", 0.0),
+            hash_at_ingest=_flag(env.get("CAPI_HASH_AT_INGEST")),
+            pubsub_endpoint=env.get("CAPI_PUBSUB_ENDPOINT", "").strip(),
             delivered_log_sample=_fraction(
                 env, "CAPI_DELIVERED_LOG_SAMPLE", DEFAULT_DELIVERED_LOG_SAMPLE
             ),

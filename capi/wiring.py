@@ -122,6 +122,7 @@ def build_ingest(
             settings.topic,
             timeout_s=settings.publish_timeout_s,
             max_inflight=settings.publish_max_inflight,
+            endpoint=settings.pubsub_endpoint,
         )
     pixel_id = settings.pixel_id or ("" if require_pixel else "dry-run")
     return Ingest(
@@ -136,6 +137,7 @@ def build_ingest(
         cors=CorsPolicy(settings.cors_origins),
         routing=routing(settings, default_pixel=pixel_id),
         sources=build_sources(settings, reader),
+        hash_at_ingest=settings.hash_at_ingest,
     )
 
 
@@ -177,6 +179,7 @@ def build_forwarder(
             settings.dlq_topic,
             timeout_s=settings.publish_timeout_s,
             max_inflight=settings.publish_max_inflight,
+            endpoint=settings.pubsub_endpoint,
         )
     tokens = TokenSource(
         token=settings.access_token,
@@ -227,7 +230,9 @@ def build_forward(settings: Settings, **kwargs: Any) -> Any:
     from capi.forward.drainer import Drainer
     from capi.queueing.pull import PubSubSubscription
 
-    subscription = PubSubSubscription(settings.drain_subscription)
+    subscription = PubSubSubscription(
+        settings.drain_subscription, endpoint=settings.pubsub_endpoint
+    )
     return Drainer(
         forwarder,
         subscription,

@@ -48,6 +48,7 @@ class Ingest:
         consent: ConsentPolicy | None = None,
         contract: Contract | None = None,
         sources: Any = None,
+        hash_at_ingest: bool = False,
     ) -> None:
         """`contract` (built from the same settings as every other door, capi.wiring) or, for
         tests, its parts `default_country`, `date_order` and `consent`."""
@@ -60,6 +61,7 @@ class Ingest:
             routing=routing or Routing.single(pixel_id),
             test_event_code=test_event_code,
             clock=clock,
+            hash_at_ingest=hash_at_ingest,
         )
         self.gate = Gate(self.intake, auth, max_body_bytes)
         # The doors: /events; capi.ingest.webhooks.SourceRoutes: /sgtm and /webhooks/<name>

@@ -52,12 +52,17 @@ class Intake:
         routing: Routing,
         test_event_code: str = "",
         clock: Callable[[], float] = time.time,
+        hash_at_ingest: bool = False,
     ) -> None:
         self.contract = contract
         self.publisher = publisher
         self.routing = routing
         self.test_event_code = test_event_code
         self.clock = clock
+        # CAPI_HASH_AT_INGEST: queue the Meta-ready event (customer information normalized and
+        # hashed) instead of the checked one, so that no raw value is stored after this request
+        # (docs/PRIVACY.md). The forwarder then only checks its age again.
+        self.hash_at_ingest = hash_at_ingest
 
     def accept(
         self,
@@ -113,7 +118,7 @@ class Intake:
             return Reply(400, body)
         messages = [
             event_message(
-                r.event,
+                r.prepared if self.hash_at_ingest and r.prepared is not None else r.event,
                 pixel_id=pixel,
                 test_event_code=(
                     batch.test_event_code

@@ -43,12 +43,16 @@ class PubSubPublisher:
         timeout_s: float = 10.0,
         max_inflight: int = DEFAULT_PUBLISH_MAX_INFLIGHT,
         client_factory: Callable[[], Any] | None = None,
+        endpoint: str = "",
     ) -> None:
+        """`endpoint`: a Pub/Sub endpoint other than the global one (CAPI_PUBSUB_ENDPOINT, a
+        locational endpoint such as europe-west1-pubsub.googleapis.com:443)."""
         if not topic:
             raise ValueError("a topic path (projects/P/topics/T) is required")
         self.topic = topic
         self._timeout_s = timeout_s
         self._client_factory = client_factory
+        self._endpoint = endpoint
         self._api: Any = None
         self._retry: Any = None
         self._lock = threading.Lock()
@@ -69,7 +73,8 @@ class PubSubPublisher:
                 else:
                     from google.cloud import pubsub_v1
 
-                    self._api = pubsub_v1.PublisherClient().api
+                    options = {"api_endpoint": self._endpoint} if self._endpoint else None
+                    self._api = pubsub_v1.PublisherClient(client_options=options).api
                 # Retry transient errors, but give up within the caller's deadline: a publish
                 # that lands after we answered 503 would duplicate the caller's retry.
                 self._retry = retries.Retry(initial=0.1, maximum=1.0, multiplier=2.0)

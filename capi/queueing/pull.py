@@ -49,12 +49,14 @@ class PubSubSubscription:
         *,
         timeout_s: float = 30.0,
         client_factory: Callable[[], Any] | None = None,
+        endpoint: str = "",
     ) -> None:
         if not name.startswith("projects/") or "/subscriptions/" not in name:
             raise ValueError("a subscription path (projects/P/subscriptions/S) is required")
         self.name = name
         self.timeout_s = timeout_s
         self._client_factory = client_factory
+        self._endpoint = endpoint  # CAPI_PUBSUB_ENDPOINT, a locational endpoint ("" global)
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -66,7 +68,8 @@ class PubSubSubscription:
                 else:
                     from google.cloud import pubsub_v1
 
-                    self._client = pubsub_v1.SubscriberClient()
+                    options = {"api_endpoint": self._endpoint} if self._endpoint else None
+                    self._client = pubsub_v1.SubscriberClient(client_options=options)
             return self._client
 
     def pull(self, max_messages: int) -> list[Pulled]:
