@@ -98,10 +98,16 @@ locals {
     # Generic webhooks as inline JSON: the function source holds no mapping file.
     var.webhook_mappings == "" ? {} : { CAPI_WEBHOOK_MAPPINGS = trimspace(var.webhook_mappings) },
     var.consent_policy == "ignore" ? {} : { CAPI_CONSENT_POLICY = var.consent_policy },
+    # No raw customer information in the queue or the dead letters (docs/PRIVACY.md).
+    !var.hash_at_ingest ? {} : { CAPI_HASH_AT_INGEST = "true" },
+    # Pub/Sub refuses requests received outside data_regions: call the region's endpoint.
+    local.pubsub_endpoint == "" ? {} : { CAPI_PUBSUB_ENDPOINT = local.pubsub_endpoint },
     length(var.ldu_states) == 0 ? {} : { CAPI_LDU_STATES = join(",", [for s in var.ldu_states : upper(s)]) },
   )
 
-  forward_env = merge(local.common_env, {
+  forward_env = merge(local.common_env, local.pubsub_endpoint == "" ? {} : {
+    CAPI_PUBSUB_ENDPOINT = local.pubsub_endpoint
+    }, {
     CAPI_DLQ_TOPIC           = google_pubsub_topic.dlq.id
     CAPI_ACCESS_TOKEN_SECRET = "${google_secret_manager_secret.meta_token.id}/${local.secret_version_suffix}"
     # The subscription's limit: at the last attempt forward dead-letters a still-failing event

@@ -24,6 +24,11 @@ locals {
   project_number       = data.google_project.this.number
   pubsub_service_agent = "serviceAccount:${google_project_service_identity.pubsub.email}"
 
+  # Where customer data may be stored (docs/PRIVACY.md): the topics' message storage policy.
+  data_regions = var.data_regions == null ? [var.region] : var.data_regions
+  # The functions call Pub/Sub in their region when it refuses requests received elsewhere.
+  pubsub_endpoint = var.enforce_in_transit ? "${var.region}-pubsub.googleapis.com:443" : ""
+
   topic_name             = "${local.prefix}-events"
   dlq_topic_name         = "${local.prefix}-events-dlq"
   push_subscription_name = "${local.prefix}-events-forward" # push or pull (var.delivery)

@@ -397,5 +397,5 @@ resource "google_logging_project_exclusion" "successful_requests" {
   project     = var.project_id
   name        = "${local.prefix}-successful-requests"
   description = "capi-relay: Cloud Run's request logs of the relay's successful requests (status < 400)."
-  filter      = "resource.type=\"cloud_run_revision\" AND resource.labels.service_name=(\"${local.ingest_function_name}\" OR \"${local.forward_function_name}\") AND log_id(\"run.googleapis.com/requests\") AND httpRequest.status<400"
+  filter      = local.successful_requests
 }

@@ -13,6 +13,19 @@ resource "google_pubsub_topic" "events" {
   kms_key_name = var.kms_key_name
   labels       = local.labels
 
+  # The events hold customer information: stored and processed only in data_regions (docs/PRIVACY.md).
+  message_storage_policy {
+    allowed_persistence_regions = local.data_regions
+    enforce_in_transit          = var.enforce_in_transit
+  }
+
+  lifecycle {
+    precondition {
+      condition     = !var.enforce_in_transit || contains(local.data_regions, var.region)
+      error_message = "enforce_in_transit: the functions run in var.region, which must be one of data_regions (else Pub/Sub refuses their every request)."
+    }
+  }
+
   # The agent's grants (CMEK key, push account), applied everywhere (iam.tf).
   depends_on = [google_project_service.apis, time_sleep.pubsub_agent_grants]
 }
@@ -23,6 +36,11 @@ resource "google_pubsub_topic" "dlq" {
   name         = local.dlq_topic_name
   kms_key_name = var.kms_key_name
   labels       = local.labels
+
+  message_storage_policy {
+    allowed_persistence_regions = local.data_regions
+    enforce_in_transit          = var.enforce_in_transit
+  }
 
   # The agent's grants (CMEK key, push account), applied everywhere (iam.tf).
   depends_on = [google_project_service.apis, time_sleep.pubsub_agent_grants]

@@ -165,9 +165,9 @@ variable "webhook_signing_secrets" {
         "CAPI_ACCESS_TOKEN", "CAPI_ACCESS_TOKEN_SECRET", "CAPI_ACK_DEADLINE", "CAPI_ALLOW_UNAUTHENTICATED", "CAPI_API_KEYS",
         "CAPI_API_KEYS_SECRET", "CAPI_BATCH_MAX_EVENTS", "CAPI_BATCH_MIN_INFLIGHT", "CAPI_BATCH_WINDOW_MS", "CAPI_CONSENT_POLICY", "CAPI_CORS_ORIGINS", "CAPI_DATE_ORDER",
         "CAPI_DEFAULT_COUNTRY", "CAPI_DELIVERED_LOG_SAMPLE", "CAPI_DLQ_SUBSCRIPTION", "CAPI_DRAIN_ACK_DEADLINE", "CAPI_DRAIN_BUDGET", "CAPI_DRAIN_LINGER", "CAPI_DRAIN_SUBSCRIPTION", "CAPI_DRY_RUN", "CAPI_DLQ_TOPIC", "CAPI_GRAPH_TIMEOUT",
-        "CAPI_GRAPH_URL", "CAPI_GRAPH_VERSION", "CAPI_LDU_STATES", "CAPI_MAX_BODY_BYTES",
+        "CAPI_GRAPH_URL", "CAPI_GRAPH_VERSION", "CAPI_HASH_AT_INGEST", "CAPI_LDU_STATES", "CAPI_MAX_BODY_BYTES",
         "CAPI_MAX_DELIVERY_ATTEMPTS", "CAPI_NORMALIZE_CACHE_SIZE", "CAPI_PIXELS", "CAPI_PIXEL_ID",
-        "CAPI_PUBLISH_MAX_INFLIGHT", "CAPI_PUBLISH_TIMEOUT", "CAPI_SECRET_MANAGER_ENDPOINT", "CAPI_SECRET_TIMEOUT", "CAPI_SECRET_TTL",
+        "CAPI_PUBLISH_MAX_INFLIGHT", "CAPI_PUBLISH_TIMEOUT", "CAPI_PUBSUB_ENDPOINT", "CAPI_SECRET_MANAGER_ENDPOINT", "CAPI_SECRET_TIMEOUT", "CAPI_SECRET_TTL",
         "CAPI_SHOPIFY_ORDER_KEY", "CAPI_SHOPIFY_TOPICS", "CAPI_SHOPIFY_WEBHOOK_SECRET", "CAPI_SHOPIFY_WEBHOOK_SECRET_SECRET", "CAPI_STRIPE_WEBHOOK_SECRET",
         "CAPI_STRIPE_WEBHOOK_SECRET_SECRET", "CAPI_STRIPE_WEBHOOK_TOLERANCE", "CAPI_TEST_EVENT_CODE",
         "CAPI_TOPIC", "CAPI_WEBHOOK_MAPPINGS",
@@ -430,9 +430,47 @@ variable "message_retention_duration" {
 }
 
 variable "dlq_message_retention_duration" {
-  description = "How long the dead-letter pull subscription keeps events for inspection and `capi replay`: 10m to 31 days."
+  description = "How long the dead-letter pull subscription keeps events for inspection and `capi replay`: 10m to 31 days. Dead letters hold the customer information the event carried (raw unless hash_at_ingest): 7 days by default, long enough to fix and replay, short for a privacy record (docs/PRIVACY.md)."
   type        = string
-  default     = "2678400s"
+  default     = "604800s"
+}
+
+variable "data_regions" {
+  description = "Regions where Pub/Sub may store the events and the dead letters (the topics' message storage policy) and Secret Manager the secrets (unless secret_locations says otherwise). null (the default): [var.region]. docs/PRIVACY.md lists every place customer data exists."
+  type        = list(string)
+  default     = null
+  validation {
+    condition     = var.data_regions == null ? true : length(var.data_regions) > 0
+    error_message = "data_regions: at least one region (null for [var.region])."
+  }
+}
+
+variable "enforce_in_transit" {
+  description = "Pub/Sub refuses publish and pull requests received outside data_regions (the message storage policy's enforce_in_transit); the functions then call the locational endpoint of var.region (CAPI_PUBSUB_ENDPOINT). var.region must be one of data_regions."
+  type        = bool
+  default     = true
+}
+
+variable "regional_logs" {
+  description = "Store the functions' logs in a log bucket of the module's own in var.region (kept out of the project's _Default bucket), for log_retention_days (logs.tf)."
+  type        = bool
+  default     = true
+}
+
+variable "log_retention_days" {
+  description = "How long the relay's regional log bucket keeps the functions' logs, in days (1 to 3650)."
+  type        = number
+  default     = 30
+  validation {
+    condition     = var.log_retention_days >= 1 && var.log_retention_days <= 3650
+    error_message = "log_retention_days is from 1 to 3650."
+  }
+}
+
+variable "hash_at_ingest" {
+  description = "Ingest normalizes and hashes customer information before it queues an event (CAPI_HASH_AT_INGEST): the queue, the dead letters and their retention hold hashes only. What it costs: a normalization fix cannot reach events already queued (docs/PRIVACY.md)."
+  type        = bool
+  default     = false
 }
 
 variable "kms_key_name" {

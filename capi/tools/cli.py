@@ -383,14 +383,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
         or settings.dlq_subscription
         or f"projects/{project}/subscriptions/capi-events-dlq-replay"
     )
-    from google.cloud import pubsub_v1
-
-    subscriber = pubsub_v1.SubscriberClient()
+    subscriber = _subscriber(settings.pubsub_endpoint)
     try:
         report = Replayer(
             subscriber,
             subscription,
-            PubSubPublisher(topic, timeout_s=settings.publish_timeout_s),
+            PubSubPublisher(
+                topic, timeout_s=settings.publish_timeout_s, endpoint=settings.pubsub_endpoint
+            ),
             filter=replay_filter,
             dry_run=args.dry_run,
             limit=args.limit,
@@ -398,6 +398,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
     finally:
         subscriber.close()
     return _print_replay(report, args.dry_run, subscription, topic)
+
+
+def _subscriber(endpoint: str) -> Any:
+    """A Pub/Sub subscriber client; on `endpoint` (CAPI_PUBSUB_ENDPOINT) when set: a topic that
+    enforces its storage regions in transit refuses requests received elsewhere."""
+    from google.cloud import pubsub_v1
+
+    return pubsub_v1.SubscriberClient(
+        client_options={"api_endpoint": endpoint} if endpoint else None
+    )
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -411,9 +421,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         args.files, progress=not args.no_progress and sys.stderr.isatty(), contract=contract
     )
     if args.dlq_subscription:
-        from google.cloud import pubsub_v1
-
-        subscriber = pubsub_v1.SubscriberClient()
+        subscriber = _subscriber(_settings().pubsub_endpoint)
         letters = audit.pull_dead_letters(subscriber, args.dlq_subscription, limit=args.limit)
         for i, letter in enumerate(letters):
             audit.add_entry(result, letter, i, time.time(), f"dead letter {i + 1}", contract)

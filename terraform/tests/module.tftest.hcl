@@ -168,6 +168,7 @@ run "single_pixel_environment" {
       CAPI_PUBLISH_MAX_INFLIGHT = "2"
       THREADS                   = "16"
       CAPI_API_KEYS_SECRET      = "projects/my-project/secrets/capi-api-keys/versions/latest"
+      CAPI_PUBSUB_ENDPOINT      = "europe-west1-pubsub.googleapis.com:443"
     })
     error_message = "ingest's environment is not the single-pixel contract"
   }
@@ -190,6 +191,7 @@ run "single_pixel_environment" {
       CAPI_DRAIN_BUDGET          = "45"
       CAPI_DRAIN_LINGER          = "0"
       CAPI_DRAIN_ACK_DEADLINE    = "60"
+      CAPI_PUBSUB_ENDPOINT       = "europe-west1-pubsub.googleapis.com:443"
     })
     error_message = "forward's environment is not the single-pixel contract"
   }
@@ -235,7 +237,7 @@ run "several_pixels" {
   }
 
   assert {
-    condition     = length(google_cloudfunctions2_function.ingest.service_config[0].environment_variables) == 7 && length(google_cloudfunctions2_function.forward.service_config[0].environment_variables) == 15
+    condition     = length(google_cloudfunctions2_function.ingest.service_config[0].environment_variables) == 8 && length(google_cloudfunctions2_function.forward.service_config[0].environment_variables) == 18
     error_message = "several pixels add CAPI_PIXELS and nothing else"
   }
 
@@ -288,12 +290,13 @@ run "webhook_mappings_signing_secrets_and_consent_reach_ingest_only" {
       CAPI_TYPEFORM_SECRET_SECRET = "projects/my-project/secrets/capi-webhook-typeform-secret/versions/latest"
       CAPI_CONSENT_POLICY         = "ldu"
       CAPI_LDU_STATES             = "CA"
+      CAPI_PUBSUB_ENDPOINT        = "europe-west1-pubsub.googleapis.com:443"
     })
     error_message = "mappings, their signing secret versions and consent belong on ingest"
   }
 
   assert {
-    condition     = length(google_cloudfunctions2_function.forward.service_config[0].environment_variables) == 14
+    condition     = length(google_cloudfunctions2_function.forward.service_config[0].environment_variables) == 17
     error_message = "forward gets none of them"
   }
 
@@ -346,6 +349,7 @@ run "webhook_sources" {
       CAPI_SHOPIFY_TOPICS                = "orders/paid"
       CAPI_SHOPIFY_ORDER_KEY             = "order_number"
       CAPI_STRIPE_WEBHOOK_SECRET_SECRET  = "projects/my-project/secrets/capi-stripe-webhook-secret/versions/latest"
+      CAPI_PUBSUB_ENDPOINT               = "europe-west1-pubsub.googleapis.com:443"
     })
     error_message = "each listed webhook source gets its secret (and Shopify its topics) on ingest"
   }
@@ -829,5 +833,71 @@ run "next_steps_have_no_step_without_commands" {
   assert {
     condition     = !strcontains(output.next_steps, "signing secret") && !strcontains(output.next_steps, "webhooks:") && strcontains(output.next_steps, "\n\n5. Dead letters")
     error_message = "without webhooks there is no signing-secret step and no webhook line, and the steps are numbered 1 to 5"
+  }
+}
+
+run "customer_data_stays_in_the_module_region" {
+  # docs/PRIVACY.md: every resource that can hold customer data (the queue and its dead letters,
+  # the secrets, the logs, the functions that handle requests, the source and the images) is in
+  # var.region by default.
+  command = plan
+
+  assert {
+    condition = alltrue([
+      for topic in [google_pubsub_topic.events, google_pubsub_topic.dlq] :
+      [for region in topic.message_storage_policy[0].allowed_persistence_regions : region] == ["europe-west1"] && topic.message_storage_policy[0].enforce_in_transit
+    ])
+    error_message = "the events and the dead letters are stored and processed in europe-west1 only"
+  }
+
+  assert {
+    condition     = google_cloudfunctions2_function.ingest.location == "europe-west1" && google_cloudfunctions2_function.forward.location == "europe-west1" && upper(google_storage_bucket.source.location) == "EUROPE-WEST1" && google_artifact_registry_repository.functions.location == "europe-west1"
+    error_message = "the functions, the source bucket and the image repository are in the region"
+  }
+
+  assert {
+    condition     = google_logging_project_bucket_config.relay[0].location == "europe-west1" && google_logging_project_bucket_config.relay[0].retention_days == 30 && google_logging_project_sink.relay[0].destination == "logging.googleapis.com/projects/my-project/locations/europe-west1/buckets/capi-relay-logs"
+    error_message = "the functions' logs go to a log bucket in the region, kept 30 days"
+  }
+
+  assert {
+    condition     = google_logging_project_exclusion.relay_logs_from_default[0].filter == google_logging_project_sink.relay[0].filter && strcontains(google_logging_project_sink.relay[0].filter, "capi-ingest") && strcontains(google_logging_project_sink.relay[0].filter, "capi-forward")
+    error_message = "what the sink stores in the region is what is kept out of _Default"
+  }
+
+  assert {
+    condition     = google_cloudfunctions2_function.ingest.service_config[0].environment_variables["CAPI_PUBSUB_ENDPOINT"] == "europe-west1-pubsub.googleapis.com:443" && google_cloudfunctions2_function.forward.service_config[0].environment_variables["CAPI_PUBSUB_ENDPOINT"] == "europe-west1-pubsub.googleapis.com:443"
+    error_message = "with enforce_in_transit the functions call Pub/Sub in their region"
+  }
+
+  assert {
+    condition     = google_pubsub_subscription.dlq.message_retention_duration == "604800s" && lookup(google_cloudfunctions2_function.ingest.service_config[0].environment_variables, "CAPI_HASH_AT_INGEST", "unset") == "unset"
+    error_message = "dead letters are kept 7 days by default; hash_at_ingest is off by default"
+  }
+}
+
+run "data_regions_hash_at_ingest_and_global_logs" {
+  command = plan
+
+  variables {
+    data_regions       = ["europe-west1", "europe-west4"]
+    hash_at_ingest     = true
+    regional_logs      = false
+    enforce_in_transit = false
+  }
+
+  assert {
+    condition     = sort([for region in google_pubsub_topic.events.message_storage_policy[0].allowed_persistence_regions : region]) == tolist(["europe-west1", "europe-west4"]) && google_pubsub_topic.events.message_storage_policy[0].enforce_in_transit == false
+    error_message = "data_regions lists where Pub/Sub may store the events"
+  }
+
+  assert {
+    condition     = google_cloudfunctions2_function.ingest.service_config[0].environment_variables["CAPI_HASH_AT_INGEST"] == "true" && lookup(google_cloudfunctions2_function.ingest.service_config[0].environment_variables, "CAPI_PUBSUB_ENDPOINT", "global") == "global"
+    error_message = "hash_at_ingest reaches ingest; without enforce_in_transit the global endpoint is used"
+  }
+
+  assert {
+    condition     = length(google_logging_project_bucket_config.relay) == 0 && length(google_logging_project_sink.relay) == 0 && length(google_logging_project_exclusion.relay_logs_from_default) == 0
+    error_message = "regional_logs = false leaves the logs in _Default"
   }
 }

@@ -455,3 +455,13 @@ run "iam_propagation_delay_is_whole_seconds_up_to_ten_minutes" {
 
   expect_failures = [var.iam_propagation_delay]
 }
+
+run "enforce_in_transit_needs_the_functions_region_among_data_regions" {
+  command = plan
+
+  variables {
+    data_regions = ["europe-west4"]
+  }
+
+  expect_failures = [google_pubsub_topic.events]
+}

@@ -264,3 +264,26 @@ def test_capi_serve_sends_what_is_due_together_one_request_per_batch():
     assert sorted(graph.ids) == sorted(f"s-{i}" for i in range(300))
     assert len(graph.sizes) <= 2 and sum(graph.sizes) == 300
     assert q.pending() == 0
+
+
+def test_a_delivered_event_leaves_no_trace_in_the_journal_file(tmp_path):
+    """docs/PRIVACY.md: once an event is delivered its row is deleted, and its bytes too
+    (secure_delete), while the events still waiting stay: the raw e-mail of a delivered event is
+    nowhere in the journal's files."""
+    journal = tmp_path / "q.db"
+    queue = LocalQueue(journal=journal, workers=1, backoff_s=60)
+    emails = [f"customer-{i}.private@example.com".encode() for i in range(3)]
+    queue.publish_all(
+        [Message(b'{"em": "' + e + b'"}', {"event_id": str(i)}) for i, e in enumerate(emails)]
+    )
+    forwarder = ScriptedForwarder([Decision.ACK, Decision.RETRY, Decision.RETRY])
+    queue.attach(forwarder)
+    queue.start()
+    deadline = time.monotonic() + 5
+    while len(forwarder.attempts) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    queue.stop(timeout_s=0)
+    queue.close()
+    left = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("q.db"))
+    assert emails[0] not in left  # delivered: gone
+    assert emails[1] in left and emails[2] in left  # waiting: kept
