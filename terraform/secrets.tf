@@ -2,13 +2,14 @@
 # reach the state): add them with `gcloud secrets versions add` (README / docs/DEPLOY.md). The
 # functions read "versions/latest" at runtime, so rotating a value is one more version, no deploy.
 #
-# Replication: user-managed in var.secret_locations (default: the module's region), so that the
+# Replication: user-managed in var.secret_locations (default: data_regions, itself the module's
+# region by default), so that the
 # secrets stay where the rest of the relay is and the constraints/gcp.resourceLocations
 # organization policy accepts them ("Constraint constraints/gcp.resourceLocations violated" is
 # what automatic replication gets there). secret_locations = [] keeps automatic replication.
 
 locals {
-  secret_locations = var.secret_locations == null ? [var.region] : var.secret_locations
+  secret_locations = var.secret_locations == null ? local.data_regions : var.secret_locations
 }
 
 resource "google_secret_manager_secret" "meta_token" {

@@ -549,7 +549,7 @@ variable "iam_propagation_delay" {
 }
 
 variable "secret_locations" {
-  description = "Regions where Secret Manager stores the secrets (user-managed replication). null (the default): [var.region]. [] keeps automatic replication, which Google may store anywhere and which the constraints/gcp.resourceLocations organization policy refuses. Replication cannot change in place: a secret created with other replication is replaced, and its values are lost (docs/DEPLOY.md, upgrading)."
+  description = "Regions where Secret Manager stores the secrets (user-managed replication). null (the default): data_regions ([var.region] unless set). [] keeps automatic replication, which Google may store anywhere and which the constraints/gcp.resourceLocations organization policy refuses. Replication cannot change in place: a secret created with other replication is replaced, and its values are lost (docs/DEPLOY.md, upgrading)."
   type        = list(string)
   default     = null
 }

@@ -892,6 +892,11 @@ run "data_regions_hash_at_ingest_and_global_logs" {
   }
 
   assert {
+    condition     = [for replica in google_secret_manager_secret.meta_token.replication[0].user_managed[0].replicas : replica.location] == ["europe-west1", "europe-west4"]
+    error_message = "the secrets follow data_regions when secret_locations is not set"
+  }
+
+  assert {
     condition     = google_cloudfunctions2_function.ingest.service_config[0].environment_variables["CAPI_HASH_AT_INGEST"] == "true" && lookup(google_cloudfunctions2_function.ingest.service_config[0].environment_variables, "CAPI_PUBSUB_ENDPOINT", "global") == "global"
     error_message = "hash_at_ingest reaches ingest; without enforce_in_transit the global endpoint is used"
   }
