@@ -255,6 +255,11 @@ class Settings:
     # message storage policy with enforce_in_transit requires.
     hash_at_ingest: bool = False
     pubsub_endpoint: str = ""
+    # The browser door (capi.ingest.browser): its public keys with their limits, the per-IP rate
+    # limit, and whether X-Forwarded-For is the platform's (Cloud Run) or the client's own.
+    browser_keys: str = ""
+    browser_rate_per_ip: int = 60
+    trust_forwarded_for: bool = False
     # The share of delivered events that also get a line of their own ("event delivered"); every
     # Graph request gets one "events delivered" line with counts and ids (docs/ARCHITECTURE.md).
     delivered_log_sample: float = DEFAULT_DELIVERED_LOG_SAMPLE
@@ -341,6 +346,9 @@ class Settings:
             drain_ack_deadline_s=_bounded(env, "CAPI_DRAIN_ACK_DEADLINE", 60, 10, 600),
             drain_linger_s=_seconds_or_zero(env, "CAPI_DRAIN_LINGER", 0.0),
             hash_at_ingest=_flag(env.get("CAPI_HASH_AT_INGEST")),
+            browser_keys=env.get("CAPI_BROWSER_KEYS", "").strip(),
+            browser_rate_per_ip=_bounded(env, "CAPI_BROWSER_RATE_PER_IP", 60, 1, 100_000),
+            trust_forwarded_for=_flag(env.get("CAPI_TRUST_FORWARDED_FOR")),
             pubsub_endpoint=env.get("CAPI_PUBSUB_ENDPOINT", "").strip(),
             delivered_log_sample=_fraction(
                 env, "CAPI_DELIVERED_LOG_SAMPLE", DEFAULT_DELIVERED_LOG_SAMPLE

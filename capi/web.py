@@ -23,13 +23,15 @@ class IncomingRequest:
     content_type: str = ""
     query: Mapping[str, str] = field(default_factory=dict)
     too_large: bool = False  # the body was longer than the limit and was not read whole
+    client_ip: str = ""  # the connection's peer address (the browser door's fallback)
 
 
 @dataclass
 class Reply:
     status: int
-    body: Any = None
+    body: Any = None  # JSON, or bytes sent as they are (their Content-Type in headers)
     headers: dict[str, str] = field(default_factory=dict)
+    cookies: list[str] = field(default_factory=list)  # Set-Cookie values, one header each
 
     def json_bytes(self) -> bytes:
         return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -60,6 +62,7 @@ def from_flask(request: Any, *, max_body_bytes: int) -> IncomingRequest:
         content_type=request.headers.get("Content-Type", ""),
         query=request.args,
         too_large=too_large,
+        client_ip=request.remote_addr or "",
     )
 
 
@@ -67,5 +70,13 @@ def to_flask(reply: Reply) -> Any:
     from flask import Response
 
     headers = {"Content-Type": "application/json", "Cache-Control": "no-store", **reply.headers}
-    body = b"" if reply.body is None else reply.json_bytes()
-    return Response(body, status=reply.status, headers=headers)
+    if reply.body is None:
+        body = b""
+    elif isinstance(reply.body, bytes):
+        body = reply.body
+    else:
+        body = reply.json_bytes()
+    response = Response(body, status=reply.status, headers=headers)
+    for cookie in reply.cookies:
+        response.headers.add("Set-Cookie", cookie)
+    return response

@@ -138,6 +138,21 @@ def build_ingest(
         routing=routing(settings, default_pixel=pixel_id),
         sources=build_sources(settings, reader),
         hash_at_ingest=settings.hash_at_ingest,
+        browser=build_browser(settings),
+    )
+
+
+def build_browser(settings: Settings) -> Any:
+    """The browser door when CAPI_BROWSER_KEYS names keys, else None (the door answers 404)."""
+    from capi.ingest.browser import BrowserDoor, parse_browser_keys
+
+    keys = parse_browser_keys(settings.browser_keys)
+    if not keys:
+        return None
+    return BrowserDoor(
+        keys,
+        ip_rate_per_minute=settings.browser_rate_per_ip,
+        trust_forwarded_for=settings.trust_forwarded_for,
     )
 
 

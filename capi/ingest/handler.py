@@ -29,6 +29,9 @@ EVENT_PATHS = frozenset({"/", "/events"})
 SOURCE_PATHS = frozenset({"/sgtm"})  # plus /webhooks/<name>: capi.ingest.webhooks
 
 
+BROWSER_PATHS = frozenset({"/pixel.js", "/browser"})
+
+
 class Ingest:
     """Stateless per request; `publisher` and `auth` are shared and thread-safe."""
 
@@ -49,6 +52,7 @@ class Ingest:
         contract: Contract | None = None,
         sources: Any = None,
         hash_at_ingest: bool = False,
+        browser: Any = None,
     ) -> None:
         """`contract` (built from the same settings as every other door, capi.wiring) or, for
         tests, its parts `default_country`, `date_order` and `consent`."""
@@ -70,6 +74,8 @@ class Ingest:
         self.events = EventsDoor()
         self.sources = sources
         self.graph = GraphRoute()
+        # GET /pixel.js and POST /browser (capi.ingest.browser): None when no browser key is set.
+        self.browser = browser
 
     @property
     def auth(self) -> ApiKeyAuth:
@@ -101,8 +107,11 @@ class Ingest:
 
     def _handle(self, request: IncomingRequest) -> Reply:
         started = time.perf_counter()
-        reply = self.cors.screen(request) or self._route(request)
-        self.cors.decorate(request, reply)
+        if request.path in BROWSER_PATHS:  # its own origins, per browser key
+            reply = self._browser(request)
+        else:
+            reply = self.cors.screen(request) or self._route(request)
+            self.cors.decorate(request, reply)
         logs.info(
             "ingest request",
             path=request.path,
@@ -111,6 +120,15 @@ class Ingest:
             **_summary(reply),
         )
         return reply
+
+    def _browser(self, request: IncomingRequest) -> Reply:
+        if self.browser is None:
+            return error_reply(
+                404, "not_found", "the browser door is off: set CAPI_BROWSER_KEYS to open it"
+            )
+        if request.path == "/pixel.js":
+            return self.browser.script(request)
+        return self.browser.handle(self.gate, request)
 
     def _route(self, request: IncomingRequest) -> Reply:
         if request.method in ("GET", "HEAD") and request.path == "/healthz":
