@@ -98,6 +98,18 @@ locals {
     # Generic webhooks as inline JSON: the function source holds no mapping file.
     var.webhook_mappings == "" ? {} : { CAPI_WEBHOOK_MAPPINGS = trimspace(var.webhook_mappings) },
     var.consent_policy == "ignore" ? {} : { CAPI_CONSENT_POLICY = var.consent_policy },
+    # The browser door (pixel.js, POST /browser): its public keys; the client IP address is the
+    # last X-Forwarded-For entry, the one Cloud Run appends.
+    length(var.browser_keys) == 0 ? {} : {
+      CAPI_BROWSER_KEYS = jsonencode({
+        for key, spec in var.browser_keys : key => merge(
+          { origins = spec.origins, rate_per_minute = spec.rate_per_minute, cookie_domain = spec.cookie_domain },
+          spec.events == null ? {} : { events = spec.events },
+        )
+      })
+      CAPI_BROWSER_RATE_PER_IP = tostring(var.browser_rate_per_ip)
+      CAPI_TRUST_FORWARDED_FOR = "true"
+    },
     # No raw customer information in the queue or the dead letters (docs/PRIVACY.md).
     !var.hash_at_ingest ? {} : { CAPI_HASH_AT_INGEST = "true" },
     # Pub/Sub refuses requests received outside data_regions: call the region's endpoint.

@@ -163,13 +163,13 @@ variable "webhook_signing_secrets" {
       setunion(var.webhook_signing_secrets, [for name in var.webhook_signing_secrets : "${name}_SECRET"]),
       [
         "CAPI_ACCESS_TOKEN", "CAPI_ACCESS_TOKEN_SECRET", "CAPI_ACK_DEADLINE", "CAPI_ALLOW_UNAUTHENTICATED", "CAPI_API_KEYS",
-        "CAPI_API_KEYS_SECRET", "CAPI_BATCH_MAX_EVENTS", "CAPI_BATCH_MIN_INFLIGHT", "CAPI_BATCH_WINDOW_MS", "CAPI_CONSENT_POLICY", "CAPI_CORS_ORIGINS", "CAPI_DATE_ORDER",
+        "CAPI_API_KEYS_SECRET", "CAPI_BATCH_MAX_EVENTS", "CAPI_BATCH_MIN_INFLIGHT", "CAPI_BATCH_WINDOW_MS", "CAPI_BROWSER_KEYS", "CAPI_BROWSER_RATE_PER_IP", "CAPI_CONSENT_POLICY", "CAPI_CORS_ORIGINS", "CAPI_DATE_ORDER",
         "CAPI_DEFAULT_COUNTRY", "CAPI_DELIVERED_LOG_SAMPLE", "CAPI_DLQ_SUBSCRIPTION", "CAPI_DRAIN_ACK_DEADLINE", "CAPI_DRAIN_BUDGET", "CAPI_DRAIN_LINGER", "CAPI_DRAIN_SUBSCRIPTION", "CAPI_DRY_RUN", "CAPI_DLQ_TOPIC", "CAPI_GRAPH_TIMEOUT",
         "CAPI_GRAPH_URL", "CAPI_GRAPH_VERSION", "CAPI_HASH_AT_INGEST", "CAPI_LDU_STATES", "CAPI_MAX_BODY_BYTES",
         "CAPI_MAX_DELIVERY_ATTEMPTS", "CAPI_NORMALIZE_CACHE_SIZE", "CAPI_PIXELS", "CAPI_PIXEL_ID",
         "CAPI_PUBLISH_MAX_INFLIGHT", "CAPI_PUBLISH_TIMEOUT", "CAPI_PUBSUB_ENDPOINT", "CAPI_SECRET_MANAGER_ENDPOINT", "CAPI_SECRET_TIMEOUT", "CAPI_SECRET_TTL",
         "CAPI_SHOPIFY_ORDER_KEY", "CAPI_SHOPIFY_TOPICS", "CAPI_SHOPIFY_WEBHOOK_SECRET", "CAPI_SHOPIFY_WEBHOOK_SECRET_SECRET", "CAPI_STRIPE_WEBHOOK_SECRET",
-        "CAPI_STRIPE_WEBHOOK_SECRET_SECRET", "CAPI_STRIPE_WEBHOOK_TOLERANCE", "CAPI_TEST_EVENT_CODE",
+        "CAPI_STRIPE_WEBHOOK_SECRET_SECRET", "CAPI_STRIPE_WEBHOOK_TOLERANCE", "CAPI_TEST_EVENT_CODE", "CAPI_TRUST_FORWARDED_FOR",
         "CAPI_TOPIC", "CAPI_WEBHOOK_MAPPINGS",
       ],
     )) == 0
@@ -465,6 +465,27 @@ variable "log_retention_days" {
     condition     = var.log_retention_days >= 1 && var.log_retention_days <= 3650
     error_message = "log_retention_days is from 1 to 3650."
   }
+}
+
+variable "browser_keys" {
+  description = "Browser keys for pixel.js and POST /browser (CAPI_BROWSER_KEYS): public keys of 16+ characters, each with the page origins allowed to use it, the event names it may send (null: any), its rate (events a minute) and the domain its first-party _fbp/_fbc cookies are set for (\"\": none; the relay must then be served on a subdomain of it). Empty: the browser door is closed (404). docs/SOURCES.md, \"The browser door\"."
+  type = map(object({
+    origins         = list(string)
+    events          = optional(list(string))
+    rate_per_minute = optional(number, 600)
+    cookie_domain   = optional(string, "")
+  }))
+  default = {}
+  validation {
+    condition     = alltrue([for key, spec in var.browser_keys : length(key) >= 16 && length(spec.origins) > 0 && alltrue([for o in spec.origins : startswith(o, "https://") || startswith(o, "http://")])])
+    error_message = "browser_keys: keys of 16+ characters, each with at least one origin (https://shop.example.com)."
+  }
+}
+
+variable "browser_rate_per_ip" {
+  description = "Events a minute the browser door takes from one client IP address, whatever key or origin it claims (CAPI_BROWSER_RATE_PER_IP)."
+  type        = number
+  default     = 60
 }
 
 variable "hash_at_ingest" {

@@ -9,7 +9,8 @@
  * an eventID (the caller's own, or a new random one) that the Pixel sends, and the same event goes
  * to POST RELAY/browser?key=BROWSER_KEY (navigator.sendBeacon; fetch with keepalive when beacons
  * are refused) with the page URL, the referrer, the _fbp and _fbc cookies, fbclid from the URL and
- * the customer data the page gave fbq('init', pixel, {em: ...}) (advanced matching). Calls queued
+ * the customer data the page gave fbq('init', pixel, {em: ...}) (advanced matching) or
+ * capiRelay.setUserData({em: ..., ph: ...}) (to the relay only, not to the Pixel). Calls queued
  * before it ran get their eventID too; it works whether Meta's fbevents.js loads before or after
  * it. It never throws into the page, never waits for the relay, and does nothing visible when the
  * relay cannot be reached. No dependencies. Source of record: capi/ingest/pixel.js in capi-relay.
@@ -74,14 +75,28 @@
       } catch (e) {}
     }
 
+    function remember(data) {
+      if (!data || typeof data !== "object") return;
+      for (var i = 0; i < FIELDS.length; i++) {
+        var value = data[FIELDS[i]];
+        if (typeof value === "string" && value) userData[FIELDS[i]] = value;
+      }
+    }
+
+    // The relay-specific call: customer data for the relay's copies only.
+    window.capiRelay = {
+      setUserData: function (data) {
+        try {
+          remember(data);
+        } catch (e) {}
+      },
+    };
+
     // One fbq call's arguments, as the Pixel should receive them.
     function handle(args) {
       var method = args[0];
-      if (method === "init" && args[2] && typeof args[2] === "object") {
-        for (var i = 0; i < FIELDS.length; i++) {
-          var value = args[2][FIELDS[i]];
-          if (typeof value === "string" && value) userData[FIELDS[i]] = value;
-        }
+      if (method === "init") {
+        remember(args[2]);
         return args;
       }
       if ((method !== "track" && method !== "trackCustom") || typeof args[1] !== "string") {

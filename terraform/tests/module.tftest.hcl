@@ -906,3 +906,23 @@ run "data_regions_hash_at_ingest_and_global_logs" {
     error_message = "regional_logs = false leaves the logs in _Default"
   }
 }
+
+run "browser_keys_open_the_browser_door" {
+  command = plan
+
+  variables {
+    browser_keys = {
+      "pk_live_0123456789abcdef" = { origins = ["https://shop.example.com"], events = ["PageView", "Purchase"], cookie_domain = "shop.example.com" }
+    }
+  }
+
+  assert {
+    condition     = jsondecode(google_cloudfunctions2_function.ingest.service_config[0].environment_variables["CAPI_BROWSER_KEYS"])["pk_live_0123456789abcdef"].events == ["PageView", "Purchase"] && google_cloudfunctions2_function.ingest.service_config[0].environment_variables["CAPI_TRUST_FORWARDED_FOR"] == "true"
+    error_message = "the browser keys and their limits reach ingest, which trusts Cloud Run's X-Forwarded-For"
+  }
+
+  assert {
+    condition     = lookup(google_cloudfunctions2_function.forward.service_config[0].environment_variables, "CAPI_BROWSER_KEYS", "none") == "none"
+    error_message = "forward gets no browser key"
+  }
+}

@@ -14,6 +14,7 @@ import subprocess
 import threading
 import time
 from functools import partial
+from hashlib import sha256
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -39,7 +40,7 @@ BASE_CODE = """
   };
   if (!w._fbq) w._fbq = n;
   n.push = n; n.loaded = true; n.version = "2.0"; n.queue = [];
-  var t = d.createElement("script"); t.async = true; t.src = "/fbevents-standin.js";
+  var t = d.createElement("script"); t.async = true; t.src = "/fbevents-standin.js?slow=1";
   d.head.appendChild(t);
 })(window, document);
 document.cookie = "_fbp=fb.1.1700000000000.424242; path=/";
@@ -50,16 +51,17 @@ fbq("track", "PageView");
 
 # Meta's fbevents.js stand-in: what the Pixel sends, recorded; the queue processed on load.
 FBEVENTS = """
-window.__pixel = [];
 (function () {
   var fbq = window.fbq;
+  if (window.__pixel) return;  // loaded once already (the page may include it twice)
+  window.__pixel = [];
   fbq.callMethod = function () { window.__pixel.push(Array.prototype.slice.call(arguments)); };
   var queued = fbq.queue.splice(0);
   for (var i = 0; i < queued.length; i++) fbq.callMethod.apply(fbq, queued[i]);
 })();
 """
 
-PAGE = """<!doctype html><html><head>{base}
+PAGE = """<!doctype html><html><head>{base}{before}
 <script src="{relay}/pixel.js" data-key="{key}"></script>
 </head><body><pre id="out">pending</pre>
 <script>
@@ -67,6 +69,7 @@ window.__errors = [];
 window.addEventListener("error", function (e) {{ window.__errors.push(String(e.message)); }});
 window.addEventListener("unhandledrejection", function () {{ window.__errors.push("reject"); }});
 var started = performance.now();
+capiRelay.setUserData({{ph: "+1 650 555 1212"}});
 fbq("track", "Purchase", {{value: 49.9, currency: "USD"}});
 fbq("track", "Lead", {{}}, {{eventID: "callers-own-id"}});
 fbq("trackCustom", "Quiz", {{answer: "b"}});
@@ -82,6 +85,11 @@ class _Quiet(SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def do_GET(self):
+        if "slow=1" in self.path:  # fbevents.js arriving after the tag (the usual order)
+            time.sleep(1.0)
+        super().do_GET()
+
 
 class _Hanging(_Quiet):
     """A relay that takes the script but never answers an event (a slow or dead relay)."""
@@ -91,11 +99,14 @@ class _Hanging(_Quiet):
 
 
 def _site(
-    root: Path, relay: str, *, port: int = 0, handler=_Quiet
+    root: Path, relay: str, *, port: int = 0, handler=_Quiet, fbevents_first: bool = False
 ) -> tuple[ThreadingHTTPServer, str]:
-    """The shop's pages, served on `port` (a free one when 0)."""
+    """The shop's pages, served on `port` (a free one when 0). `fbevents_first`: Meta's script
+    runs before the tag (it had loaded already), else after it (the async load arrives later)."""
     root.mkdir(exist_ok=True)
-    (root / "index.html").write_text(PAGE.format(base=BASE_CODE, relay=relay, key=KEY))
+    before = '<script src="/fbevents-standin.js"></script>' if fbevents_first else ""
+    page = PAGE.format(base=BASE_CODE, before=before, relay=relay, key=KEY)
+    (root / "index.html").write_text(page)
     (root / "fbevents-standin.js").write_text(FBEVENTS)
     address = ("127.0.0.1", port or free_port())
     server = ThreadingHTTPServer(address, partial(handler, directory=str(root)))
@@ -128,22 +139,26 @@ def _serve(tmp_path, graph_standin, origin: str):
     )
 
 
+@pytest.mark.parametrize("fbevents_first", [False, True], ids=["fbevents-after", "fbevents-first"])
 def test_every_track_call_reaches_the_pixel_and_the_relay_with_one_event_id(
-    tmp_path, graph_standin
+    tmp_path, graph_standin, fbevents_first
 ):
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
     proc, relay = _serve(tmp_path, graph_standin, origin)
-    server, _ = _site(tmp_path / "site", relay, port=port)  # on the origin the key lists
+    server, _ = _site(tmp_path / "site", relay, port=port, fbevents_first=fbevents_first)
     try:
         seen = _browse(f"{origin}/index.html")
         assert seen["errors"] == [] and seen["wrapped"]
         tracked = [c for c in seen["pixel"] if c[0] in ("track", "trackCustom")]
         names = [c[1] for c in tracked]
-        assert names == ["PageView", "Purchase", "Lead", "Quiz"]  # queued before the snippet too
-        ids = {c[1]: c[3]["eventID"] for c in tracked}
+        assert names == ["PageView", "Purchase", "Lead", "Quiz"]
+        if fbevents_first:  # the queued PageView was sent before the tag ran: browser only
+            assert len(tracked[0]) == 2
+            tracked = tracked[1:]
+        ids = {c[1]: c[3]["eventID"] for c in tracked}  # queued before the tag too, otherwise
         assert ids["Lead"] == "callers-own-id" and all(ids.values())
-        events = graph_standin.wait_for_events(4, timeout=30)
+        events = graph_standin.wait_for_events(len(ids), timeout=30)
         at_meta = {e["event_name"]: e for e in events}
         assert {name: e["event_id"] for name, e in at_meta.items()} == ids
         purchase = at_meta["Purchase"]
@@ -153,7 +168,9 @@ def test_every_track_call_reaches_the_pixel_and_the_relay_with_one_event_id(
         assert purchase["user_data"]["client_ip_address"] == "127.0.0.1"
         assert "HeadlessChrome" in purchase["user_data"]["client_user_agent"]
         assert purchase["custom_data"] == {"value": 49.9, "currency": "USD"}
-        assert len(purchase["user_data"]["em"][0]) == 64  # init's advanced matching, hashed
+        if not fbevents_first:  # init's advanced matching, hashed; run before the tag, unseen
+            assert len(purchase["user_data"]["em"][0]) == 64
+        assert purchase["user_data"]["ph"] == [sha256(b"16505551212").hexdigest()]  # setUserData
     finally:
         server.shutdown()
         stop(proc)
@@ -194,3 +211,35 @@ def test_a_relay_that_does_not_answer_leaves_the_page_unaffected(tmp_path):
         assert len([c for c in seen["pixel"] if c[0] in ("track", "trackCustom")]) == 4
     finally:
         server.shutdown()
+
+
+def test_a_burst_of_forged_beacons_is_held_by_the_per_ip_limit(tmp_path, graph_standin):
+    """A non-browser client can write any Origin: the per-IP limit (60 a minute by default)
+    holds it, in count and in time, through `capi serve` on loopback."""
+    import requests
+
+    proc, relay = _serve(tmp_path, graph_standin, "https://shop.example.com")
+    beacon = {
+        "event_name": "Purchase",
+        "event_source_url": "https://shop.example.com/thanks",
+        "user_data": {"em": "x@example.com"},
+    }
+    try:
+        started = time.monotonic()
+        statuses = []
+        with requests.Session() as session:
+            for i in range(300):
+                reply = session.post(
+                    f"{relay}/browser?key={KEY}",
+                    data=json.dumps({**beacon, "event_id": f"forged-{i}"}),
+                    headers={"Origin": "https://shop.example.com", "Content-Type": "text/plain"},
+                    timeout=10,
+                )
+                statuses.append(reply.status_code)
+        took = time.monotonic() - started
+        assert statuses.count(202) <= 61 and statuses.count(429) >= 239, statuses[:80]
+        assert took < 60, took
+        time.sleep(2)
+        assert len(graph_standin.events) <= 61
+    finally:
+        stop(proc)
