@@ -116,14 +116,18 @@ def _site(
 
 
 def _browse(url: str) -> dict:
+    """What the page saw, and under "console" what Chromium's console logged (errors that no
+    page handler sees, such as a failed network request's, land there)."""
     out = subprocess.run(
         ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--virtual-time-budget=4000", "--dump-dom", url],
+         "--enable-logging=stderr", "--v=0", "--virtual-time-budget=4000", "--dump-dom", url],
         capture_output=True, text=True, timeout=90,
     )  # fmt: skip
     match = re.search(r'<pre id="out">(.*?)</pre>', out.stdout, re.S)
     assert match and match.group(1) != "pending", out.stdout[-500:] + out.stderr[-500:]
-    return json.loads(match.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    seen = json.loads(match.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    seen["console"] = [line for line in out.stderr.splitlines() if "CONSOLE" in line]
+    return seen
 
 
 def _serve(tmp_path, graph_standin, origin: str):
@@ -207,6 +211,7 @@ def test_a_relay_that_does_not_answer_leaves_the_page_unaffected(tmp_path):
         seen = _browse(f"{relay}/index.html")
         assert time.monotonic() - started < 60
         assert seen["errors"] == [] and seen["wrapped"]
+        assert [line for line in seen["console"] if "Uncaught" in line] == []
         assert seen["took"] < 50  # milliseconds for three fbq calls: nothing waited
         assert len([c for c in seen["pixel"] if c[0] in ("track", "trackCustom")]) == 4
     finally:
@@ -223,6 +228,7 @@ def test_a_burst_of_forged_beacons_is_held_by_the_per_ip_limit(tmp_path, graph_s
         "event_name": "Purchase",
         "event_source_url": "https://shop.example.com/thanks",
         "user_data": {"em": "x@example.com"},
+        "custom_data": {"value": 10, "currency": "USD"},
     }
     try:
         started = time.monotonic()
@@ -237,9 +243,12 @@ def test_a_burst_of_forged_beacons_is_held_by_the_per_ip_limit(tmp_path, graph_s
                 )
                 statuses.append(reply.status_code)
         took = time.monotonic() - started
-        assert statuses.count(202) <= 61 and statuses.count(429) >= 239, statuses[:80]
+        print(
+            f"\nforged burst: {statuses.count(202)} taken, {statuses.count(429)} held, {took:.1f} s"
+        )
+        assert 55 <= statuses.count(202) <= 61 and statuses.count(429) >= 239, statuses[:80]
         assert took < 60, took
         time.sleep(2)
-        assert len(graph_standin.events) <= 61
+        assert len(graph_standin.wait_for_events(statuses.count(202), timeout=30)) <= 61
     finally:
         stop(proc)

@@ -62,6 +62,9 @@ def base_url():
             "CAPI_SHOPIFY_WEBHOOK_SECRET": "shpss_test",
             "CAPI_STRIPE_WEBHOOK_SECRET": "whsec_test",
             "CAPI_WEBHOOK_MAPPINGS": MAPPINGS,
+            "CAPI_BROWSER_KEYS": json.dumps(
+                {"pk_schema_0123456789": {"origins": ["https://shop.example.com"]}}
+            ),
         }
     )
     with pytest.MonkeyPatch.context() as mp:
