@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,30 +40,29 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _number(env: Mapping[str, str], name: str, default: float) -> float:
+def _float(
+    env: Mapping[str, str], name: str, default: float, ok: Callable[[float], bool], what: str
+) -> float:
+    """NAME as a number that `ok` accepts (the default when unset), else ConfigError saying
+    `what` it must be."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive, got {raw!r}")
+        raise ConfigError(f"{name} must be {what}, got {raw!r}") from None
+    if not ok(value):
+        raise ConfigError(f"{name} must be {what}, got {raw!r}")
     return value
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    return _float(env, name, default, lambda v: v > 0, "a positive number")
 
 
 def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 1.0:
-        raise ConfigError(f"{name} must be a fraction from 0 to 1, got {raw!r}")
-    return value
+    return _float(env, name, default, lambda v: 0.0 <= v <= 1.0, "a fraction from 0 to 1")
 
 
 def _count(env: Mapping[str, str], name: str) -> int:

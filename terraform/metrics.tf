@@ -236,55 +236,55 @@ locals {
     "sum by (pixel_id, outcome) (label_replace(increase(${local.promql_dead_letters}${local.promql_resource}[1m]), \"outcome\", \"dead_lettered\", \"\", \"\"))",
   ])
 
-  # Each chart of the grid: one query, a log-based metric summed per minute and grouped by labels,
-  # or PromQL.
-  per_minute = {
-    alignmentPeriod    = "60s"
-    perSeriesAligner   = "ALIGN_SUM"
-    crossSeriesReducer = "REDUCE_SUM"
-  }
-  dashboard_tiles = [
+  # The charts of the grid that sum a log-based metric per minute, grouped by labels.
+  metric_tiles = [
     {
-      title = "Events at ingest, by status"
-      query = {
-        timeSeriesFilter = {
-          filter      = "metric.type=\"${local.user_metric}/${local.metric_ingest_events}\""
-          aggregation = merge(local.per_minute, { groupByFields = ["metric.label.\"status\""] })
-        }
-      }
+      title  = "Events at ingest, by status"
+      metric = local.metric_ingest_events
+      filter = ""
+      group  = ["status"]
     },
     {
-      title = "Accepted events, by pixel and event name"
-      query = {
-        timeSeriesFilter = {
-          filter      = "metric.type=\"${local.user_metric}/${local.metric_ingest_events}\" AND metric.label.\"status\"=\"accepted\""
-          aggregation = merge(local.per_minute, { groupByFields = ["metric.label.\"pixel_id\"", "metric.label.\"event_name\""] })
-        }
-      }
+      title  = "Accepted events, by pixel and event name"
+      metric = local.metric_ingest_events
+      filter = " AND metric.label.\"status\"=\"accepted\""
+      group  = ["pixel_id", "event_name"]
     },
     {
-      title = "Delivered and dead-lettered, by pixel"
-      query = { prometheusQuery = local.promql_outcomes }
+      title  = "Match grade of accepted events"
+      metric = local.metric_ingest_events
+      filter = " AND metric.label.\"status\"=\"accepted\""
+      group  = ["grade"]
     },
     {
-      title = "Match grade of accepted events"
-      query = {
-        timeSeriesFilter = {
-          filter      = "metric.type=\"${local.user_metric}/${local.metric_ingest_events}\" AND metric.label.\"status\"=\"accepted\""
-          aggregation = merge(local.per_minute, { groupByFields = ["metric.label.\"grade\""] })
-        }
-      }
-    },
-    {
-      title = "Meta errors of dead-lettered events, by code"
-      query = {
-        timeSeriesFilter = {
-          filter      = "metric.type=\"${local.user_metric}/${local.metric_dead_letters}\""
-          aggregation = merge(local.per_minute, { groupByFields = ["metric.label.\"dlq_reason\"", "metric.label.\"error_code\""] })
-        }
-      }
+      title  = "Meta errors of dead-lettered events, by code"
+      metric = local.metric_dead_letters
+      filter = ""
+      group  = ["dlq_reason", "error_code"]
     },
   ]
+  metric_charts = [
+    for tile in local.metric_tiles : {
+      title = tile.title
+      query = {
+        timeSeriesFilter = {
+          filter = "metric.type=\"${local.user_metric}/${tile.metric}\"${tile.filter}"
+          aggregation = {
+            alignmentPeriod    = "60s"
+            perSeriesAligner   = "ALIGN_SUM"
+            crossSeriesReducer = "REDUCE_SUM"
+            groupByFields      = [for label in tile.group : "metric.label.\"${label}\""]
+          }
+        }
+      }
+    }
+  ]
+  # Each chart of the grid, one query each; the third is PromQL (delivered and dead-lettered).
+  dashboard_tiles = concat(
+    slice(local.metric_charts, 0, 2),
+    [{ title = "Delivered and dead-lettered, by pixel", query = { prometheusQuery = local.promql_outcomes } }],
+    slice(local.metric_charts, 2, 4),
+  )
 
   dashboard = {
     displayName = "capi-relay (${local.prefix})"

@@ -184,10 +184,12 @@ class BrowserDoor:
             return error_reply(401, "browser_key_invalid", "the browser key is not valid")
         if origin not in key.origins:
             return error_reply(403, "origin_not_allowed", "this origin may not send events")
-        return self._cors(self._accept(gate, request, key, ip), origin)
+        return self._cors(self._accept(gate, request, key, origin, ip), origin)
 
-    def _accept(self, gate: Any, request: IncomingRequest, key: BrowserKey, ip: str) -> Reply:
-        """The answer to an event from a page of an allowed origin."""
+    def _accept(
+        self, gate: Any, request: IncomingRequest, key: BrowserKey, origin: str, ip: str
+    ) -> Reply:
+        """The answer to an event from a page of `origin`, one of the key's."""
         if not self.limiter.allow(f"key:{key.name}", key.rate_per_minute):
             return error_reply(429, "rate_limited", "too many events for this key")
         if request.too_large or len(request.body) > MAX_BROWSER_BODY:
@@ -204,7 +206,6 @@ class BrowserDoor:
         if key.events is not None and event_name not in key.events:
             return error_reply(403, "event_not_allowed", f"{event_name[:40]!r} is not allowed")
         page = sent.get("event_source_url")
-        origin = (request.headers.get("Origin") or "").rstrip("/")
         if not isinstance(page, str) or _origin_of(page) != origin:
             return error_reply(400, "bad_page_url", "event_source_url must be a page of the origin")
         cookies = _cookies(request.headers.get("Cookie", ""))

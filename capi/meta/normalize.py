@@ -530,8 +530,6 @@ def normalize_zip(value: str, country: str = "") -> str | None:
 def _zip(text: str, country: str) -> str | None:
     if not text:
         return None
-    if not text.isascii():  # full-width digits and dashes (１００－０００１) -> ASCII
-        text = unicodedata.normalize("NFKC", text).strip()
     if country == "US":
         digits = _ASCII_NOT_ALNUM.sub("", text.lower())
         if digits.isdigit() and len(digits) in (5, 9):

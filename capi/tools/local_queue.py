@@ -507,21 +507,34 @@ class LocalQueue:
                     continue
                 self._busy.add(key)
             try:
-                row = self._store.load(key)
+                row = self._load_claimed(key)
             except sqlite3.Error as exc:
-                with self._cond:
-                    self._busy.discard(key)
                 self._store_failed("be read", exc)
                 self._wait(self._store_delay)
                 continue
-            if row is None:  # deleted meanwhile (an outcome written by another worker)
-                with self._cond:
-                    self._busy.discard(key)
+            if row is None:
                 continue
             message, attempt = row
             if settled:  # a retry not yet written: its attempt is the one in memory
                 attempt = settled[0]
             return key, Delivery(message, message_id=f"local-{key}", attempt=attempt)
+
+    def _load_claimed(self, key: int) -> tuple[Message, int] | None:
+        """The journal row of a key this worker marked busy. When the row was deleted meanwhile
+        (an outcome written by another worker) the mark is released and None returned; a journal
+        error releases it too, and propagates."""
+        try:
+            row = self._store.load(key)
+        except sqlite3.Error:
+            self._release(key)
+            raise
+        if row is None:
+            self._release(key)
+        return row
+
+    def _release(self, key: int) -> None:
+        with self._cond:
+            self._busy.discard(key)
 
     def _more(self, limit: int) -> list[tuple[int, Delivery]]:
         """Up to `limit` more messages due now, marked busy, from one journal query (the rest of
@@ -542,15 +555,11 @@ class LocalQueue:
                     continue
                 self._busy.add(key)
             try:
-                row = self._store.load(key)
+                row = self._load_claimed(key)
             except sqlite3.Error as exc:
-                with self._cond:
-                    self._busy.discard(key)
                 self._store_failed("be read", exc)
                 break  # the journal cannot be read now: send what was taken
-            if row is None:  # deleted meanwhile (an outcome written by another worker)
-                with self._cond:
-                    self._busy.discard(key)
+            if row is None:
                 continue
             message, attempt = row
             taken.append((key, Delivery(message, message_id=f"local-{key}", attempt=attempt)))

@@ -159,7 +159,10 @@ def test_the_coverage_keys_are_metas_and_the_dashboard_charts_defined_metrics():
     keys = json.loads(re.search(r"coverage_keys = (\[.*?\])", text).group(1))
     assert set(keys) <= USER_DATA_FIELDS
     labels = set(re.findall(r'key\s*=\s*"([a-z_]+)"', text))
+    # labels the charts filter on (metric.label."x") and group by (group = ["x", ...])
     quoted = re.findall(r'metric\.label\.\\"([a-z_]+)\\"', text)
+    for group in re.findall(r"group\s*=\s*\[([^\]]*)\]", text):
+        quoted += re.findall(r'"([a-z_]+)"', group)
     assert {"status", "grade", "dlq_reason", "error_code"} <= set(quoted)
     assert set(quoted) <= labels
 
