@@ -124,11 +124,8 @@ def _digest_uncached(key: str, text: str, context: Any) -> tuple[str | None, str
     if not normalized:
         return None, None
     note = None
-    if (
-        key == "ph"
-        and not any(_n.region_code(c) for c in context)
-        and not _INTERNATIONAL.match(text)
-    ):
+    # context: the event's and the default region codes, already read (prepare_user_data)
+    if key == "ph" and not any(context) and not _INTERNATIONAL.match(text):
         note = (
             "kept: no country known (no + prefix, no user_data.country, no "
             "CAPI_DEFAULT_COUNTRY), so the digits are hashed as given; if they lack the country "

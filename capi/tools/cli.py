@@ -165,7 +165,8 @@ def _per_event(
         return
     contract = _contract()
     now = time.time()
-    tasks = ((data, now, contract) for data in parallel.blocks(args.file))
+    size = parallel.block_size(args.file, jobs)
+    tasks = ((data, now, contract) for data in parallel.blocks(args.file, size))
     events = lines = 0  # in the blocks before this one
     try:
         for line_count, outcomes in parallel.ordered_map(block, tasks, jobs):
@@ -475,7 +476,7 @@ def _add_jobs(p: argparse.ArgumentParser) -> None:
         "--jobs",
         type=_jobs,
         default=0,
-        help="processes for a JSON Lines file (default: every core for 8 MiB or more, else 1)",
+        help="processes for a JSON Lines file (default: every core for 512 KiB or more, else 1)",
     )
 
 

@@ -2,15 +2,15 @@
 hash) JSON Lines in worker processes, a block of lines each, and write exactly what one process
 writes, in input order.
 
-The main process reads the file in blocks of about `BLOCK_BYTES` bytes cut after a newline, as
-bytes (no decoding or splitting there: it stays a small share of a core), and hands them out, at
-most two per worker in flight (memory stays flat whatever the file's size). Each worker decodes
-its block and reads its lines as capi.tools.eventfile reads the file (UTF-8, universal
-newlines), runs the same checks (capi.meta.contract.check_event, with the same `now` and
-settings) and sends back, per event, its output line or its messages (`normalize`), or its
-verdict as a record (`validate`), numbered within the block. Event and line numbers depend on
-every earlier block (a line may hold a whole Meta body), so the main process adds them up as the
-blocks come back.
+The main process reads the file in blocks cut after a newline (at most `BLOCK_BYTES`, small enough
+that every worker gets several: `block_size`), as bytes (no decoding or splitting there: it stays a
+small share of a core), and hands them out, at most two per worker in flight (memory stays flat
+whatever the file's size). Each worker decodes its block and reads its lines as capi.tools.eventfile
+reads the file (UTF-8, universal newlines), runs the same checks (capi.meta.contract.check_event,
+with the same `now` and settings) and sends back, per event, its output line or its messages
+(`normalize`), or its verdict as a record (`validate`), numbered within the block. Event and line
+numbers depend on every earlier block (a line may hold a whole Meta body), so the main process adds
+them up as the blocks come back.
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ from capi.meta.contract import Contract, EventResult
 from capi.tools.eventfile import FileEvent, json_lines
 from capi.tools.jsonout import compact_line
 
-BLOCK_BYTES = 1 << 20  # about 2,000 events of a typical export
-AUTO_MIN_BYTES = 8 << 20  # below this a second process costs more than it saves
+BLOCK_BYTES = 1 << 20  # about 2,000 events of a typical export: the largest block
+MIN_BLOCK_BYTES = 64 << 10  # the smallest block a file is cut into (unless BLOCK_BYTES is less)
+BLOCKS_PER_JOB = 8  # a file is cut into at least this many blocks per worker, when it can be
+AUTO_MIN_BYTES = 512 << 10  # below this a second process costs more than it saves
 
 
 def cores() -> int:
@@ -40,12 +42,24 @@ def cores() -> int:
 
 
 def default_jobs(path: str) -> int:
-    """`--jobs` when not given: every available core for a file of 8 MiB or more, else 1."""
+    """`--jobs` when not given: every available core for a file of 512 KiB or more, else 1."""
     try:
         big = path != "-" and os.path.getsize(path) >= AUTO_MIN_BYTES
     except OSError:
         return 1
     return cores() if big else 1
+
+
+def block_size(path: str, jobs: int) -> int:
+    """The size of the blocks `path` is handed out in to `jobs` workers: small enough that
+    every worker gets several (BLOCKS_PER_JOB) and the last one to finish is not left alone
+    with a large block, large enough that handing them out stays cheap (MIN_BLOCK_BYTES), at
+    most BLOCK_BYTES."""
+    try:
+        share = os.path.getsize(path) // (max(jobs, 1) * BLOCKS_PER_JOB)
+    except OSError:
+        share = BLOCK_BYTES
+    return max(min(MIN_BLOCK_BYTES, BLOCK_BYTES), min(BLOCK_BYTES, share))
 
 
 def blocks(path: str, size: int = 0) -> Iterator[bytes]:

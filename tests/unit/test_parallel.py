@@ -86,6 +86,22 @@ def test_small_files_and_stdin_stay_in_one_process(tmp_path, monkeypatch):
     assert parallel.default_jobs(str(tmp_path / "missing.jsonl")) == 1
 
 
+def test_a_file_of_half_a_megabyte_is_shared_among_every_worker(tmp_path):
+    """Issue 26: below 8 MiB a file used to stay in one process, and a 1 MiB file was one block,
+    so a second worker had nothing to do. Now a file of 512 KiB or more uses every core, cut
+    into blocks small enough that each worker gets several."""
+    path = tmp_path / "mid.jsonl"
+    line = json.dumps({"event_name": "PageView", "pad": "x" * 500}) + "\n"
+    path.write_text(line * (600 * 1024 // len(line)), encoding="utf-8")
+    assert parallel.default_jobs(str(path)) == parallel.cores()
+    for jobs in (2, 4):
+        chunks = list(parallel.blocks(str(path), parallel.block_size(str(path), jobs)))
+        assert len(chunks) >= jobs * 2  # several per worker (blocks of at least 64 KiB)
+        assert b"".join(chunks) == path.read_bytes()
+    assert parallel.block_size(str(path), 1) <= parallel.BLOCK_BYTES
+    assert parallel.block_size(str(tmp_path / "missing.jsonl"), 2) == parallel.BLOCK_BYTES
+
+
 def test_ordered_map_keeps_order_with_a_bounded_window():
     read = []
 
