@@ -28,7 +28,7 @@ from capi.tools.eventfile import FileEvent, json_lines
 from capi.tools.jsonout import compact_line
 
 BLOCK_BYTES = 1 << 20  # about 2,000 events of a typical export: the largest block
-MIN_BLOCK_BYTES = 64 << 10  # the smallest block a file is cut into (unless BLOCK_BYTES is less)
+MIN_BLOCK_BYTES = 64 << 10  # the smallest block a file is cut into (BLOCK_BYTES wins if less)
 BLOCKS_PER_JOB = 8  # a file is cut into at least this many blocks per worker, when it can be
 AUTO_MIN_BYTES = 512 << 10  # below this a second process costs more than it saves
 
@@ -59,15 +59,14 @@ def block_size(path: str, jobs: int) -> int:
         share = os.path.getsize(path) // (max(jobs, 1) * BLOCKS_PER_JOB)
     except OSError:
         share = BLOCK_BYTES
-    return max(min(MIN_BLOCK_BYTES, BLOCK_BYTES), min(BLOCK_BYTES, share))
+    return min(BLOCK_BYTES, max(MIN_BLOCK_BYTES, share))
 
 
-def blocks(path: str, size: int = 0) -> Iterator[bytes]:
-    """The file's bytes in blocks of about `size` (BLOCK_BYTES) bytes, each cut just after a
+def blocks(path: str, size: int) -> Iterator[bytes]:
+    """The file's bytes in blocks of about `size` bytes (block_size), each cut just after a
     newline (the last one may end without): a line is never split, and as b"\\n" never occurs
     inside a UTF-8 sequence, nor is a character (nor a "\\r\\n" pair). A line longer than
     `size` makes a block of its own size."""
-    size = size or BLOCK_BYTES
     rest: list[bytes] = []  # the start of a line that goes on in the next read
     with open(path, "rb") as stream:
         while data := stream.read(size):
